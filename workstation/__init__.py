@@ -1,0 +1,3 @@
+"""AutoTrader Workstation."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,141 @@
+"""Daily bars of a whole universe as aligned 2-D arrays (sessions x symbols).
+
+The scanner computes indicators for every symbol at once, so bars are kept
+"wide": one float64 array per field, shape (T sessions, N symbols), NaN where a
+symbol has no bar on a session. Markets return this type; conversions to and
+from the long format (``date, symbol, open, high, low, close, volume``) live here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True, eq=False)
+class DailyBars:
+    """Aligned daily OHLCV of many symbols.
+
+    ``dates`` are session dates (``datetime64[D]``, ascending, unique);
+    ``symbols`` the column order; each field an array of shape (T, N).
+    """
+
+    dates: np.ndarray
+    symbols: tuple[str, ...]
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        dates = np.asarray(self.dates, dtype="datetime64[D]")
+        object.__setattr__(self, "dates", dates)
+        object.__setattr__(self, "symbols", tuple(self.symbols))
+        shape = (len(dates), len(self.symbols))
+        for name in FIELDS:
+            arr = np.asarray(getattr(self, name), dtype=np.float64)
+            if arr.shape != shape:
+                raise ValueError(f"DailyBars.{name} has shape {arr.shape}, expected {shape}")
+            object.__setattr__(self, name, arr)
+        if len(dates) > 1 and not np.all(dates[1:] > dates[:-1]):
+            raise ValueError("DailyBars.dates must be strictly ascending")
+        object.__setattr__(self, "_index", {s: i for i, s in enumerate(self.symbols)})
+
+    # -- shape -------------------------------------------------------------
+    @property
+    def n_sessions(self) -> int:
+        return len(self.dates)
+
+    @property
+    def n_symbols(self) -> int:
+        return len(self.symbols)
+
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self._index
+
+    def col(self, symbol: str) -> int:
+        """Column index of ``symbol`` (KeyError if absent)."""
+        return self._index[symbol]
+
+    @property
+    def last_date(self) -> date | None:
+        return None if len(self.dates) == 0 else self.dates[-1].astype(object)
+
+    # -- slicing -----------------------------------------------------------
+    def upto(self, day: date) -> DailyBars:
+        """Sessions up to and including ``day``."""
+        end = int(np.searchsorted(self.dates, np.datetime64(day, "D"), side="right"))
+        return self._rows(slice(0, end))
+
+    def tail(self, n: int) -> DailyBars:
+        return self._rows(slice(max(0, self.n_sessions - n), self.n_sessions))
+
+    def select(self, symbols: Sequence[str]) -> DailyBars:
+        """Only ``symbols`` (in that order); unknown symbols raise KeyError."""
+        idx = [self._index[s] for s in symbols]
+        return DailyBars(self.dates, tuple(symbols), *(getattr(self, f)[:, idx] for f in FIELDS))
+
+    def _rows(self, rows: slice) -> DailyBars:
+        return DailyBars(self.dates[rows], self.symbols, *(getattr(self, f)[rows] for f in FIELDS))
+
+    # -- per-symbol view ---------------------------------------------------
+    def frame(self, symbol: str, dropna: bool = True) -> pd.DataFrame:
+        """One symbol's bars as a DataFrame indexed by date (rows without a close dropped)."""
+        j = self._index[symbol]
+        df = pd.DataFrame(
+            {f: getattr(self, f)[:, j] for f in FIELDS},
+            index=pd.DatetimeIndex(self.dates, name="date"),
+        )
+        return df.dropna(subset=["close"]) if dropna else df
+
+    def last_bar_date(self) -> np.ndarray:
+        """Per symbol, the date of its last bar with a finite close (NaT when none)."""
+        has = np.isfinite(self.close)
+        out = np.full(self.n_symbols, np.datetime64("NaT"), dtype="datetime64[D]")
+        any_bar = has.any(axis=0)
+        last = self.n_sessions - 1 - np.argmax(has[::-1], axis=0)
+        out[any_bar] = self.dates[last[any_bar]]
+        return out
+
+    # -- long format -------------------------------------------------------
+    def to_long(self) -> pd.DataFrame:
+        t, n = self.close.shape
+        df = pd.DataFrame(
+            {
+                "date": np.repeat(self.dates, n),
+                "symbol": np.tile(np.array(self.symbols, dtype=object), t),
+                **{f: getattr(self, f).reshape(-1) for f in FIELDS},
+            }
+        )
+        return df.dropna(subset=["close"]).reset_index(drop=True)
+
+    @classmethod
+    def from_long(cls, df: pd.DataFrame, symbols: Iterable[str] | None = None) -> DailyBars:
+        """Build from a long frame with columns ``date, symbol`` and the OHLCV fields.
+
+        Duplicate (date, symbol) rows keep the last one.
+        """
+        d = df.copy()
+        d["date"] = pd.to_datetime(d["date"]).dt.tz_localize(None).dt.normalize()
+        d = d.drop_duplicates(subset=["date", "symbol"], keep="last")
+        syms = tuple(symbols) if symbols is not None else tuple(sorted(d["symbol"].unique()))
+        dates = np.array(sorted(d["date"].unique()), dtype="datetime64[D]")
+        arrays = {}
+        for f in FIELDS:
+            wide = d.pivot(index="date", columns="symbol", values=f)
+            wide = wide.reindex(index=pd.DatetimeIndex(dates), columns=list(syms))
+            arrays[f] = wide.to_numpy(dtype=np.float64, na_value=np.nan)
+        return cls(dates, syms, **arrays)
+
+    @classmethod
+    def empty(cls, symbols: Sequence[str] = ()) -> DailyBars:
+        z = np.empty((0, len(symbols)))
+        return cls(np.array([], dtype="datetime64[D]"), tuple(symbols), z, z, z, z, z)

@@ -1,0 +1,64 @@
+"""SQLite persistence (sqlite-utils, WAL): the app's memory of scans, decisions, orders,
+fills, positions, trades, equity, the audit log and a daily-bar cache.
+
+Usage::
+
+    store = Store.open(home / "workstation.db")
+    scan_id = store.record_scan(session=..., param_hash=..., status="ok", ...)
+    store.close()
+"""
+
+from __future__ import annotations
+
+from workstation.store.base import DEFAULT_BUSY_TIMEOUT_S, migrate
+from workstation.store.errors import StoreError
+from workstation.store.rows import (
+    TERMINAL_ORDER_STATUSES,
+    ApprovalRow,
+    AuditRow,
+    CandidateRow,
+    DailyPerformanceRow,
+    EquitySnapshotRow,
+    FillResult,
+    FillRow,
+    GapResultRow,
+    MfeMaeRow,
+    NewCandidate,
+    OrderEventRow,
+    OrderRow,
+    OrderUpsert,
+    PaperTrackRow,
+    ParamSetRow,
+    PositionRow,
+    ScanRow,
+    TradeRow,
+)
+from workstation.store.schema import SCHEMA_VERSION
+from workstation.store.store import Store
+
+__all__ = [
+    "DEFAULT_BUSY_TIMEOUT_S",
+    "SCHEMA_VERSION",
+    "TERMINAL_ORDER_STATUSES",
+    "ApprovalRow",
+    "AuditRow",
+    "CandidateRow",
+    "DailyPerformanceRow",
+    "EquitySnapshotRow",
+    "FillResult",
+    "FillRow",
+    "GapResultRow",
+    "MfeMaeRow",
+    "NewCandidate",
+    "OrderEventRow",
+    "OrderRow",
+    "OrderUpsert",
+    "PaperTrackRow",
+    "ParamSetRow",
+    "PositionRow",
+    "ScanRow",
+    "Store",
+    "StoreError",
+    "TradeRow",
+    "migrate",
+]
