@@ -1,0 +1,102 @@
+"""The ``workstation`` command: the desktop app, and headless commands.
+
+Errors are one clear line on stderr and a non-zero exit, never a traceback; the
+traceback of an unexpected error goes to the log file named in that line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from workstation import __version__
+from workstation.errors import UserError
+
+log = logging.getLogger("workstation")
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _global_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--home",
+        metavar="DIR",
+        help="folder for configuration and data (default: the platform's user "
+        "folders; also WORKSTATION_HOME)",
+    )
+    p.add_argument(
+        "--market",
+        metavar="SOURCE",
+        help="sim (default), replay:PATH (CSV or Parquet of daily bars) or alpaca",
+    )
+    p.add_argument(
+        "--universe",
+        metavar="CSV",
+        help="CSV of symbols (and optional sector) replacing the S&P 500",
+    )
+    p.add_argument("--seed", type=int, metavar="N", help="seed of the simulated market")
+    p.add_argument(
+        "--mode",
+        choices=("sim", "paper", "live"),
+        help="broker: sim (default without keys), paper (default with keys), live",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from workstation.commands import register_all
+
+    parser = argparse.ArgumentParser(
+        prog="workstation",
+        description="AutoTrader Workstation: nightly S&P 500 scan, human approval, rule-based "
+        "entries and exits. With no command it opens the workstation on the "
+        "simulated market.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _global_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    register_all(sub, _global_options)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Command | None = getattr(args, "handler", None)
+    if handler is None:
+        from workstation.commands import default_command
+
+        handler = default_command
+    try:
+        return handler(args)
+    except UserError as exc:
+        print(f"workstation: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("workstation: stopped", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: no traceback on the console
+        where = _write_crash_report()
+        print(
+            f"workstation: unexpected error: {type(exc).__name__}: {exc} (details in {where})",
+            file=sys.stderr,
+        )
+        return 70
+
+
+def _write_crash_report() -> Path:
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / "workstation-crash.log"
+    try:
+        path.write_text(traceback.format_exc(), encoding="utf-8")
+    except OSError:
+        pass
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())

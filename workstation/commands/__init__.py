@@ -1,0 +1,23 @@
+"""Sub-commands of the ``workstation`` CLI, one module each."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from workstation.commands import config_cmd, market_cmd
+
+MODULES = [config_cmd, market_cmd]
+
+
+def register_all(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    for mod in MODULES:
+        mod.register(sub, global_options)
+
+
+def default_command(args: argparse.Namespace) -> int:
+    """No command: the desktop app on the simulated market."""
+    from workstation.commands.launch import launch
+
+    return launch(args)
