@@ -7,6 +7,7 @@ traceback of an unexpected error goes to the log file named in that line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import traceback
@@ -91,10 +92,8 @@ def _write_crash_report() -> Path:
     import tempfile
 
     path = Path(tempfile.gettempdir()) / "workstation-crash.log"
-    try:
+    with contextlib.suppress(OSError):
         path.write_text(traceback.format_exc(), encoding="utf-8")
-    except OSError:
-        pass
     return path
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
+import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -249,7 +250,7 @@ class ScheduleConfig:
             ("group_b_at", self.group_b_at),
             ("entry_cutoff", self.entry_cutoff),
         ]
-        for (a, ta), (b, tb) in zip(order, order[1:], strict=False):
+        for (a, ta), (b, tb) in itertools.pairwise(order):
             if ta > tb:
                 raise ValueError(f"{a} ({ta:%H:%M}) must not be after {b} ({tb:%H:%M})")
         if self.group_a_from > self.group_a_until:
