@@ -6,6 +6,12 @@ Usage::
     store = Store.open(home / "workstation.db")
     scan_id = store.record_scan(session=..., param_hash=..., status="ok", ...)
     store.close()
+
+Every write commits before the method returns. A ``Store`` serialises its calls with a lock
+(any thread may call it); long reads in an executor should use ``store.reopen()``, a second
+connection, so they do not hold up the loop thread. Problems with the file itself (corrupt,
+locked by another process, from a newer app version) raise ``StoreError`` with a one-line
+message for the user. Details: ``workstation/store/base.py`` and ``schema.py``.
 """
 
 from __future__ import annotations

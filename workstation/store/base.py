@@ -1,0 +1,411 @@
+"""Opening, checking, migrating and closing the database; the transaction helpers.
+
+Threading: a ``Store`` wraps one SQLite connection opened with ``check_same_thread=False`` and
+serialises every call with its own lock, so it is safe (not fast) to call it from any thread.
+The engines use it from the asyncio loop thread; writes are short. A long read (a report, a bar
+history for the scanner) that should run in an executor should use its own connection,
+``store.reopen()``, so it neither blocks nor is blocked by the loop thread's writes: in WAL mode
+readers and the single writer do not wait for each other.
+
+Durability: each write method commits before it returns (``synchronous=NORMAL`` in WAL mode:
+a commit survives an application crash; only an OS crash or power loss can lose the last
+commits, never corrupt the file). Callers write first, then act.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Self
+
+from sqlite_utils import Database
+
+from workstation.store import convert as cv
+from workstation.store.errors import StoreError
+from workstation.store.rows import AUDIT_ACTORS
+from workstation.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_HEADER_SIZE = 100
+DEFAULT_BUSY_TIMEOUT_S = 5.0
+
+
+def _is_locked(exc: BaseException) -> bool:
+    msg = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg)
+
+
+def _is_corrupt(exc: BaseException) -> bool:
+    msg = str(exc).lower()
+    return isinstance(exc, sqlite3.DatabaseError) and (
+        "not a database" in msg or "malformed" in msg or "corrupt" in msg
+    )
+
+
+def corrupt_error(path: Path, reason: str) -> StoreError:
+    return StoreError(
+        f"{path} is not a valid workstation database ({reason}); move it aside or restore a backup"
+    )
+
+
+def locked_error(path: Path, busy_timeout_s: float) -> StoreError:
+    return StoreError(
+        f"{path} is locked by another process (still busy after {busy_timeout_s:g} s); "
+        "probably another workstation is running on the same home: close it, "
+        "or start this one with a different --home"
+    )
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a non-empty file that is not SQLite before SQLite gets to touch it.
+
+    SQLite treats a file shorter than its 100-byte header as an empty database and would
+    happily write a fresh schema over it; random bytes it rejects itself, but reading the
+    header here gives the same clear message for both.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return
+    if size == 0:
+        return  # a new (or never written) database; a WAL-only database also looks like this
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(_HEADER_SIZE)
+    except OSError as exc:
+        raise StoreError(f"cannot read {path} ({exc.strerror}); check its permissions") from exc
+    if len(head) < _HEADER_SIZE:
+        raise corrupt_error(path, f"truncated: {size} bytes, shorter than a database header")
+    if not head.startswith(_SQLITE_MAGIC):
+        raise corrupt_error(path, "file is not a database")
+
+
+def _backup_path(path: Path, version: int) -> Path:
+    """``<name>.v{version}.bak``; if that exists (an earlier attempt), the next free number."""
+    target = path.with_name(f"{path.name}.v{version}.bak")
+    n = 2
+    while target.exists():
+        target = path.with_name(f"{path.name}.v{version}.{n}.bak")
+        n += 1
+    return target
+
+
+class StoreCore:
+    """Connection handling shared by the repository mixins (see :class:`Store`)."""
+
+    def __init__(self, path: Path, db: Database, busy_timeout_s: float) -> None:
+        self._path = path
+        self._db: Database | None = db
+        self._busy_timeout_s = busy_timeout_s
+        self._lock = threading.RLock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        path: Path | str,
+        *,
+        busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+        integrity_check: bool = True,
+    ) -> Self:
+        """Open (creating it if needed) the database at ``path`` and bring its schema up to date.
+
+        Enables WAL, foreign keys, ``synchronous=NORMAL`` and a busy timeout of
+        ``busy_timeout_s``. An existing database of an older schema is first copied to
+        ``<name>.v{old}.bak``, then migrated one version per transaction.
+        ``integrity_check`` runs SQLite's ``quick_check`` (a few ms per MB) so a damaged file
+        is reported at start instead of in the middle of a trading day.
+
+        Raises :class:`StoreError` (the file is never modified, deleted or replaced) when the
+        file is not a SQLite database or is damaged, belongs to another application, comes
+        from a newer version of the app, or is locked by another process.
+        """
+        path = Path(path).expanduser()
+        if path.is_dir():
+            raise StoreError(f"{path} is a folder, not a database file; choose a file path")
+        _check_header(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the folder {path.parent} ({exc.strerror}); check the path"
+            ) from exc
+        try:
+            conn = sqlite3.connect(str(path), timeout=busy_timeout_s, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot open {path} ({exc}); check the path and its permissions"
+            ) from exc
+        try:
+            db = Database(conn, execute_plugins=False)
+            _configure_and_migrate(path, db, busy_timeout_s, integrity_check)
+        except StoreError:
+            conn.close()
+            raise
+        except sqlite3.Error as exc:
+            conn.close()
+            raise _translate(exc, path, busy_timeout_s) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return cls(path, db, busy_timeout_s)
+
+    def reopen(self) -> Self:
+        """A second, independent ``Store`` on the same file (its own connection).
+
+        For long reads in an executor thread; close it when done. The schema is already
+        current, so this skips the integrity check.
+        """
+        return type(self).open(
+            self._path, busy_timeout_s=self._busy_timeout_s, integrity_check=False
+        )
+
+    def close(self) -> None:
+        """Close the connection (idempotent); later calls raise :class:`StoreError`."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def closed(self) -> bool:
+        return self._db is None
+
+    @property
+    def schema_version(self) -> int:
+        with self._read() as db:
+            return int(db.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @property
+    def db(self) -> Database:
+        """The underlying sqlite-utils ``Database`` (for ad-hoc reads and tests)."""
+        return self._require_open()
+
+    # -- helpers for the repositories ----------------------------------------------------------
+    def _require_open(self) -> Database:
+        if self._db is None:
+            raise StoreError(f"the store {self._path} is closed; open it again")
+        return self._db
+
+    def _translated(self, exc: sqlite3.Error) -> StoreError | None:
+        if _is_locked(exc):
+            return locked_error(self._path, self._busy_timeout_s)
+        if _is_corrupt(exc):
+            return corrupt_error(self._path, str(exc))
+        return None
+
+    @contextmanager
+    def _tx(self) -> Iterator[Database]:
+        """One write transaction (``BEGIN IMMEDIATE``); nested use becomes a savepoint.
+
+        Committed when the block ends, rolled back on any exception. Lock and corruption
+        errors become :class:`StoreError`; other errors (constraints, bad SQL) propagate.
+        """
+        with self._lock:
+            db = self._require_open()
+            try:
+                if db.conn.in_transaction:
+                    with db.atomic():
+                        yield db
+                    return
+                # IMMEDIATE takes the write lock up front, so a competing writer makes us wait
+                # for busy_timeout instead of failing half-way through with SQLITE_BUSY.
+                db.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    if db.conn.in_transaction:
+                        db.conn.execute("ROLLBACK")
+                    raise
+                db.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                translated = self._translated(exc)
+                if translated is None:
+                    raise
+                raise translated from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Database]:
+        with self._lock:
+            db = self._require_open()
+            try:
+                yield db
+            except sqlite3.Error as exc:
+                translated = self._translated(exc)
+                if translated is None:
+                    raise
+                raise translated from exc
+
+    def _rows(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[dict[str, Any]]:
+        with self._read() as db:
+            return list(db.query(sql, params))
+
+    def _one(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> dict[str, Any] | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def _audit_in(
+        self,
+        db: Database,
+        at: datetime,
+        actor: str,
+        action: str,
+        subject: str,
+        detail: Mapping[str, Any] | None,
+    ) -> int:
+        """Append an audit row inside the caller's transaction; returns its id."""
+        return self._insert(
+            db,
+            "audit_log",
+            {
+                "at": cv.ts(at),
+                "actor": cv.choice("audit actor", actor, AUDIT_ACTORS),
+                "action": action,
+                "subject": subject,
+                "detail": cv.opt_json(None if detail is None else dict(detail)),
+            },
+        )
+
+    @staticmethod
+    def _insert(db: Database, table: str, record: Mapping[str, Any]) -> int:
+        """Insert one row through sqlite-utils and return its rowid."""
+        t = db.table(table)
+        t.insert(dict(record))
+        assert t.last_rowid is not None
+        return int(t.last_rowid)
+
+
+def _translate(exc: sqlite3.Error, path: Path, busy_timeout_s: float) -> StoreError:
+    """The one-line StoreError for a SQLite error met while opening ``path``."""
+    if _is_locked(exc):
+        return locked_error(path, busy_timeout_s)
+    if _is_corrupt(exc):
+        return corrupt_error(path, str(exc))
+    if "readonly" in str(exc).lower() or "read-only" in str(exc).lower():
+        return StoreError(f"cannot write to {path} ({exc}); check the file's permissions")
+    return StoreError(f"cannot use {path} ({exc}); move it aside or restore a backup")
+
+
+def _configure_and_migrate(
+    path: Path, db: Database, busy_timeout_s: float, integrity_check: bool
+) -> None:
+    conn = db.conn
+    conn.execute(f"PRAGMA busy_timeout = {max(0, int(busy_timeout_s * 1000))}")
+    # Per connection, and only outside a transaction: set before anything else runs.
+    conn.execute("PRAGMA foreign_keys = ON")
+
+    # Reading the header fields is the first real access: a damaged file fails here.
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+    has_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+
+    if integrity_check and has_tables:
+        found = [str(r[0]) for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
+        if found != ["ok"]:
+            # quick_check reports several lines per problem; the message stays one line
+            lines = [ln.strip() for f in found for ln in f.splitlines()]
+            problems = [ln for ln in lines if ln and not ln.startswith("***")][:2]
+            raise corrupt_error(path, "damaged: " + "; ".join(problems))
+
+    if app_id not in (0, APPLICATION_ID) or (app_id == 0 and (version > 0 or has_tables)):
+        raise StoreError(
+            f"{path} is a SQLite database of another application, not a workstation database; "
+            "move it aside or choose another --home"
+        )
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} was written by a newer version of the workstation (schema v{version}; "
+            f"this version knows up to v{SCHEMA_VERSION}); upgrade the app to open it"
+        )
+
+    if version > 0 and version < SCHEMA_VERSION:
+        backup = _backup_path(path, version)
+        _backup(conn, backup)
+        log.info("backed up %s (schema v%d) to %s before migrating", path, version, backup)
+
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        # e.g. a file system without shared memory: still correct, only less concurrent
+        log.warning("%s: WAL mode not available (journal_mode=%s)", path, mode)
+    conn.execute("PRAGMA synchronous = NORMAL")
+
+    migrate(db, SCHEMA_VERSION, path=path)
+
+    # Readers never wait in WAL mode, so a database that another process is writing to would
+    # only fail later, in the middle of a write. Take and release the write lock now so a
+    # second app on the same home is reported at start.
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("ROLLBACK")
+
+
+def _backup(conn: sqlite3.Connection, target: Path) -> None:
+    """A consistent copy through SQLite's backup API, written under a temporary name first."""
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    dst = sqlite3.connect(str(tmp))
+    try:
+        conn.backup(dst)
+        # A self-contained single file: no -wal/-shm companions next to the backup.
+        dst.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        dst.close()
+    os.replace(tmp, target)
+
+
+def migrate(db: Database, target: int, *, path: Path | None = None) -> int:
+    """Apply ``MIGRATIONS`` up to version ``target``, one transaction per version.
+
+    Returns the version reached. Exposed (with ``target``) so tests can build an old database.
+    """
+    if not 0 <= target <= SCHEMA_VERSION:
+        raise ValueError(f"target schema version must be 0..{SCHEMA_VERSION}, got {target}")
+    conn = db.conn
+    where = path if path is not None else "the database"
+    while True:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version >= target:
+            return version
+        step = MIGRATIONS[version]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated between our read and our lock: re-check.
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) != version:
+                conn.execute("ROLLBACK")
+                continue
+            step(db)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error) and (_is_locked(exc) or _is_corrupt(exc)):
+                raise
+            if isinstance(exc, Exception):
+                raise StoreError(
+                    f"upgrading {where} from schema v{version} to v{version + 1} failed "
+                    f"({exc}); the file was left at v{version}: report this as a bug"
+                ) from exc
+            raise
+        log.info("%s: migrated schema v%d -> v%d", where, version, version + 1)

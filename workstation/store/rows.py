@@ -1,0 +1,337 @@
+"""Rows the store returns (and the one input record it takes), as small frozen dataclasses.
+
+They mirror the tables column for column (same names), with timestamps as tz-aware UTC
+datetimes, sessions as dates and JSON columns decoded. They are deliberately not the domain
+model (``workstation.core.models``): the store stays independent of it, and the engines map
+between the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+APPROVAL_STATES: tuple[str, ...] = ("pending", "approved", "vetoed", "skipped")
+APPROVAL_SOURCES: tuple[str, ...] = ("user", "policy")
+AUDIT_ACTORS: tuple[str, ...] = ("user", "engine", "policy", "system")
+SIDES: tuple[str, ...] = ("long", "short")
+GROUPS: tuple[str, ...] = ("A", "B")
+REGIMES: tuple[str, ...] = ("TREND", "RANGING", "HIGH_VOL")
+ORDER_SIDES: tuple[str, ...] = ("buy", "sell")
+ORDER_TYPES: tuple[str, ...] = ("market", "limit", "stop", "stop_limit")
+TIFS: tuple[str, ...] = ("day", "gtc", "opg", "cls", "ioc", "fok")
+INTENTS: tuple[str, ...] = ("entry", "stop", "exit", "flatten")
+GAP_SOURCES: tuple[str, ...] = ("trade", "quote", "none")
+EXIT_REASONS: tuple[str, ...] = (
+    "STOP_LOSS",
+    "TAKE_PROFIT",
+    "TIME_EXIT",
+    "EMERGENCY",
+    "MANUAL",
+    "KILL_SWITCH",
+)
+# Statuses after which an order can no longer fill. Anything else (new, accepted,
+# partially_filled, pending_cancel, done_for_day, ...) counts as open: when in doubt an order is
+# treated as live, so it is shown, reconciled and canceled rather than forgotten.
+TERMINAL_ORDER_STATUSES: tuple[str, ...] = ("filled", "canceled", "expired", "rejected", "replaced")
+
+
+@dataclass(frozen=True, slots=True)
+class NewCandidate:
+    """One ranked candidate to record with its scan (input to ``record_scan``)."""
+
+    rank: int
+    symbol: str
+    sector: str
+    strategy: str
+    side: str
+    grp: str
+    score: float
+    score_strength: float
+    score_liquidity: float
+    score_rr: float
+    score_fit: float
+    strength: float
+    close: float
+    atr14: float
+    sl_mult: float
+    tp_mult: float
+    sl_dist: float
+    tp_dist: float
+    indicators: dict[str, Any] = field(default_factory=dict)
+    explain: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ParamSetRow:
+    id: int
+    hash: str
+    created_at: datetime
+    yaml: str
+    source: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRow:
+    id: int
+    session: date
+    market: str
+    param_hash: str
+    status: str
+    error: str | None
+    regime: str | None
+    loaded: int
+    eligible: int
+    stale: int
+    failed: int
+    stale_symbols: list[str]
+    failed_symbols: list[str]
+    duration_s: float | None
+    started_at: datetime
+    finished_at: datetime | None
+    superseded_by: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateRow:
+    id: int
+    scan_id: int
+    rank: int
+    symbol: str
+    sector: str
+    strategy: str
+    side: str
+    grp: str
+    score: float
+    score_strength: float
+    score_liquidity: float
+    score_rr: float
+    score_fit: float
+    strength: float
+    close: float
+    atr14: float
+    sl_mult: float
+    tp_mult: float
+    sl_dist: float
+    tp_dist: float
+    indicators: dict[str, Any]
+    explain: dict[str, Any]
+    approval: str
+    approval_note: str | None
+    approval_source: str | None
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRow:
+    id: int
+    candidate_id: int
+    state: str
+    note: str | None
+    source: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GapResultRow:
+    id: int
+    candidate_id: int
+    session: date
+    price: float | None
+    source: str
+    prev_close: float
+    gap: float | None
+    passed: bool
+    reason: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    id: int
+    client_order_id: str
+    broker_order_id: str | None
+    session: date
+    symbol: str
+    side: str
+    qty: float
+    order_type: str
+    tif: str
+    limit_price: float | None
+    stop_price: float | None
+    intent: str
+    strategy: str | None
+    candidate_id: int | None
+    position_id: int | None
+    status: str
+    filled_qty: float
+    avg_fill_price: float | None
+    reject_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in TERMINAL_ORDER_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpsert:
+    """What ``upsert_order`` did: the stored order, and whether this call created it."""
+
+    order: OrderRow
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEventRow:
+    id: int
+    client_order_id: str
+    from_status: str | None
+    to_status: str
+    at: datetime
+    detail: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class FillRow:
+    id: int
+    fill_id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    qty: float
+    price: float
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FillResult:
+    """What ``record_fill`` did: the stored fill, and whether it was already there (ignored)."""
+
+    fill: FillRow
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRow:
+    id: int
+    symbol: str
+    side: str
+    qty: float
+    avg_entry: float
+    entry_session: date
+    entry_at: datetime
+    strategy: str
+    candidate_id: int | None
+    sl: float | None
+    tp: float | None
+    sl_mult: float
+    tp_mult: float
+    atr14: float
+    stop_client_order_id: str | None
+    status: str
+    closed_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRow:
+    id: int
+    position_id: int
+    candidate_id: int | None
+    symbol: str
+    side: str
+    strategy: str
+    qty: float
+    entry_price: float
+    entry_at: datetime
+    entry_session: date
+    exit_price: float
+    exit_at: datetime
+    exit_session: date
+    exit_reason: str
+    pnl: float
+    pnl_pct: float
+    r_multiple: float
+    days_held: int
+    sl_mult: float
+    atr14: float
+    mfe_price: float | None
+    mfe_pct: float | None
+    mfe_r: float | None
+    mfe_at: datetime | None
+    mae_price: float | None
+    mae_pct: float | None
+    mae_r: float | None
+    mae_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MfeMaeRow:
+    position_id: int
+    mfe_price: float
+    mfe_pct: float
+    mfe_r: float
+    mfe_at: datetime
+    mae_price: float
+    mae_pct: float
+    mae_r: float
+    mae_at: datetime
+    last_price_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EquitySnapshotRow:
+    id: int
+    at: datetime
+    session: date
+    equity: float
+    cash: float
+    day_pnl: float
+    peak_equity: float
+    drawdown: float
+
+
+@dataclass(frozen=True, slots=True)
+class DailyPerformanceRow:
+    session: date
+    start_equity: float
+    end_equity: float
+    pnl: float
+    pnl_pct: float
+    trades: int
+    wins: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    detail: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PaperTrackRow:
+    id: int
+    candidate_id: int
+    symbol: str
+    side: str
+    strategy: str
+    qty: float | None
+    entry_price: float
+    entry_at: datetime
+    exit_price: float | None
+    exit_at: datetime | None
+    exit_reason: str | None
+    pnl: float | None
+    pnl_pct: float | None
+    r_multiple: float | None
+    status: str
+    updated_at: datetime

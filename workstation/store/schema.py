@@ -1,0 +1,364 @@
+"""The versioned schema: ``PRAGMA user_version`` and the ordered list of migrations.
+
+``MIGRATIONS[i]`` takes a database at version ``i`` to version ``i + 1``. Each runs in its own
+transaction together with the ``user_version`` bump, so a failed migration leaves the file at the
+previous version. Migrations are append-only: a released one is never edited; a change is a new
+function at the end of the list (and ``SCHEMA_VERSION`` follows from the list's length).
+
+Column conventions are in :mod:`workstation.store.convert` (UTC ISO-8601 timestamps, dates as
+``YYYY-MM-DD``, REAL money and prices, JSON text blobs).
+
+Design choices recorded here because the schema is where they live:
+- ``scans`` is append-only. A re-run scan for the same session and market is a new row; the
+  previous successful one gets ``superseded_by`` pointing at it and keeps its candidates, so the
+  audit trail shows both lists. The current scan of a session is its newest successful row; a
+  failed re-run never hides an earlier successful one (both are kept, the failure is visible).
+- ``positions`` allows one *open* position per symbol (partial unique index): the entry rules
+  never hold a symbol twice, and the database refuses it even if an engine has a bug.
+- ``orders.client_order_id`` is UNIQUE: the deterministic id is what makes a retried or restarted
+  entry impossible to place twice; ``order_events`` and ``fills`` reference it.
+- ``fills.fill_id`` (the broker's execution id) is UNIQUE: the same fill arriving from the stream
+  and from a reconciliation poll is stored once.
+- ``bar_cache`` keys on ``(feed, symbol, date)``: the same columns as "symbol, date, feed", ordered
+  so the primary key itself serves both "bars of these symbols in a date range for a feed" and
+  "last cached date per symbol for a feed".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlite_utils import Database
+
+# "ATWS" -- marks the file as ours (PRAGMA application_id), so another app's SQLite file is
+# recognised and refused instead of being "migrated".
+APPLICATION_ID = 0x41545753
+
+_V1: tuple[str, ...] = (
+    """
+    CREATE TABLE param_sets (
+        id INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        yaml TEXT NOT NULL,
+        source TEXT
+    )
+    """,
+    """
+    CREATE TABLE scans (
+        id INTEGER PRIMARY KEY,
+        session TEXT NOT NULL,
+        market TEXT NOT NULL DEFAULT '',
+        param_hash TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+        error TEXT,
+        regime TEXT CHECK (regime IS NULL OR regime IN ('TREND', 'RANGING', 'HIGH_VOL')),
+        loaded INTEGER NOT NULL DEFAULT 0,
+        eligible INTEGER NOT NULL DEFAULT 0,
+        stale INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        stale_symbols TEXT NOT NULL DEFAULT '[]',
+        failed_symbols TEXT NOT NULL DEFAULT '[]',
+        duration_s REAL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        superseded_by INTEGER REFERENCES scans(id)
+    )
+    """,
+    "CREATE INDEX scans_by_session ON scans(session, market, status, id)",
+    "CREATE INDEX scans_by_param_hash ON scans(param_hash)",
+    """
+    CREATE TABLE candidates (
+        id INTEGER PRIMARY KEY,
+        scan_id INTEGER NOT NULL REFERENCES scans(id),
+        rank INTEGER NOT NULL CHECK (rank >= 1),
+        symbol TEXT NOT NULL,
+        sector TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('long', 'short')),
+        grp TEXT NOT NULL CHECK (grp IN ('A', 'B')),
+        score REAL NOT NULL,
+        score_strength REAL NOT NULL,
+        score_liquidity REAL NOT NULL,
+        score_rr REAL NOT NULL,
+        score_fit REAL NOT NULL,
+        strength REAL NOT NULL,
+        close REAL NOT NULL,
+        atr14 REAL NOT NULL,
+        sl_mult REAL NOT NULL,
+        tp_mult REAL NOT NULL,
+        sl_dist REAL NOT NULL,
+        tp_dist REAL NOT NULL,
+        indicators TEXT NOT NULL DEFAULT '{}',
+        explain TEXT NOT NULL DEFAULT '{}',
+        approval TEXT NOT NULL DEFAULT 'pending'
+            CHECK (approval IN ('pending', 'approved', 'vetoed', 'skipped')),
+        approval_note TEXT,
+        approval_source TEXT CHECK (approval_source IS NULL
+                                    OR approval_source IN ('user', 'policy')),
+        decided_at TEXT,
+        UNIQUE (scan_id, rank),
+        UNIQUE (scan_id, symbol)
+    )
+    """,
+    "CREATE INDEX candidates_by_symbol ON candidates(symbol)",
+    """
+    CREATE TABLE approvals (
+        id INTEGER PRIMARY KEY,
+        candidate_id INTEGER NOT NULL REFERENCES candidates(id),
+        state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'vetoed', 'skipped')),
+        source TEXT NOT NULL CHECK (source IN ('user', 'policy')),
+        at TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX approvals_by_candidate ON approvals(candidate_id, id)",
+    """
+    CREATE TABLE gap_results (
+        id INTEGER PRIMARY KEY,
+        candidate_id INTEGER NOT NULL REFERENCES candidates(id),
+        session TEXT NOT NULL,
+        price REAL,
+        source TEXT NOT NULL CHECK (source IN ('trade', 'quote', 'none')),
+        prev_close REAL NOT NULL,
+        gap REAL,
+        passed INTEGER NOT NULL CHECK (passed IN (0, 1)),
+        reason TEXT,
+        at TEXT NOT NULL,
+        UNIQUE (candidate_id, session)
+    )
+    """,
+    "CREATE INDEX gap_results_by_session ON gap_results(session)",
+    """
+    CREATE TABLE positions (
+        id INTEGER PRIMARY KEY,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('long', 'short')),
+        qty REAL NOT NULL CHECK (qty > 0),
+        avg_entry REAL NOT NULL,
+        entry_session TEXT NOT NULL,
+        entry_at TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        candidate_id INTEGER REFERENCES candidates(id),
+        sl REAL,
+        tp REAL,
+        sl_mult REAL NOT NULL,
+        tp_mult REAL NOT NULL,
+        atr14 REAL NOT NULL,
+        stop_client_order_id TEXT REFERENCES orders(client_order_id),
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+        closed_at TEXT,
+        updated_at TEXT NOT NULL
+    )
+    """,
+    "CREATE UNIQUE INDEX positions_one_open_per_symbol ON positions(symbol) WHERE status = 'open'",
+    "CREATE INDEX positions_by_status ON positions(status)",
+    """
+    CREATE TABLE orders (
+        id INTEGER PRIMARY KEY,
+        client_order_id TEXT NOT NULL UNIQUE,
+        broker_order_id TEXT,
+        session TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+        qty REAL NOT NULL CHECK (qty > 0),
+        order_type TEXT NOT NULL CHECK (order_type IN ('market', 'limit', 'stop', 'stop_limit')),
+        tif TEXT NOT NULL CHECK (tif IN ('day', 'gtc', 'opg', 'cls', 'ioc', 'fok')),
+        limit_price REAL,
+        stop_price REAL,
+        intent TEXT NOT NULL CHECK (intent IN ('entry', 'stop', 'exit', 'flatten')),
+        strategy TEXT,
+        candidate_id INTEGER REFERENCES candidates(id),
+        position_id INTEGER REFERENCES positions(id),
+        status TEXT NOT NULL,
+        filled_qty REAL NOT NULL DEFAULT 0,
+        avg_fill_price REAL,
+        reject_reason TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX orders_by_status ON orders(status)",
+    "CREATE INDEX orders_by_session_symbol ON orders(session, symbol)",
+    "CREATE INDEX orders_by_broker_id ON orders(broker_order_id)",
+    "CREATE INDEX orders_by_position ON orders(position_id)",
+    """
+    CREATE TABLE order_events (
+        id INTEGER PRIMARY KEY,
+        client_order_id TEXT NOT NULL REFERENCES orders(client_order_id),
+        from_status TEXT,
+        to_status TEXT NOT NULL,
+        at TEXT NOT NULL,
+        detail TEXT
+    )
+    """,
+    "CREATE INDEX order_events_by_order ON order_events(client_order_id, id)",
+    """
+    CREATE TABLE fills (
+        id INTEGER PRIMARY KEY,
+        fill_id TEXT NOT NULL UNIQUE,
+        client_order_id TEXT NOT NULL REFERENCES orders(client_order_id),
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+        qty REAL NOT NULL CHECK (qty > 0),
+        price REAL NOT NULL,
+        at TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX fills_by_order ON fills(client_order_id)",
+    "CREATE INDEX fills_by_symbol_time ON fills(symbol, at)",
+    """
+    CREATE TABLE trades (
+        id INTEGER PRIMARY KEY,
+        position_id INTEGER NOT NULL UNIQUE REFERENCES positions(id),
+        candidate_id INTEGER REFERENCES candidates(id),
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('long', 'short')),
+        strategy TEXT NOT NULL,
+        qty REAL NOT NULL,
+        entry_price REAL NOT NULL,
+        entry_at TEXT NOT NULL,
+        entry_session TEXT NOT NULL,
+        exit_price REAL NOT NULL,
+        exit_at TEXT NOT NULL,
+        exit_session TEXT NOT NULL,
+        exit_reason TEXT NOT NULL CHECK (exit_reason IN
+            ('STOP_LOSS', 'TAKE_PROFIT', 'TIME_EXIT', 'EMERGENCY', 'MANUAL', 'KILL_SWITCH')),
+        pnl REAL NOT NULL,
+        pnl_pct REAL NOT NULL,
+        r_multiple REAL NOT NULL,
+        days_held INTEGER NOT NULL,
+        sl_mult REAL NOT NULL,
+        atr14 REAL NOT NULL,
+        mfe_price REAL,
+        mfe_pct REAL,
+        mfe_r REAL,
+        mfe_at TEXT,
+        mae_price REAL,
+        mae_pct REAL,
+        mae_r REAL,
+        mae_at TEXT
+    )
+    """,
+    "CREATE INDEX trades_by_exit_session ON trades(exit_session, symbol)",
+    "CREATE INDEX trades_by_symbol ON trades(symbol, exit_at)",
+    """
+    CREATE TABLE mfe_mae (
+        position_id INTEGER PRIMARY KEY REFERENCES positions(id),
+        mfe_price REAL NOT NULL,
+        mfe_pct REAL NOT NULL,
+        mfe_r REAL NOT NULL,
+        mfe_at TEXT NOT NULL,
+        mae_price REAL NOT NULL,
+        mae_pct REAL NOT NULL,
+        mae_r REAL NOT NULL,
+        mae_at TEXT NOT NULL,
+        last_price_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE equity_snapshots (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        session TEXT NOT NULL,
+        equity REAL NOT NULL,
+        cash REAL NOT NULL,
+        day_pnl REAL NOT NULL,
+        peak_equity REAL NOT NULL,
+        drawdown REAL NOT NULL
+    )
+    """,
+    "CREATE INDEX equity_snapshots_by_time ON equity_snapshots(at)",
+    "CREATE INDEX equity_snapshots_by_session ON equity_snapshots(session, at)",
+    """
+    CREATE TABLE daily_performance (
+        session TEXT PRIMARY KEY,
+        start_equity REAL NOT NULL,
+        end_equity REAL NOT NULL,
+        pnl REAL NOT NULL,
+        pnl_pct REAL NOT NULL,
+        trades INTEGER NOT NULL,
+        wins INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL CHECK (actor IN ('user', 'engine', 'policy', 'system')),
+        action TEXT NOT NULL,
+        subject TEXT NOT NULL DEFAULT '',
+        detail TEXT
+    )
+    """,
+    "CREATE INDEX audit_log_by_time ON audit_log(at)",
+    "CREATE INDEX audit_log_by_subject ON audit_log(subject, id)",
+    "CREATE INDEX audit_log_by_action ON audit_log(action, id)",
+    """
+    CREATE TABLE paper_tracks (
+        id INTEGER PRIMARY KEY,
+        candidate_id INTEGER NOT NULL UNIQUE REFERENCES candidates(id),
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('long', 'short')),
+        strategy TEXT NOT NULL,
+        qty REAL,
+        entry_price REAL NOT NULL,
+        entry_at TEXT NOT NULL,
+        exit_price REAL,
+        exit_at TEXT,
+        exit_reason TEXT,
+        pnl REAL,
+        pnl_pct REAL,
+        r_multiple REAL,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+        updated_at TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX paper_tracks_by_status ON paper_tracks(status)",
+)
+
+
+def _v0_to_v1(db: Database) -> None:
+    """The initial schema."""
+    for statement in _V1:
+        db.execute(statement)
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
+def _v1_to_v2(db: Database) -> None:
+    """Keep the note with each decision in the approvals history; add the daily-bar cache.
+
+    v1 kept a note only on the candidate (its latest decision); v2 keeps it per decision so the
+    history reads "vetoed: earnings tomorrow", then "approved: earnings moved". Existing history
+    gets the candidate's note on its latest decision, which is the decision that note belongs to.
+    """
+    db.execute("ALTER TABLE approvals ADD COLUMN note TEXT")
+    db.execute(
+        """
+        UPDATE approvals SET note = (
+            SELECT c.approval_note FROM candidates c WHERE c.id = approvals.candidate_id)
+        WHERE id IN (SELECT MAX(id) FROM approvals GROUP BY candidate_id)
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE bar_cache (
+            feed TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            date TEXT NOT NULL,
+            open REAL,
+            high REAL,
+            low REAL,
+            close REAL NOT NULL,
+            volume REAL,
+            PRIMARY KEY (feed, symbol, date)
+        ) WITHOUT ROWID
+        """
+    )
+
+
+Migration = Callable[[Database], None]
+
+MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2)
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,18 @@
+"""``Store``: the application's SQLite memory, one object with the query API of every concern.
+
+The methods live in small per-concern modules (scans, orders, positions, performance, audit,
+bars); connection handling, threading and durability rules are in :mod:`.base`.
+"""
+
+from __future__ import annotations
+
+from workstation.store.audit import AuditRepo
+from workstation.store.bars import BarsRepo
+from workstation.store.orders import OrdersRepo
+from workstation.store.performance import PerformanceRepo
+from workstation.store.positions import PositionsRepo
+from workstation.store.scans import ScansRepo
+
+
+class Store(ScansRepo, OrdersRepo, PositionsRepo, PerformanceRepo, AuditRepo, BarsRepo):
+    """Open with ``Store.open(path)``; see :mod:`workstation.store.base` for threading."""
