@@ -1,0 +1,124 @@
+"""Approvals of trading rules §7: the on_pending policy and the decision deadline."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from workstation.core.calendar import ET, get_calendar
+from workstation.core.config import ApprovalConfig, ScheduleConfig
+from workstation.core.models import ApprovalState, Group
+from workstation.engine.rules.approval import (
+    ALREADY_RESOLVED,
+    APPROVED_BY_USER,
+    AUTO_APPROVED,
+    NOT_APPROVED,
+    TOO_LATE,
+    VETOED_BY_USER,
+    can_decide,
+    entry_time,
+    on_pending_policy,
+    resolve_pending,
+    user_decision,
+)
+
+P, A, V, S = (
+    ApprovalState.PENDING,
+    ApprovalState.APPROVED,
+    ApprovalState.VETOED,
+    ApprovalState.SKIPPED,
+)
+
+
+@pytest.mark.parametrize(
+    ("state", "policy", "expected", "reason"),
+    [
+        (P, "approve", A, AUTO_APPROVED),
+        (P, "skip", S, NOT_APPROVED),
+        (A, "skip", A, APPROVED_BY_USER),
+        (A, "approve", A, APPROVED_BY_USER),
+        (V, "approve", V, VETOED_BY_USER),
+        (V, "skip", V, VETOED_BY_USER),
+        (S, "approve", S, NOT_APPROVED),
+    ],
+    ids=[
+        "pending-approve-policy",
+        "pending-skip-policy-not-approved",
+        "approved-stays-under-skip",
+        "approved-stays-under-approve",
+        "vetoed-stays-under-approve",
+        "vetoed-stays-under-skip",
+        "skipped-is-final",
+    ],
+)
+def test_resolve_pending(state, policy, expected, reason) -> None:
+    got = resolve_pending(state, policy)
+    assert got.state is expected
+    assert got.reason == reason
+    st, rs = got
+    assert (st, rs) == (expected, reason)
+
+
+def test_not_approved_wording() -> None:
+    assert resolve_pending(P, "skip").reason == "not approved"
+
+
+def test_bad_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match="on_pending"):
+        resolve_pending(P, "maybe")
+
+
+def test_policy_defaults_per_market() -> None:
+    cfg = ApprovalConfig()
+    assert on_pending_policy(cfg, real_broker=False) == "approve"
+    assert on_pending_policy(cfg, real_broker=True) == "skip"
+
+
+CAL = get_calendar()
+SCHED = ScheduleConfig()
+ENTRY_SESSION = date(2024, 3, 12)  # a Tuesday, after the DST change of 2024-03-10
+
+
+@pytest.mark.parametrize(
+    ("group", "hhmm"),
+    [(Group.A, (9, 25)), (Group.B, (9, 50))],
+    ids=["group-A-0925", "group-B-0950"],
+)
+def test_entry_time(group, hhmm) -> None:
+    t = entry_time(group, ENTRY_SESSION, SCHED, CAL)
+    assert t == datetime(2024, 3, 12, *hhmm, tzinfo=ET)
+    assert t.utcoffset() == timedelta(hours=-4)  # EDT after the change
+
+
+@pytest.mark.parametrize(
+    ("offset", "allowed"),
+    [
+        (timedelta(hours=-13), True),  # at the 20:00 scan the evening before
+        (timedelta(seconds=-1), True),
+        (timedelta(0), False),  # at the entry time the policy has already decided
+        (timedelta(seconds=1), False),
+    ],
+    ids=["evening-before", "one-second-before", "at-entry-time", "after-entry-time"],
+)
+def test_can_decide_until_entry_time(offset, allowed) -> None:
+    deadline = entry_time(Group.A, ENTRY_SESSION, SCHED, CAL)
+    assert can_decide(deadline + offset, deadline) is allowed
+
+
+def test_group_b_can_still_be_decided_after_group_a_deadline() -> None:
+    now = datetime(2024, 3, 12, 9, 40, tzinfo=ET)
+    assert not can_decide(now, entry_time(Group.A, ENTRY_SESSION, SCHED, CAL))
+    assert can_decide(now, entry_time(Group.B, ENTRY_SESSION, SCHED, CAL))
+
+
+def test_user_decision() -> None:
+    deadline = datetime(2024, 3, 12, 9, 25, tzinfo=ET)
+    before = deadline - timedelta(minutes=5)
+    assert user_decision(P, True, before, deadline) == (A, APPROVED_BY_USER)
+    assert user_decision(P, False, before, deadline) == (V, VETOED_BY_USER)
+    assert user_decision(A, False, before, deadline) == (V, VETOED_BY_USER)  # change of mind
+    assert user_decision(V, True, before, deadline) == (A, APPROVED_BY_USER)
+    assert user_decision(P, True, deadline, deadline) == (P, TOO_LATE)
+    assert user_decision(A, False, deadline, deadline) == (A, TOO_LATE)
+    assert user_decision(S, True, before, deadline) == (S, ALREADY_RESOLVED)

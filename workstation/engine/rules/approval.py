@@ -1,0 +1,102 @@
+"""Approval of candidates (trading rules §7).
+
+Each candidate starts ``pending``; the user may approve or veto it (with an optional note)
+until its entry time. At the entry time a still-pending candidate follows ``on_pending``:
+``approve`` (default in the simulated market) or ``skip`` (default with a real broker,
+recorded as "not approved").
+
+Choices made here:
+
+* The entry time of a group A candidate is ``group_a_from`` (09:25) of the entry session:
+  its market-on-open order is sent from then on, so the decision must be final by then.
+  Group B's is ``group_b_at`` (09:50), when the confirmation is checked.
+* "Until its entry time" is exclusive: at the entry time itself the ``on_pending`` policy has
+  already been applied, so a click arriving at exactly 09:25:00 is too late (a decision can
+  never race the order it decides).
+* The user may change their mind (approve -> veto, veto -> approve) until the entry time;
+  once the policy has resolved a candidate (``skipped``) it is final.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import NamedTuple
+
+from workstation.core.calendar import TradingCalendar
+from workstation.core.config import ApprovalConfig, ScheduleConfig
+from workstation.core.models import ApprovalState, Group
+
+ON_PENDING_APPROVE = "approve"
+ON_PENDING_SKIP = "skip"
+
+# Reasons recorded with the resolved approval state.
+APPROVED_BY_USER = "approved by user"
+VETOED_BY_USER = "vetoed by user"
+AUTO_APPROVED = "approved automatically at entry time (on_pending = approve)"
+NOT_APPROVED = "not approved"  # the spec's wording for on_pending = skip
+TOO_LATE = "too late: the candidate's entry time has passed"
+ALREADY_RESOLVED = "already resolved at entry time"
+
+
+class Resolution(NamedTuple):
+    """An approval state and why (unpacks as ``(state, reason)``)."""
+
+    state: ApprovalState
+    reason: str
+
+
+def on_pending_policy(cfg: ApprovalConfig, real_broker: bool) -> str:
+    """The ``on_pending`` policy in force: the broker one for paper/live, else the sim one."""
+    return cfg.on_pending_broker if real_broker else cfg.on_pending_sim
+
+
+def entry_time(
+    group: Group, entry_session: date, schedule: ScheduleConfig, calendar: TradingCalendar
+) -> datetime:
+    """The deadline for approving a candidate: 09:25 (group A) or 09:50 (group B), ET.
+
+    ``entry_session`` is the session the candidate enters on (the one after its scan).
+    """
+    wall = schedule.group_a_from if group is Group.A else schedule.group_b_at
+    return calendar.at(entry_session, wall)
+
+
+def can_decide(now: datetime, entry_time: datetime) -> bool:
+    """True while the user may still approve or veto (strictly before the entry time)."""
+    return now < entry_time
+
+
+def user_decision(
+    current: ApprovalState, approve: bool, now: datetime, entry_time: datetime
+) -> Resolution:
+    """The state after the user approves (``approve=True``) or vetoes at ``now``.
+
+    Too late or already resolved: the current state is returned with the refusal as reason,
+    so the caller can show it and record nothing.
+    """
+    if current is ApprovalState.SKIPPED:
+        return Resolution(current, ALREADY_RESOLVED)
+    if not can_decide(now, entry_time):
+        return Resolution(current, TOO_LATE)
+    if approve:
+        return Resolution(ApprovalState.APPROVED, APPROVED_BY_USER)
+    return Resolution(ApprovalState.VETOED, VETOED_BY_USER)
+
+
+def resolve_pending(state: ApprovalState, on_pending: str) -> Resolution:
+    """The state a candidate enters with at its entry time.
+
+    Pending follows the policy (approve -> APPROVED, skip -> SKIPPED "not approved");
+    approved, vetoed and skipped stay as they are. Only APPROVED goes on to the entry checks.
+    """
+    if on_pending not in (ON_PENDING_APPROVE, ON_PENDING_SKIP):
+        raise ValueError(f"on_pending must be 'approve' or 'skip', got {on_pending!r}")
+    if state is ApprovalState.PENDING:
+        if on_pending == ON_PENDING_APPROVE:
+            return Resolution(ApprovalState.APPROVED, AUTO_APPROVED)
+        return Resolution(ApprovalState.SKIPPED, NOT_APPROVED)
+    if state is ApprovalState.APPROVED:
+        return Resolution(state, APPROVED_BY_USER)
+    if state is ApprovalState.VETOED:
+        return Resolution(state, VETOED_BY_USER)
+    return Resolution(state, NOT_APPROVED)
