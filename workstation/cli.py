@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import logging
 import sys
 import traceback
@@ -22,7 +23,12 @@ log = logging.getLogger("workstation")
 Command = Callable[[argparse.Namespace], int]
 
 
-def _global_options(p: argparse.ArgumentParser) -> None:
+def _global_options(p: argparse.ArgumentParser, top: bool = False) -> None:
+    """The options every command takes, before or after the command name. On sub-commands
+    their default is SUPPRESS, so they never overwrite a value given before the command."""
+    saved = p.argument_default
+    if not top:
+        p.argument_default = argparse.SUPPRESS
     p.add_argument(
         "--home",
         metavar="DIR",
@@ -45,6 +51,7 @@ def _global_options(p: argparse.ArgumentParser) -> None:
         choices=("sim", "paper", "live"),
         help="broker: sim (default without keys), paper (default with keys), live",
     )
+    p.argument_default = saved
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         "simulated market.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    _global_options(parser)
+    _global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     register_all(sub, _global_options)
     return parser
@@ -76,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"workstation: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # output piped into e.g. `head`, which closed early
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the final flush
+        return 0
     except KeyboardInterrupt:
         print("workstation: stopped", file=sys.stderr)
         return 130

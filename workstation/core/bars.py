@@ -100,6 +100,8 @@ class DailyBars:
         """Per symbol, the date of its last bar with a finite close (NaT when none)."""
         has = np.isfinite(self.close)
         out = np.full(self.n_symbols, np.datetime64("NaT"), dtype="datetime64[D]")
+        if self.n_sessions == 0:
+            return out
         any_bar = has.any(axis=0)
         last = self.n_sessions - 1 - np.argmax(has[::-1], axis=0)
         out[any_bar] = self.dates[last[any_bar]]
@@ -123,7 +125,8 @@ class DailyBars:
 
         Duplicate (date, symbol) rows keep the last one.
         """
-        d = df.copy()
+        d = df.dropna(subset=["symbol", "date"]).copy()  # a row without them is no bar
+        d["symbol"] = d["symbol"].astype(str)
         d["date"] = pd.to_datetime(d["date"]).dt.tz_localize(None).dt.normalize()
         d = d.drop_duplicates(subset=["date", "symbol"], keep="last")
         syms = tuple(symbols) if symbols is not None else tuple(sorted(d["symbol"].unique()))

@@ -1,0 +1,106 @@
+"""Build what a command needs from the global options: paths, configuration, calendar,
+clock and market. The GUI, the headless runner and the CLI commands share this."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+
+from workstation.core.calendar import ET, TradingCalendar, get_calendar
+from workstation.core.clock import Clock, SimClock, WallClock
+from workstation.core.config import Config
+from workstation.core.config_files import ConfigError, ConfigManager
+from workstation.core.models import Universe
+from workstation.core.paths import Paths
+from workstation.errors import UserError
+from workstation.market.base import MarketData, MarketDataError
+
+MAX_SPEED = 1e9  # app.yaml's way to say "max"; the clock takes math.inf
+
+
+@dataclass
+class Context:
+    paths: Paths
+    config: ConfigManager
+    calendar: TradingCalendar
+    market_spec: str
+    universe_csv: str | None
+    seed: int | None
+
+    @property
+    def cfg(self) -> Config:
+        return self.config.current
+
+    def sim_config(self):  # noqa: ANN201 - SimConfig
+        sim = self.cfg.app.sim
+        return dataclasses.replace(sim, seed=self.seed) if self.seed is not None else sim
+
+    def universe(self) -> Universe:
+        from workstation.market.universe import sp500_universe, universe_from_csv
+
+        bench = self.cfg.scanner.universe.benchmark
+        source = self.universe_csv or self.cfg.scanner.universe.source
+        if source == "sp500":
+            return sp500_universe(bench)
+        return universe_from_csv(Path(source).expanduser(), bench)
+
+    def sim_clock(self, start: datetime | None = None) -> SimClock:
+        """A simulated clock at ``start`` (default: the simulated 'today' at 00:00 ET, or the
+        wall time when sim.today is empty)."""
+        sim = self.sim_config()
+        if start is None:
+            start = (datetime.combine(date.fromisoformat(sim.today), time(0), ET)
+                     if sim.today else WallClock().now())
+        speed = math.inf if sim.speed >= MAX_SPEED else sim.speed
+        return SimClock(start, speed=speed)
+
+    def make_market(self, clock: Clock | None = None) -> MarketData:
+        """The market of ``--market`` (or app.yaml): sim, replay:PATH."""
+        spec = self.market_spec
+        if spec == "sim":
+            from workstation.market.sim import SimMarket
+
+            return SimMarket(self.universe(), self.sim_config(), clock or self.sim_clock(),
+                             self.calendar)
+        if spec.startswith("replay:"):
+            from workstation.market.replay import ReplayMarket
+
+            path = spec.removeprefix("replay:")
+            if not path:
+                raise UserError("--market replay:PATH needs the path of a CSV or Parquet file")
+            universe = self.universe_csv
+            if universe is None and self.cfg.scanner.universe.source != "sp500":
+                universe = self.cfg.scanner.universe.source
+            return ReplayMarket(Path(path).expanduser(), universe_csv=universe, clock=clock,
+                                benchmark=self.cfg.scanner.universe.benchmark)
+        if spec == "alpaca":
+            raise UserError("--market alpaca is not available in this command yet; "
+                            "use sim or replay:PATH")
+        raise UserError(f"--market {spec!r} is not valid: use sim, replay:PATH or alpaca")
+
+
+def open_context(args: argparse.Namespace) -> Context:
+    paths = Paths.resolve(getattr(args, "home", None))
+    try:
+        paths.ensure()
+    except OSError as exc:
+        raise UserError(f"cannot use the home folder {paths.config_dir.parent}: "
+                        f"{exc.strerror or exc}; choose another with --home") from exc
+    try:
+        config = ConfigManager(paths.config_dir, paths.config_history_dir)
+    except ConfigError as exc:
+        first = exc.errors[0]
+        more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
+        raise UserError(f"configuration is invalid: {first}{more}; run 'workstation config "
+                        "check' for the full list", exit_code=2) from exc
+    market = getattr(args, "market", None) or config.current.app.market
+    return Context(paths, config, get_calendar(), market, getattr(args, "universe", None),
+                   getattr(args, "seed", None))
+
+
+def market_error(exc: MarketDataError) -> UserError:
+    return UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)

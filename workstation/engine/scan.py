@@ -1,0 +1,169 @@
+"""The nightly scan as one pure function: daily bars in, ranked top 12 out (rules §2-§6).
+
+No I/O and no clock here: :mod:`workstation.engine.scanner` loads the bars, runs this in
+an executor, persists the result and publishes events; the backtester calls it directly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from workstation.core.bars import DailyBars
+from workstation.core.config import Config
+from workstation.core.models import Candidate, Regime, Universe
+from workstation.signals.indicators import IndicatorParams, Indicators, compute_indicators
+from workstation.signals.ranking import RankingResult, rank_candidates
+from workstation.signals.regime import RegimeError, RegimeResult, classify_regime
+from workstation.signals.strategy_api import StrategyInputs, evaluate_all
+
+
+class ScanError(RuntimeError):
+    """The scan cannot produce a result (the message says what is missing)."""
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """Counts of the scan report (§6): loaded / eligible / stale / failed, and why."""
+
+    session: date
+    regime: str
+    universe: int
+    loaded: int
+    eligible: int
+    stale: tuple[str, ...]
+    failed: tuple[str, ...]
+    ineligible: dict[str, int]
+    duration_s: float
+    param_hash: str
+    regime_values: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "session": self.session.isoformat(),
+            "regime": self.regime,
+            "universe": self.universe,
+            "loaded": self.loaded,
+            "eligible": self.eligible,
+            "stale": len(self.stale),
+            "stale_symbols": list(self.stale),
+            "failed": len(self.failed),
+            "failed_symbols": list(self.failed),
+            "ineligible": dict(self.ineligible),
+            "duration_s": round(self.duration_s, 4),
+            "param_hash": self.param_hash,
+            "regime_values": self.regime_values,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class ScanResult:
+    session: date
+    regime: RegimeResult
+    ranking: RankingResult
+    report: ScanReport
+    indicators: Indicators = field(repr=False)
+
+    @property
+    def candidates(self) -> tuple[Candidate, ...]:
+        return self.ranking.candidates
+
+
+def indicator_params(cfg: Config) -> IndicatorParams:
+    i = cfg.scanner.indicators
+    return IndicatorParams(
+        rsi_window=i.rsi_window, bb_window=i.bb_window, bb_dev=i.bb_dev,
+        bw_pct_window=i.bw_pct_window, adx_window=i.adx_window, atr_window=i.atr_window,
+        sma_fast=i.sma_fast, sma_slow=i.sma_slow, ema_window=i.ema_window,
+        roc_window=i.roc_window, dv_window=i.dv_window,
+    )
+
+
+def scan_session(bars: DailyBars, universe: Universe, session: date, cfg: Config,
+                 *, failed: tuple[str, ...] = ()) -> ScanResult:
+    """Scan ``session``: indicators, eligibility, regime, strategies, ranking.
+
+    ``bars`` must hold the universe and the benchmark (extra columns are ignored);
+    bars after ``session`` are ignored. ``failed`` names symbols whose data could not
+    be loaded at all (they are counted, never scanned).
+    """
+    started = time.perf_counter()
+    bench = universe.benchmark
+    if bench not in bars:
+        raise ScanError(f"the benchmark {bench} has no data: the regime cannot be classified "
+                        f"(add {bench} to the market data)")
+    wanted = [s for s in universe.symbols if s in bars and s != bench]
+    missing = tuple(sorted({s for s in universe.symbols if s not in bars} | set(failed)))
+    bars = bars.upto(session).select([*wanted, bench])
+    if bars.n_sessions == 0 or bars.dates[-1] != np.datetime64(session, "D"):
+        raise ScanError(f"no bars for the session {session} in the market data")
+
+    ind = compute_indicators(bars, indicator_params(cfg))
+    n = len(wanted)
+    last = ind.last_date[:n]
+    has_bars = ind.n_bars[:n] > 0
+    stale_mask = has_bars & (last != np.datetime64(session, "D"))
+    no_data = ~has_bars
+
+    j_bench = n
+    if ind.last_date[j_bench] != np.datetime64(session, "D"):
+        raise ScanError(f"the benchmark {bench} has no bar for {session}: its data is stale")
+    regime = _regime(ind, j_bench, cfg, bench)
+
+    e = cfg.scanner.eligibility
+    today = {name: ind.last(name)[:n] for name in ind.names}
+    checks = {
+        "too_few_bars": ind.n_bars[:n] < e.min_bars,
+        "close_below_min": ~(today["close"] >= e.min_close),
+        "dollar_volume_below_min": ~(today["dv20"] >= e.min_dv20),
+        "indicator_not_finite": ~ind.all_finite()[:n],
+    }
+    eligible = has_bars & ~stale_mask
+    ineligible: dict[str, int] = {}
+    for reason, bad in checks.items():
+        # Count each symbol once, under the first rule it fails (the order above).
+        hit = eligible & bad
+        ineligible[reason] = int(hit.sum())
+        eligible &= ~bad
+
+    symbols = tuple(wanted)
+    inputs = StrategyInputs.from_arrays(
+        symbols, today, ind.prev("bw_pct")[:n], eligible, regime.regime)
+    results = evaluate_all(inputs, cfg.strategies)
+    ranking = rank_candidates(session, inputs, universe.sectors, results, cfg.strategies,
+                              cfg.scanner.regime, cfg.scanner.ranking)
+    stale = tuple(s for s, m in zip(symbols, stale_mask, strict=True) if m)
+    failed_all = tuple(sorted(set(missing) | {s for s, m in zip(symbols, no_data, strict=True)
+                                              if m}))
+    report = ScanReport(
+        session=session, regime=str(regime.regime), universe=len(universe.symbols),
+        loaded=int(has_bars.sum()), eligible=int(eligible.sum()), stale=stale,
+        failed=failed_all, ineligible=ineligible,
+        duration_s=time.perf_counter() - started, param_hash=cfg.param_hash,
+        regime_values=_finite_dict(regime.as_dict()),
+    )
+    return ScanResult(session, regime, ranking, report, ind)
+
+
+def _regime(ind: Indicators, j: int, cfg: Config, bench: str) -> RegimeResult:
+    closes = ind["close"][:, j]
+    closes = closes[np.isfinite(closes)]
+    try:
+        return classify_regime(closes, float(ind.last("adx14")[j]), float(ind.last("sma50")[j]),
+                               float(ind.last("sma200")[j]), cfg.scanner.regime, benchmark=bench)
+    except RegimeError as exc:
+        raise ScanError(str(exc)) from exc
+
+
+def _finite_dict(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in d.items()}
+
+
+def regime_of(result: ScanResult) -> Regime:
+    return result.regime.regime

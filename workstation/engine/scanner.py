@@ -1,0 +1,140 @@
+"""The scanner engine: load bars, scan off the loop, persist, publish (rules §1 and §6).
+
+The CPU work (:func:`scan_session`) runs in an executor so the Qt/asyncio loop never
+blocks; the clock is held meanwhile so a max-speed simulation does not run past it.
+A failed scan is retried (``retry.tries``, backoff doubling); when every try fails the
+failure is recorded and published, and the next session trades no new candidates:
+:func:`tradable_candidates` only ever returns the scan of the exact previous session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from workstation.core.clock import Clock
+from workstation.core.config import Config
+from workstation.core.events import EventBus, LogEvent, ScanFailed, ScanFinished, ScanStarted
+from workstation.core.models import Universe
+from workstation.engine.scan import ScanError, ScanResult, scan_session
+from workstation.engine.scan_record import new_candidates, write_scan_json
+from workstation.market.base import MarketData
+from workstation.store import CandidateRow, Store
+
+log = logging.getLogger(__name__)
+
+
+class Scanner:
+    def __init__(
+        self,
+        market: MarketData,
+        config: Callable[[], Config],
+        store: Store,
+        scans_dir: Path,
+        clock: Clock,
+        bus: EventBus,
+        universe: Universe | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        self.market = market
+        self._config = config
+        self.store = store
+        self.scans_dir = scans_dir
+        self.clock = clock
+        self.bus = bus
+        self.universe = universe or market.universe()
+        self.executor = executor
+
+    async def scan(self, session: date) -> ScanResult:
+        """One attempt: scan ``session`` and persist the result (raises on failure)."""
+        cfg = self._config()  # one parameter set for the whole scan
+        started = self.clock.now()
+        self.bus.publish(ScanStarted(started, session))
+        symbols = [*self.universe.symbols, self.universe.benchmark]
+        bars = await self.market.daily_bars(symbols, session,
+                                            cfg.scanner.universe.history_sessions)
+        loop = asyncio.get_running_loop()
+        with self.clock.hold():
+            result = await loop.run_in_executor(
+                self.executor, scan_session, bars, self.universe, session, cfg)
+        finished = self.clock.now()
+        rep = result.report
+        self.store.record_param_set(cfg.param_hash, _params_yaml(cfg), "scan", at=finished,
+                                    actor="engine")
+        scan_id = self.store.record_scan(
+            session=session, param_hash=cfg.param_hash, status="ok", started_at=started,
+            finished_at=finished, regime=rep.regime, loaded=rep.loaded, eligible=rep.eligible,
+            stale=len(rep.stale), failed=len(rep.failed), stale_symbols=rep.stale,
+            failed_symbols=rep.failed, duration_s=rep.duration_s, market=self.market.name,
+            candidates=new_candidates(result),
+        )
+        path = write_scan_json(result, self.scans_dir)
+        self.store.audit("engine", "scan", f"session:{session}",
+                         {"scan_id": scan_id, "candidates": len(result.candidates),
+                          "file": path.name, **rep.as_dict()}, at=finished)
+        self.bus.publish(ScanFinished(finished, session, scan_id, rep.regime,
+                                      result.candidates, rep.as_dict()))
+        return result
+
+    async def scan_with_retries(self, session: date) -> ScanResult | None:
+        """The 20:00 policy: up to ``retry.tries`` attempts with doubling backoff.
+
+        Returns None when every attempt failed; the failure is recorded in the store
+        (so the next session trades nothing new) and published."""
+        retry = self._config().scanner.retry
+        for attempt in range(1, retry.tries + 1):
+            try:
+                return await self.scan(session)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                final = attempt == retry.tries
+                message = _describe(exc)
+                log.warning("scan of %s failed (try %d of %d): %s", session, attempt,
+                            retry.tries, message)
+                now = self.clock.now()
+                self.bus.publish(ScanFailed(now, session, attempt, message, final))
+                self.bus.publish(LogEvent(now, "ERROR" if final else "WARNING", "scanner",
+                                          f"scan of {session} failed (try {attempt} of "
+                                          f"{retry.tries}): {message}"))
+                if final:
+                    self._record_failure(session, message)
+                    return None
+                await self.clock.sleep(retry.backoff_s * 2 ** (attempt - 1))
+        return None
+
+    def _record_failure(self, session: date, message: str) -> None:
+        now = self.clock.now()
+        cfg = self._config()
+        self.store.record_scan(session=session, param_hash=cfg.param_hash, status="failed",
+                               started_at=now, finished_at=now, error=message,
+                               market=self.market.name)
+        self.store.audit("engine", "scan_failed", f"session:{session}",
+                         {"error": message,
+                          "consequence": "no new candidates next session"}, at=now)
+
+
+def tradable_candidates(store: Store, scan_session: date, market: str | None = None
+                        ) -> list[CandidateRow]:
+    """The candidates the next session may trade: those of ``scan_session``'s own successful
+    scan, never an older session's list (rules §1)."""
+    scan = store.latest_scan(scan_session, market=market)
+    if scan is None or scan.status != "ok":
+        return []
+    return store.candidates_for_scan(scan.id)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ScanError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _params_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.trading_params(), sort_keys=False)
