@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from workstation.core.calendar import ET, TradingCalendar, get_calendar
 from workstation.core.clock import Clock, SimClock, WallClock
-from workstation.core.config import Config
+from workstation.core.config import Config, SimConfig
 from workstation.core.config_files import ConfigError, ConfigManager
 from workstation.core.models import Universe
 from workstation.core.paths import Paths
@@ -35,7 +35,7 @@ class Context:
     def cfg(self) -> Config:
         return self.config.current
 
-    def sim_config(self):  # noqa: ANN201 - SimConfig
+    def sim_config(self) -> SimConfig:
         sim = self.cfg.app.sim
         return dataclasses.replace(sim, seed=self.seed) if self.seed is not None else sim
 
@@ -53,8 +53,11 @@ class Context:
         wall time when sim.today is empty)."""
         sim = self.sim_config()
         if start is None:
-            start = (datetime.combine(date.fromisoformat(sim.today), time(0), ET)
-                     if sim.today else WallClock().now())
+            start = (
+                datetime.combine(date.fromisoformat(sim.today), time(0), ET)
+                if sim.today
+                else WallClock().now()
+            )
         speed = math.inf if sim.speed >= MAX_SPEED else sim.speed
         return SimClock(start, speed=speed)
 
@@ -64,8 +67,9 @@ class Context:
         if spec == "sim":
             from workstation.market.sim import SimMarket
 
-            return SimMarket(self.universe(), self.sim_config(), clock or self.sim_clock(),
-                             self.calendar)
+            return SimMarket(
+                self.universe(), self.sim_config(), clock or self.sim_clock(), self.calendar
+            )
         if spec.startswith("replay:"):
             from workstation.market.replay import ReplayMarket
 
@@ -75,11 +79,16 @@ class Context:
             universe = self.universe_csv
             if universe is None and self.cfg.scanner.universe.source != "sp500":
                 universe = self.cfg.scanner.universe.source
-            return ReplayMarket(Path(path).expanduser(), universe_csv=universe, clock=clock,
-                                benchmark=self.cfg.scanner.universe.benchmark)
+            return ReplayMarket(
+                Path(path).expanduser(),
+                universe_csv=universe,
+                clock=clock,
+                benchmark=self.cfg.scanner.universe.benchmark,
+            )
         if spec == "alpaca":
-            raise UserError("--market alpaca is not available in this command yet; "
-                            "use sim or replay:PATH")
+            raise UserError(
+                "--market alpaca is not available in this command yet; use sim or replay:PATH"
+            )
         raise UserError(f"--market {spec!r} is not valid: use sim, replay:PATH or alpaca")
 
 
@@ -88,18 +97,29 @@ def open_context(args: argparse.Namespace) -> Context:
     try:
         paths.ensure()
     except OSError as exc:
-        raise UserError(f"cannot use the home folder {paths.config_dir.parent}: "
-                        f"{exc.strerror or exc}; choose another with --home") from exc
+        raise UserError(
+            f"cannot use the home folder {paths.config_dir.parent}: "
+            f"{exc.strerror or exc}; choose another with --home"
+        ) from exc
     try:
         config = ConfigManager(paths.config_dir, paths.config_history_dir)
     except ConfigError as exc:
         first = exc.errors[0]
         more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
-        raise UserError(f"configuration is invalid: {first}{more}; run 'workstation config "
-                        "check' for the full list", exit_code=2) from exc
+        raise UserError(
+            f"configuration is invalid: {first}{more}; run 'workstation config "
+            "check' for the full list",
+            exit_code=2,
+        ) from exc
     market = getattr(args, "market", None) or config.current.app.market
-    return Context(paths, config, get_calendar(), market, getattr(args, "universe", None),
-                   getattr(args, "seed", None))
+    return Context(
+        paths,
+        config,
+        get_calendar(),
+        market,
+        getattr(args, "universe", None),
+        getattr(args, "seed", None),
+    )
 
 
 def market_error(exc: MarketDataError) -> UserError:

@@ -14,8 +14,10 @@ from workstation.commands.scan_cmd import run_scan
 
 
 def launch(args: argparse.Namespace) -> int:
-    sys.stdout.write("AutoTrader Workstation: simulated S&P 500 market, the nightly scan of "
-                     "the last completed session\n\n")
+    sys.stdout.write(
+        "AutoTrader Workstation: simulated S&P 500 market, the nightly scan of "
+        "the last completed session\n\n"
+    )
     args.date = None
     args.json = False
     return run_scan(args)

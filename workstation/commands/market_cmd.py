@@ -20,8 +20,9 @@ def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]
     msub = p.add_subparsers(dest="market_command", metavar="ACTION", required=True)
     bars = msub.add_parser("bars", help="print a symbol's daily bars from the chosen market")
     bars.add_argument("symbol")
-    bars.add_argument("--days", type=int, default=20, metavar="N",
-                      help="sessions to print (default 20)")
+    bars.add_argument(
+        "--days", type=int, default=20, metavar="N", help="sessions to print (default 20)"
+    )
     global_options(bars)
     bars.set_defaults(handler=run_bars)
 
@@ -57,11 +58,15 @@ def run_bars(args: argparse.Namespace) -> int:
     if df.empty:
         raise UserError(f"{symbol} has no bars up to {end} in the {market.name} market")
     out = sys.stdout
-    out.write(f"{symbol} ({market.universe().sector(symbol)}), {market.name} market, "
-              f"{len(df)} sessions to {end}\n")
+    out.write(
+        f"{symbol} ({market.universe().sector(symbol)}), {market.name} market, "
+        f"{len(df)} sessions to {end}\n"
+    )
     out.write(f"{'date':<12}{'open':>11}{'high':>11}{'low':>11}{'close':>11}{'volume':>14}\n")
     for day, row in df.iterrows():
         vol = "" if math.isnan(row.volume) else f"{row.volume:,.0f}"
-        out.write(f"{day:%Y-%m-%d}  {row.open:>11.2f}{row.high:>11.2f}{row.low:>11.2f}"
-                  f"{row.close:>11.2f}{vol:>14}\n")
+        out.write(
+            f"{day:%Y-%m-%d}  {row.open:>11.2f}{row.high:>11.2f}{row.low:>11.2f}"
+            f"{row.close:>11.2f}{vol:>14}\n"
+        )
     return 0

@@ -21,8 +21,10 @@ from workstation.store import Store, StoreError
 
 
 def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]) -> None:
-    p = sub.add_parser("scan", help="scan a session (default: the last completed one) and "
-                                    "persist its ranked top 12")
+    p = sub.add_parser(
+        "scan",
+        help="scan a session (default: the last completed one) and persist its ranked top 12",
+    )
     p.add_argument("--date", metavar="YYYY-MM-DD", help="the session to scan")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     global_options(p)
@@ -46,8 +48,9 @@ def parse_session(ctx: Context, market: MarketData, raw: str | None) -> date:
         raise UserError(f"--date {day} is outside the NYSE calendar: {exc}") from exc
     if not is_session:
         before = cal.previous_session(day)
-        raise UserError(f"{day} ({day:%A}) is not an NYSE session; the session before it "
-                        f"is {before}")
+        raise UserError(
+            f"{day} ({day:%A}) is not an NYSE session; the session before it is {before}"
+        )
     first = _first_session(market)
     if day > last or (first is not None and day < first):
         span = f"{first} .. {last}" if first else f"up to {last}"
@@ -71,15 +74,18 @@ def run_scan(args: argparse.Namespace) -> int:
         session = parse_session(ctx, market, args.date)
         bench = ctx.cfg.scanner.universe.benchmark
         if getattr(market, "has_benchmark", True) is False:
-            raise UserError(f"the replay file has no {bench} rows: the market regime is "
-                            f"classified from {bench}; add its daily bars to the file")
+            raise UserError(
+                f"the replay file has no {bench} rows: the market regime is "
+                f"classified from {bench}; add its daily bars to the file"
+            )
         try:
             store = Store.open(ctx.paths.db_path)
         except StoreError as exc:
             raise UserError(str(exc)) from exc
         with store:
-            scanner = Scanner(market, lambda: ctx.cfg, store, ctx.paths.scans_dir, clock,
-                              EventBus())
+            scanner = Scanner(
+                market, lambda: ctx.cfg, store, ctx.paths.scans_dir, clock, EventBus()
+            )
             try:
                 result = asyncio.run(scanner.scan(session))
             except ScanError as exc:
@@ -97,22 +103,33 @@ def run_scan(args: argparse.Namespace) -> int:
 def print_result(result: ScanResult, market: str) -> None:
     rep = result.report
     w = sys.stdout.write
-    w(f"Scan of {result.session} ({market} market): regime {rep.regime} - "
-      f"{result.regime.explain()}\n")
-    w(f"{rep.loaded} loaded, {rep.eligible} eligible, {len(rep.stale)} stale, "
-      f"{len(rep.failed)} failed, {rep.duration_s * 1000:.0f} ms, parameters {rep.param_hash}\n")
+    w(
+        f"Scan of {result.session} ({market} market): regime {rep.regime} - "
+        f"{result.regime.explain()}\n"
+    )
+    w(
+        f"{rep.loaded} loaded, {rep.eligible} eligible, {len(rep.stale)} stale, "
+        f"{len(rep.failed)} failed, {rep.duration_s * 1000:.0f} ms, parameters {rep.param_hash}\n"
+    )
     if rep.stale:
         w(f"stale (skipped): {', '.join(rep.stale[:20])}{' ...' if len(rep.stale) > 20 else ''}\n")
     if not result.candidates:
         w("No candidates.\n")
         return
-    w(f"\n{'#':>2}  {'symbol':<7}{'sector':<24}{'strategy':<18}{'side':<6}{'grp':<4}"
-      f"{'score':>6}{'close':>10}{'atr14':>8}{'SL':>8}{'TP':>8}\n")
+    w(
+        f"\n{'#':>2}  {'symbol':<7}{'sector':<24}{'strategy':<18}{'side':<6}{'grp':<4}"
+        f"{'score':>6}{'close':>10}{'atr14':>8}{'SL':>8}{'TP':>8}\n"
+    )
     for c in result.candidates:
-        w(f"{c.rank:>2}  {c.symbol:<7}{c.sector[:23]:<24}{c.strategy:<18}{c.side!s:<6}"
-          f"{c.group!s:<4}{c.score:>6.1f}{c.close:>10.2f}{c.atr14:>8.2f}"
-          f"{c.sl_distance:>8.2f}{c.tp_distance:>8.2f}\n")
+        w(
+            f"{c.rank:>2}  {c.symbol:<7}{c.sector[:23]:<24}{c.strategy:<18}{c.side!s:<6}"
+            f"{c.group!s:<4}{c.score:>6.1f}{c.close:>10.2f}{c.atr14:>8.2f}"
+            f"{c.sl_distance:>8.2f}{c.tp_distance:>8.2f}\n"
+        )
     passed = result.ranking.passed_over
     if passed:
-        w("\nPassed over (sector cap): " + "; ".join(
-            f"{p.symbol} {p.entry.score:.1f} ({p.reason})" for p in passed[:5]) + "\n")
+        w(
+            "\nPassed over (sector cap): "
+            + "; ".join(f"{p.symbol} {p.entry.score:.1f} ({p.reason})" for p in passed[:5])
+            + "\n"
+        )

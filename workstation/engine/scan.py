@@ -77,15 +77,23 @@ class ScanResult:
 def indicator_params(cfg: Config) -> IndicatorParams:
     i = cfg.scanner.indicators
     return IndicatorParams(
-        rsi_window=i.rsi_window, bb_window=i.bb_window, bb_dev=i.bb_dev,
-        bw_pct_window=i.bw_pct_window, adx_window=i.adx_window, atr_window=i.atr_window,
-        sma_fast=i.sma_fast, sma_slow=i.sma_slow, ema_window=i.ema_window,
-        roc_window=i.roc_window, dv_window=i.dv_window,
+        rsi_window=i.rsi_window,
+        bb_window=i.bb_window,
+        bb_dev=i.bb_dev,
+        bw_pct_window=i.bw_pct_window,
+        adx_window=i.adx_window,
+        atr_window=i.atr_window,
+        sma_fast=i.sma_fast,
+        sma_slow=i.sma_slow,
+        ema_window=i.ema_window,
+        roc_window=i.roc_window,
+        dv_window=i.dv_window,
     )
 
 
-def scan_session(bars: DailyBars, universe: Universe, session: date, cfg: Config,
-                 *, failed: tuple[str, ...] = ()) -> ScanResult:
+def scan_session(
+    bars: DailyBars, universe: Universe, session: date, cfg: Config, *, failed: tuple[str, ...] = ()
+) -> ScanResult:
     """Scan ``session``: indicators, eligibility, regime, strategies, ranking.
 
     ``bars`` must hold the universe and the benchmark (extra columns are ignored);
@@ -95,8 +103,10 @@ def scan_session(bars: DailyBars, universe: Universe, session: date, cfg: Config
     started = time.perf_counter()
     bench = universe.benchmark
     if bench not in bars:
-        raise ScanError(f"the benchmark {bench} has no data: the regime cannot be classified "
-                        f"(add {bench} to the market data)")
+        raise ScanError(
+            f"the benchmark {bench} has no data: the regime cannot be classified "
+            f"(add {bench} to the market data)"
+        )
     wanted = [s for s in universe.symbols if s in bars and s != bench]
     missing = tuple(sorted({s for s in universe.symbols if s not in bars} | set(failed)))
     bars = bars.upto(session).select([*wanted, bench])
@@ -133,18 +143,33 @@ def scan_session(bars: DailyBars, universe: Universe, session: date, cfg: Config
 
     symbols = tuple(wanted)
     inputs = StrategyInputs.from_arrays(
-        symbols, today, ind.prev("bw_pct")[:n], eligible, regime.regime)
+        symbols, today, ind.prev("bw_pct")[:n], eligible, regime.regime
+    )
     results = evaluate_all(inputs, cfg.strategies)
-    ranking = rank_candidates(session, inputs, universe.sectors, results, cfg.strategies,
-                              cfg.scanner.regime, cfg.scanner.ranking)
+    ranking = rank_candidates(
+        session,
+        inputs,
+        universe.sectors,
+        results,
+        cfg.strategies,
+        cfg.scanner.regime,
+        cfg.scanner.ranking,
+    )
     stale = tuple(s for s, m in zip(symbols, stale_mask, strict=True) if m)
-    failed_all = tuple(sorted(set(missing) | {s for s, m in zip(symbols, no_data, strict=True)
-                                              if m}))
+    failed_all = tuple(
+        sorted(set(missing) | {s for s, m in zip(symbols, no_data, strict=True) if m})
+    )
     report = ScanReport(
-        session=session, regime=str(regime.regime), universe=len(universe.symbols),
-        loaded=int(has_bars.sum()), eligible=int(eligible.sum()), stale=stale,
-        failed=failed_all, ineligible=ineligible,
-        duration_s=time.perf_counter() - started, param_hash=cfg.param_hash,
+        session=session,
+        regime=str(regime.regime),
+        universe=len(universe.symbols),
+        loaded=int(has_bars.sum()),
+        eligible=int(eligible.sum()),
+        stale=stale,
+        failed=failed_all,
+        ineligible=ineligible,
+        duration_s=time.perf_counter() - started,
+        param_hash=cfg.param_hash,
         regime_values=_finite_dict(regime.as_dict()),
     )
     return ScanResult(session, regime, ranking, report, ind)
@@ -154,15 +179,20 @@ def _regime(ind: Indicators, j: int, cfg: Config, bench: str) -> RegimeResult:
     closes = ind["close"][:, j]
     closes = closes[np.isfinite(closes)]
     try:
-        return classify_regime(closes, float(ind.last("adx14")[j]), float(ind.last("sma50")[j]),
-                               float(ind.last("sma200")[j]), cfg.scanner.regime, benchmark=bench)
+        return classify_regime(
+            closes,
+            float(ind.last("adx14")[j]),
+            float(ind.last("sma50")[j]),
+            float(ind.last("sma200")[j]),
+            cfg.scanner.regime,
+            benchmark=bench,
+        )
     except RegimeError as exc:
         raise ScanError(str(exc)) from exc
 
 
 def _finite_dict(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-            for k, v in d.items()}
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
 
 def regime_of(result: ScanResult) -> Regime:

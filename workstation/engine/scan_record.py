@@ -27,31 +27,33 @@ def _clean(x: Any) -> Any:
 
 
 def candidate_dict(c: Candidate, explain: dict[str, Any] | None = None) -> dict[str, Any]:
-    return _clean({
-        "rank": c.rank,
-        "symbol": c.symbol,
-        "sector": c.sector,
-        "strategy": c.strategy,
-        "side": str(c.side),
-        "group": str(c.group),
-        "score": c.score,
-        "score_parts": {
-            "strength": c.parts.strength,
-            "liquidity": c.parts.liquidity,
-            "reward_risk": c.parts.reward_risk,
-            "fit": c.parts.fit,
-        },
-        "strength": c.strength,
-        "close": c.close,
-        "atr14": c.atr14,
-        "sl_mult": c.sl_mult,
-        "tp_mult": c.tp_mult,
-        "sl": c.sl_distance,
-        "tp": c.tp_distance,
-        "regime": str(c.regime),
-        "indicators": dict(c.indicators),
-        **({"explain": explain} if explain is not None else {}),
-    })
+    return _clean(
+        {
+            "rank": c.rank,
+            "symbol": c.symbol,
+            "sector": c.sector,
+            "strategy": c.strategy,
+            "side": str(c.side),
+            "group": str(c.group),
+            "score": c.score,
+            "score_parts": {
+                "strength": c.parts.strength,
+                "liquidity": c.parts.liquidity,
+                "reward_risk": c.parts.reward_risk,
+                "fit": c.parts.fit,
+            },
+            "strength": c.strength,
+            "close": c.close,
+            "atr14": c.atr14,
+            "sl_mult": c.sl_mult,
+            "tp_mult": c.tp_mult,
+            "sl": c.sl_distance,
+            "tp": c.tp_distance,
+            "regime": str(c.regime),
+            "indicators": dict(c.indicators),
+            **({"explain": explain} if explain is not None else {}),
+        }
+    )
 
 
 def explanation(result: ScanResult, c: Candidate) -> dict[str, Any]:
@@ -65,14 +67,16 @@ def explanation(result: ScanResult, c: Candidate) -> dict[str, Any]:
 
 def scan_document(result: ScanResult) -> dict[str, Any]:
     """The JSON file of a session's scan."""
-    return _clean({
-        "session": result.session.isoformat(),
-        "regime": str(result.regime.regime),
-        "regime_values": result.regime.as_dict(),
-        "candidates": [candidate_dict(c, explanation(result, c)) for c in result.candidates],
-        "report": result.report.as_dict(),
-        "ranking": result.ranking.report_dict(),
-    })
+    return _clean(
+        {
+            "session": result.session.isoformat(),
+            "regime": str(result.regime.regime),
+            "regime_values": result.regime.as_dict(),
+            "candidates": [candidate_dict(c, explanation(result, c)) for c in result.candidates],
+            "report": result.report.as_dict(),
+            "ranking": result.ranking.report_dict(),
+        }
+    )
 
 
 def write_scan_json(result: ScanResult, scans_dir: Path) -> Path:
@@ -84,13 +88,28 @@ def write_scan_json(result: ScanResult, scans_dir: Path) -> Path:
 def new_candidates(result: ScanResult) -> list[NewCandidate]:
     out = []
     for c in result.candidates:
-        out.append(NewCandidate(
-            rank=c.rank, symbol=c.symbol, sector=c.sector, strategy=c.strategy,
-            side=str(c.side), grp=str(c.group), score=c.score,
-            score_strength=c.parts.strength, score_liquidity=c.parts.liquidity,
-            score_rr=c.parts.reward_risk, score_fit=c.parts.fit, strength=c.strength,
-            close=c.close, atr14=c.atr14, sl_mult=c.sl_mult, tp_mult=c.tp_mult,
-            sl_dist=c.sl_distance, tp_dist=c.tp_distance,
-            indicators=_clean(dict(c.indicators)), explain=explanation(result, c),
-        ))
+        out.append(
+            NewCandidate(
+                rank=c.rank,
+                symbol=c.symbol,
+                sector=c.sector,
+                strategy=c.strategy,
+                side=str(c.side),
+                grp=str(c.group),
+                score=c.score,
+                score_strength=c.parts.strength,
+                score_liquidity=c.parts.liquidity,
+                score_rr=c.parts.reward_risk,
+                score_fit=c.parts.fit,
+                strength=c.strength,
+                close=c.close,
+                atr14=c.atr14,
+                sl_mult=c.sl_mult,
+                tp_mult=c.tp_mult,
+                sl_dist=c.sl_distance,
+                tp_dist=c.tp_distance,
+                indicators=_clean(dict(c.indicators)),
+                explain=explanation(result, c),
+            )
+        )
     return out

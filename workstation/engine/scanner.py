@@ -57,29 +57,50 @@ class Scanner:
         started = self.clock.now()
         self.bus.publish(ScanStarted(started, session))
         symbols = [*self.universe.symbols, self.universe.benchmark]
-        bars = await self.market.daily_bars(symbols, session,
-                                            cfg.scanner.universe.history_sessions)
+        bars = await self.market.daily_bars(symbols, session, cfg.scanner.universe.history_sessions)
         loop = asyncio.get_running_loop()
         with self.clock.hold():
             result = await loop.run_in_executor(
-                self.executor, scan_session, bars, self.universe, session, cfg)
+                self.executor, scan_session, bars, self.universe, session, cfg
+            )
         finished = self.clock.now()
         rep = result.report
-        self.store.record_param_set(cfg.param_hash, _params_yaml(cfg), "scan", at=finished,
-                                    actor="engine")
+        self.store.record_param_set(
+            cfg.param_hash, _params_yaml(cfg), "scan", at=finished, actor="engine"
+        )
         scan_id = self.store.record_scan(
-            session=session, param_hash=cfg.param_hash, status="ok", started_at=started,
-            finished_at=finished, regime=rep.regime, loaded=rep.loaded, eligible=rep.eligible,
-            stale=len(rep.stale), failed=len(rep.failed), stale_symbols=rep.stale,
-            failed_symbols=rep.failed, duration_s=rep.duration_s, market=self.market.name,
+            session=session,
+            param_hash=cfg.param_hash,
+            status="ok",
+            started_at=started,
+            finished_at=finished,
+            regime=rep.regime,
+            loaded=rep.loaded,
+            eligible=rep.eligible,
+            stale=len(rep.stale),
+            failed=len(rep.failed),
+            stale_symbols=rep.stale,
+            failed_symbols=rep.failed,
+            duration_s=rep.duration_s,
+            market=self.market.name,
             candidates=new_candidates(result),
         )
         path = write_scan_json(result, self.scans_dir)
-        self.store.audit("engine", "scan", f"session:{session}",
-                         {"scan_id": scan_id, "candidates": len(result.candidates),
-                          "file": path.name, **rep.as_dict()}, at=finished)
-        self.bus.publish(ScanFinished(finished, session, scan_id, rep.regime,
-                                      result.candidates, rep.as_dict()))
+        self.store.audit(
+            "engine",
+            "scan",
+            f"session:{session}",
+            {
+                "scan_id": scan_id,
+                "candidates": len(result.candidates),
+                "file": path.name,
+                **rep.as_dict(),
+            },
+            at=finished,
+        )
+        self.bus.publish(
+            ScanFinished(finished, session, scan_id, rep.regime, result.candidates, rep.as_dict())
+        )
         return result
 
     async def scan_with_retries(self, session: date) -> ScanResult | None:
@@ -96,13 +117,19 @@ class Scanner:
             except Exception as exc:
                 final = attempt == retry.tries
                 message = _describe(exc)
-                log.warning("scan of %s failed (try %d of %d): %s", session, attempt,
-                            retry.tries, message)
+                log.warning(
+                    "scan of %s failed (try %d of %d): %s", session, attempt, retry.tries, message
+                )
                 now = self.clock.now()
                 self.bus.publish(ScanFailed(now, session, attempt, message, final))
-                self.bus.publish(LogEvent(now, "ERROR" if final else "WARNING", "scanner",
-                                          f"scan of {session} failed (try {attempt} of "
-                                          f"{retry.tries}): {message}"))
+                self.bus.publish(
+                    LogEvent(
+                        now,
+                        "ERROR" if final else "WARNING",
+                        "scanner",
+                        f"scan of {session} failed (try {attempt} of {retry.tries}): {message}",
+                    )
+                )
                 if final:
                     self._record_failure(session, message)
                     return None
@@ -112,16 +139,27 @@ class Scanner:
     def _record_failure(self, session: date, message: str) -> None:
         now = self.clock.now()
         cfg = self._config()
-        self.store.record_scan(session=session, param_hash=cfg.param_hash, status="failed",
-                               started_at=now, finished_at=now, error=message,
-                               market=self.market.name)
-        self.store.audit("engine", "scan_failed", f"session:{session}",
-                         {"error": message,
-                          "consequence": "no new candidates next session"}, at=now)
+        self.store.record_scan(
+            session=session,
+            param_hash=cfg.param_hash,
+            status="failed",
+            started_at=now,
+            finished_at=now,
+            error=message,
+            market=self.market.name,
+        )
+        self.store.audit(
+            "engine",
+            "scan_failed",
+            f"session:{session}",
+            {"error": message, "consequence": "no new candidates next session"},
+            at=now,
+        )
 
 
-def tradable_candidates(store: Store, scan_session: date, market: str | None = None
-                        ) -> list[CandidateRow]:
+def tradable_candidates(
+    store: Store, scan_session: date, market: str | None = None
+) -> list[CandidateRow]:
     """The candidates the next session may trade: those of ``scan_session``'s own successful
     scan, never an older session's list (rules §1)."""
     scan = store.latest_scan(scan_session, market=market)
