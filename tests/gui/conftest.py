@@ -1,0 +1,85 @@
+"""GUI fixtures: a fake engine, a real ConfigManager on a temporary home, a window whose
+layout is saved to a temporary QSettings file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings
+
+from tests.gui.fake_engine import FakeEngine
+from workstation.core.config_files import ConfigManager
+from workstation.core.paths import Paths
+
+
+class MemorySecrets:
+    """A keyring stand-in: tests never touch the real OS keyring."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def has(self, name: str) -> bool:
+        return name in self.values
+
+    def set(self, name: str, value: str) -> None:
+        self.values[name] = value
+
+
+@pytest.fixture
+def engine() -> FakeEngine:
+    return FakeEngine("premarket")
+
+
+@pytest.fixture
+def session_engine() -> FakeEngine:
+    return FakeEngine("session")
+
+
+@pytest.fixture
+def paths(home: Path) -> Paths:
+    return Paths.resolve(home).ensure()
+
+
+@pytest.fixture
+def manager(paths: Paths) -> ConfigManager:
+    return ConfigManager(paths.config_dir, paths.config_history_dir)
+
+
+@pytest.fixture
+def settings_path(tmp_path: Path) -> Path:
+    return tmp_path / "workstation-ui.ini"
+
+
+@pytest.fixture
+def make_window(
+    qtbot, manager: ConfigManager, paths: Paths, settings_path: Path
+) -> Iterator[Callable[..., object]]:
+    """Build a MainWindow (shown) on an engine; windows are closed after the test."""
+    from workstation.ui.main_window import MainWindow
+
+    made: list[MainWindow] = []
+
+    def make(engine: object, **kw: object) -> MainWindow:
+        settings = QSettings(str(settings_path), QSettings.Format.IniFormat)
+        w = MainWindow(
+            engine,  # type: ignore[arg-type]
+            manager,
+            settings=settings,
+            paths=paths,
+            secrets=MemorySecrets(),
+            **kw,  # type: ignore[arg-type]
+        )
+        qtbot.addWidget(w)
+        w.show()
+        qtbot.waitExposed(w)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w._shutdown_state = "stopped"  # skip the shutdown hook in teardown
+        w.close()
+        w.deleteLater()  # a leaked window keeps its timers and slows every later test
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)

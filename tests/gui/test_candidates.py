@@ -1,0 +1,159 @@
+"""The nightly top 12 driven like a user: select, note, approve / veto by button and key."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from tests.gui.fake_engine import FakeEngine
+from workstation.core.models import ApprovalState
+from workstation.ui.panels.candidates import CandidatesPanel
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def panel(qtbot, engine: FakeEngine) -> CandidatesPanel:
+    p = CandidatesPanel(engine)
+    qtbot.addWidget(p)
+    p.resize(1000, 800)
+    p.show()
+    qtbot.waitExposed(p)
+    p.activateWindow()
+    return p
+
+
+def test_lists_the_twelve_by_rank(panel: CandidatesPanel, engine: FakeEngine) -> None:
+    rows = panel.table.visible_rows()
+    assert [c.rank for c in rows] == list(range(1, 13))
+    assert [c.symbol for c in rows] == [c.symbol for c in engine.candidates()]
+    m = panel.table.proxy
+    titles = [m.headerData(i, Qt.Orientation.Horizontal) for i in range(m.columnCount())]
+    assert titles[:8] == ["#", "Symbol", "Sector", "Strategy", "Side", "Group", "Score", "Approval"]
+    assert m.index(0, 7).data() == "pending"
+    assert "12 pending" in panel.summary.text()
+
+
+def test_approve_button_sends_the_note(qtbot, panel: CandidatesPanel, engine: FakeEngine) -> None:
+    panel.table.select_row(2)
+    target = panel.table.current_row()
+    qtbot.keyClicks(panel.note, "strong setup")
+    qtbot.mouseClick(panel.approve_btn, Qt.MouseButton.LeftButton)
+    assert engine.calls[-1] == ("approve", (target.id, "strong setup"))
+    assert panel.note.text() == ""
+    shown = {c.id: c for c in panel.table.visible_rows()}
+    assert shown[target.id].approval is ApprovalState.APPROVED
+    assert shown[target.id].note == "strong setup"
+    # The selection moves on to the next pending candidate.
+    assert panel.table.current_row().rank == target.rank + 1
+
+
+def test_veto_button(qtbot, panel: CandidatesPanel, engine: FakeEngine) -> None:
+    panel.table.select_row(0)
+    first = panel.table.current_row()
+    qtbot.mouseClick(panel.veto_btn, Qt.MouseButton.LeftButton)
+    assert engine.calls[-1] == ("veto", (first.id, ""))
+    assert engine.candidates()[0].approval is ApprovalState.VETOED
+
+
+def test_keyboard_a_and_v(qtbot, panel: CandidatesPanel, engine: FakeEngine) -> None:
+    panel.table.select_row(4)
+    fifth = panel.table.current_row()
+    panel.table.setFocus()
+    qtbot.waitUntil(panel.table.hasFocus, timeout=1000)
+    qtbot.keyClick(panel.table, Qt.Key.Key_A)
+    assert engine.calls[-1] == ("approve", (fifth.id, ""))
+    sixth = panel.table.current_row()
+    assert sixth.rank == 6
+    qtbot.keyClick(panel.table, Qt.Key.Key_V)
+    assert engine.calls[-1] == ("veto", (sixth.id, ""))
+    states = {c.rank: c.approval for c in engine.candidates()}
+    assert states[5] is ApprovalState.APPROVED and states[6] is ApprovalState.VETOED
+
+
+def test_typing_a_note_never_approves(qtbot, panel: CandidatesPanel, engine: FakeEngine) -> None:
+    panel.table.select_row(0)
+    panel.note.setFocus()
+    qtbot.keyClicks(panel.note, "avoid a v-shaped day")
+    assert engine.calls == []
+    assert panel.note.text() == "avoid a v-shaped day"
+
+
+def test_multi_select_approves_each(qtbot, panel: CandidatesPanel, engine: FakeEngine) -> None:
+    panel.table.select_row(0)
+    sel = panel.table.selectionModel()
+    sel.select(panel.table.proxy.index(1, 0), sel.SelectionFlag.Select | sel.SelectionFlag.Rows)
+    panel.approve_selected()
+    assert [c[0] for c in engine.calls] == ["approve", "approve"]
+    assert {c[1][0] for c in engine.calls} == {101, 102}
+
+
+def test_refusal_is_shown_not_raised(qtbot, panel: CandidatesPanel, engine: FakeEngine) -> None:
+    messages: list[tuple[str, str]] = []
+    panel.message.connect(lambda text, level: messages.append((text, level)))
+    engine.refuse_next = "entry time passed"
+    panel.table.select_row(0)
+    panel.veto_selected()
+    assert messages and messages[-1][1] == "error"
+    assert "entry time passed" in messages[-1][0]
+    assert engine.candidates()[0].approval is ApprovalState.PENDING
+
+
+def test_detail_explains_the_pick(panel: CandidatesPanel, engine: FakeEngine) -> None:
+    panel.table.select_row(0)
+    c = engine.candidates()[0]
+    text = panel.detail.toPlainText()
+    assert c.symbol in text and c.strategy in text
+    for chk in c.explanation["checks"]:
+        assert chk["label"] in text
+    assert text.count("PASS") == len(c.explanation["checks"])
+    assert "FAIL" not in text  # a fired rule passed every check
+    for part in ("strength", "liquidity", "reward/risk", "regime fit"):
+        assert part in text
+    assert f"{c.score:.1f}" in text
+
+
+def test_detail_lists_who_was_passed_over(panel: CandidatesPanel, engine: FakeEngine) -> None:
+    blocked = next(c for c in engine.candidates() if c.passed_over)
+    row = [c.id for c in panel.table.visible_rows()].index(blocked.id)
+    panel.table.select_row(row)
+    text = panel.detail.toPlainText()
+    assert "Passed over" in text
+    for p in blocked.passed_over:
+        assert p.symbol in text
+
+
+def test_chart_draws_candles_and_bands(panel: CandidatesPanel) -> None:
+    panel.table.select_row(3)
+    items = panel.plot.getPlotItem().items
+    kinds = {type(i).__name__ for i in items}
+    assert "CandlestickItem" in kinds
+    curves = [i for i in items if type(i).__name__ == "PlotDataItem"]
+    assert len(curves) == 3  # upper, middle, lower band
+    assert panel.table.current_row().symbol in panel.plot.getPlotItem().titleLabel.text
+
+
+def test_not_decidable_disables_buttons(qtbot, session_engine: FakeEngine) -> None:
+    p = CandidatesPanel(session_engine)
+    qtbot.addWidget(p)
+    assert not p.approve_btn.isEnabled() and not p.veto_btn.isEnabled()
+    approvals = {c.approval for c in p.table.visible_rows()}
+    assert ApprovalState.VETOED in approvals and ApprovalState.APPROVED in approvals
+
+
+def test_failed_check_is_shown_as_fail(engine: FakeEngine) -> None:
+    from dataclasses import replace
+
+    from workstation.core.config import RankingConfig
+    from workstation.ui.panels.candidates import explanation_html
+
+    c = engine.candidates()[0]
+    ex = dict(c.explanation)
+    ex["checks"] = [
+        {**ex["checks"][0], "value": 0.31, "passed": False},
+        *ex["checks"][1:],
+    ]
+    ex["fired"] = False
+    html_text = explanation_html(replace(c, explanation=ex), RankingConfig())
+    assert "FAIL" in html_text and "did not fire" in html_text
+    assert "0.31" in html_text

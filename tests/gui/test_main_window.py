@@ -1,0 +1,274 @@
+"""The main window: docks and layout persistence, menus, kill switch / flatten dialogs,
+notifications, About, and a clean quit through the shutdown hook."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QDockWidget, QMessageBox
+
+from tests.gui.fake_engine import FakeEngine
+from workstation.core.calendar import ET
+from workstation.core.events import LogEvent, OrderFilled
+from workstation.core.models import (
+    Fill,
+    Order,
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+)
+from workstation.engine.views import ViewName, ViewsChanged
+from workstation.ui.dialogs.confirm import FlattenAllDialog, KillSwitchDialog, LiveModeDialog
+from workstation.ui.main_window import MainWindow, versions
+
+pytestmark = pytest.mark.gui
+
+PANELS = {
+    "status",
+    "candidates",
+    "gaps",
+    "orders",
+    "positions",
+    "mfe_mae",
+    "journal",
+    "performance",
+    "log",
+}
+
+
+def driver(answer: Callable[[QDialog], int]) -> Callable[[QDialog], int]:
+    """A stand-in for exec(): inspect/fill the dialog, return its result."""
+    seen: list[QDialog] = []
+
+    def run(dialog: QDialog) -> int:
+        seen.append(dialog)
+        return answer(dialog)
+
+    run.seen = seen  # type: ignore[attr-defined]
+    return run
+
+
+def test_docks_view_menu_and_reset(qtbot, make_window, engine: FakeEngine) -> None:
+    w: MainWindow = make_window(engine)
+    assert set(w.docks) == PANELS
+    view = next(a.menu() for a in w.menuBar().actions() if a.text() == "&View")
+    titles = {a.text() for a in view.actions()}
+    for name, dock in w.docks.items():
+        assert isinstance(dock, QDockWidget)
+        assert dock.isVisible() or w.tabifiedDockWidgets(dock)
+        assert w.panels[name].TITLE in titles
+    menus = [a.text() for a in w.menuBar().actions()]
+    assert menus == ["&File", "&View", "&Trading", "T&ools", "&Help"]
+    # A closed dock comes back from the View menu ...
+    dock = w.docks["journal"]
+    dock.close()
+    assert not dock.isVisible()
+    dock.toggleViewAction().trigger()
+    qtbot.waitUntil(dock.isVisible, timeout=1000)
+    # ... and "Reset layout" brings every one back.
+    for d in w.docks.values():
+        d.close()
+    w.reset_layout()
+    assert all(not d.isHidden() for d in w.docks.values())
+
+
+def test_kill_switch_engage_then_release(make_window, session_engine) -> None:
+    w: MainWindow = make_window(session_engine)
+    w.exec_dialog = driver(lambda d: QDialog.DialogCode.Rejected)  # type: ignore[method-assign]
+    w.kill_action.trigger()
+    assert session_engine.calls == []  # cancel does nothing
+
+    def accept(d: QDialog) -> int:
+        assert isinstance(d, KillSwitchDialog)
+        assert not d.flatten.isChecked()  # flattening is never the default
+        assert d.flatten.isEnabled()
+        return QDialog.DialogCode.Accepted
+
+    w.exec_dialog = driver(accept)  # type: ignore[method-assign]
+    w.kill_action.trigger()
+    assert [c[0] for c in session_engine.calls] == ["engage_kill_switch"]
+    assert session_engine.positions()  # positions stay open
+    assert "ENGAGED" in w.panels["status"].kill.value.text()
+
+    # Engaged: the same action offers to release it.
+    run = driver(lambda d: QDialog.DialogCode.Accepted)
+    w.exec_dialog = run  # type: ignore[method-assign]
+    w.kill_action.trigger()
+    assert type(run.seen[0]).__name__ == "ReleaseKillSwitchDialog"  # type: ignore[attr-defined]
+    assert session_engine.calls[-1] == ("release_kill_switch", ())
+    assert "off" in w.panels["status"].kill.value.text()
+
+
+def test_kill_switch_with_flatten(make_window, session_engine) -> None:
+    w: MainWindow = make_window(session_engine)
+
+    def flatten_too(d: QDialog) -> int:
+        d.flatten.setChecked(True)  # type: ignore[attr-defined]
+        assert d.ok_button.text() == "Engage and flatten all"  # type: ignore[attr-defined]
+        return QDialog.DialogCode.Accepted
+
+    w.exec_dialog = driver(flatten_too)  # type: ignore[method-assign]
+    w.kill_action.trigger()
+    assert [c[0] for c in session_engine.calls] == ["engage_kill_switch", "flatten_all"]
+    assert w.panels["positions"].table.visible_rows() == []
+
+
+def test_layout_survives_a_restart(qtbot, make_window, engine: FakeEngine, settings_path) -> None:
+    w: MainWindow = make_window(engine)
+    w.resize(780, 700)  # the offscreen screen is 800x800: restoreGeometry keeps it on screen
+    w.docks["log"].close()
+    w.removeDockWidget(w.docks["orders"])
+    w.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, w.docks["orders"])
+    w.docks["orders"].show()
+    w.resizeDocks([w.docks["orders"]], [333], Qt.Orientation.Horizontal)
+    qtbot.wait(20)
+    area_before = w.dockWidgetArea(w.docks["orders"])
+    size_before = (w.width(), w.height())
+    orders_width = w.docks["orders"].width()
+    assert size_before != (1600, 1000)  # not the default size
+    w.close()  # closeEvent saves the layout to the settings file
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=2000)
+    assert settings_path.exists()
+
+    again: MainWindow = make_window(FakeEngine())
+    assert (again.width(), again.height()) == size_before
+    assert again.docks["orders"].width() == orders_width
+    assert not again.docks["log"].isVisible()
+    assert again.dockWidgetArea(again.docks["orders"]) == area_before
+    assert again.dockWidgetArea(again.docks["orders"]) == Qt.DockWidgetArea.BottomDockWidgetArea
+    assert again.docks["journal"].isVisible() or again.tabifiedDockWidgets(again.docks["journal"])
+
+
+def test_flatten_all_needs_confirmation(make_window, session_engine) -> None:
+    w: MainWindow = make_window(session_engine)
+    n = len(session_engine.positions())
+    run = driver(lambda d: QDialog.DialogCode.Rejected)
+    w.exec_dialog = run  # type: ignore[method-assign]
+    w.flatten_action.trigger()
+    dlg = run.seen[0]  # type: ignore[attr-defined]
+    assert isinstance(dlg, FlattenAllDialog)
+    assert dlg.ok_button.text() == f"Flatten {n} positions"
+    assert session_engine.calls == []
+    w.exec_dialog = driver(lambda d: QDialog.DialogCode.Accepted)  # type: ignore[method-assign]
+    w.flatten_action.trigger()
+    assert session_engine.calls == [("flatten_all", ())]
+
+
+def test_trading_menu_commands_and_refusals(make_window, engine: FakeEngine) -> None:
+    w: MainWindow = make_window(engine)
+    w.scan_action.trigger()
+    w.jump_action.trigger()
+    w.pause_action.trigger()
+    assert [c[0] for c in engine.calls] == ["run_scan_now", "jump_to_next", "pause"]
+    w.panels["candidates"].table.select_row(0)
+    w.approve_action.trigger()
+    assert engine.calls[-1] == ("approve", (101, ""))
+    w.veto_action.trigger()  # the selection moved on to #2
+    assert engine.calls[-1] == ("veto", (102, ""))
+    engine.refuse_next = "no scan while the market is open"
+    w.scan_action.trigger()
+    assert "no scan while the market is open" in w.statusBar().currentMessage()
+    log_rows = w.panels["log"].table.source.rows
+    assert log_rows[-1].level == "ERROR" and "no scan" in log_rows[-1].message
+
+
+def test_engine_events_reach_the_right_panels(qtbot, make_window, engine: FakeEngine) -> None:
+    w: MainWindow = make_window(engine)
+    counts = {name: 0 for name in w.panels}
+    for name, p in w.panels.items():
+        orig = p.refresh
+
+        def counted(orig=orig, name=name) -> None:
+            counts[name] += 1
+            orig()
+
+        p.refresh = counted  # type: ignore[method-assign]
+    engine.events.publish(ViewsChanged.of(engine.now, ViewName.CANDIDATES))
+    w.bridge.flush()
+    assert counts["candidates"] == 1
+    assert counts["positions"] == counts["journal"] == counts["orders"] == 0
+
+    t = datetime(2025, 3, 12, 9, 30, 1, tzinfo=ET)
+    req = OrderRequest("cid-1", "GS", OrderSide.BUY, 25)
+    fill = Fill("f1", "cid-1", "GS", OrderSide.BUY, 25, 331.33, t)
+    order = Order(req, OrderStatus.FILLED, filled_qty=25, avg_fill_price=331.33)
+    engine.events.publish(OrderFilled(t, order, fill))
+    assert "BUY 25 GS @ 331.33" in w.statusBar().currentMessage()
+    engine.events.publish(LogEvent(t, "WARNING", "orders", "a warning from the engine"))
+    assert w.panels["log"].table.source.rows[-1].message == "a warning from the engine"
+
+
+def test_about_lists_versions(make_window, engine: FakeEngine) -> None:
+    w: MainWindow = make_window(engine)
+    v = versions()
+    assert set(v) == {"AutoTrader Workstation", "Python", "Qt", "PySide6", "pyqtgraph", "alpaca-py"}
+    assert v["alpaca-py"].startswith("0.")
+    text = w.about_text()
+    for value in v.values():
+        assert value in text
+    run = driver(lambda d: QDialog.DialogCode.Accepted)
+    w.exec_dialog = run  # type: ignore[method-assign]
+    w.about()
+    assert isinstance(run.seen[0], QMessageBox)  # type: ignore[attr-defined]
+
+
+def test_theme_switch_applies_and_is_saved(make_window, engine: FakeEngine) -> None:
+    from workstation.ui import theme
+
+    w: MainWindow = make_window(engine)
+    w.theme_actions["light"].trigger()
+    assert theme.current().name == "light"
+    assert w.settings.value("ui/theme") == "light"
+    w.theme_actions["dark"].trigger()
+    assert theme.current().name == "dark"
+
+
+def test_live_mode_dialog_needs_the_word(qtbot) -> None:
+    d = LiveModeDialog()
+    qtbot.addWidget(d)
+    assert not d.ok_button.isEnabled()
+    qtbot.keyClicks(d.word, "live")
+    assert not d.ok_button.isEnabled()  # capital letters
+    d.accept()
+    assert d.result() != QDialog.DialogCode.Accepted
+    d.word.clear()
+    qtbot.keyClicks(d.word, "LIVE")
+    assert d.ok_button.isEnabled()
+    d.ok_button.click()
+    assert d.result() == QDialog.DialogCode.Accepted
+
+
+def test_close_calls_the_shutdown_hook_once(qtbot, make_window, engine: FakeEngine) -> None:
+    w: MainWindow = make_window(engine)
+    w.close()
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=2000)
+    assert engine.shutdown_called == 1
+    w.close()
+    assert engine.shutdown_called == 1
+
+
+def test_async_shutdown_hook_runs_on_the_running_loop(qtbot, make_window, engine) -> None:
+    stopped: list[str] = []
+
+    async def stop() -> None:
+        await asyncio.sleep(0.01)
+        stopped.append("engines")
+
+    w: MainWindow = make_window(engine, shutdown=stop)
+
+    async def scenario() -> None:
+        w.close()  # returns at once: the window waits for the task
+        assert w.isVisible() and w._shutdown_state == "stopping"
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            qtbot.wait(1)
+            if not w.isVisible():
+                break
+
+    asyncio.run(scenario())
+    assert stopped == ["engines"]
+    assert not w.isVisible()

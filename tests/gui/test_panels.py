@@ -1,0 +1,289 @@
+"""Each panel driven on its own: what it shows, its filters, its controls."""
+
+from __future__ import annotations
+
+import csv
+import math
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWidget
+from pytestqt.qtbot import QtBot
+
+from tests.gui.fake_engine import FakeEngine
+from workstation.core.events import LogEvent
+from workstation.engine.views import Mode
+from workstation.ui.panels.gaps import GapsPanel
+from workstation.ui.panels.journal import JournalPanel
+from workstation.ui.panels.log import LogPanel
+from workstation.ui.panels.mfe_mae import MfeMaePanel
+from workstation.ui.panels.orders import OrdersPanel
+from workstation.ui.panels.performance import TOTAL, PerformancePanel, strategy_stats
+from workstation.ui.panels.positions import PositionsPanel
+from workstation.ui.panels.status import StatusPanel, countdown_text
+
+pytestmark = pytest.mark.gui
+
+W = TypeVar("W", bound=QWidget)
+
+
+def shown(qtbot: QtBot, widget: W) -> W:
+    qtbot.addWidget(widget)
+    widget.resize(1100, 700)
+    widget.show()
+    return widget
+
+
+# ------------------------------------------------------------------- status
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "in 0m 00s"), (59, "in 0m 59s"), (3600, "in 1h 00m 00s"), (90061, "in 1d 01h 01m")],
+    ids=["zero", "seconds", "hour", "day"],
+)
+def test_countdown_text(seconds: float, text: str) -> None:
+    assert countdown_text(seconds) == text
+
+
+def test_status_shows_the_state(qtbot, engine: FakeEngine) -> None:
+    p = shown(qtbot, StatusPanel(engine))
+    assert p.badge.text() == "SIM"
+    assert "Gap filter 09:25" in p.next_step.value.text()
+    assert "in 13m 00s" in p.next_step.value.text()  # 09:12 -> 09:25
+    assert p.regime.value.text() == "RANGING"
+    assert "off" in p.kill.value.text()
+    assert "market-data" in p.conn.value.text()
+    engine.advance(60)
+    p.refresh()
+    assert "in 12m 00s" in p.next_step.value.text()
+
+
+def test_status_clock_controls_reach_the_engine(qtbot, engine: FakeEngine) -> None:
+    p = shown(qtbot, StatusPanel(engine))
+    assert p.speed_buttons[60.0].isChecked()
+    qtbot.mouseClick(p.speed_buttons[math.inf], Qt.MouseButton.LeftButton)
+    assert engine.calls[-1] == ("set_speed", (math.inf,))
+    assert p.speed_label.text() == "max" and p.speed_buttons[math.inf].isChecked()
+    qtbot.mouseClick(p.pause_btn, Qt.MouseButton.LeftButton)
+    assert engine.calls[-1] == ("pause", ())
+    assert p.speed_label.text() == "paused" and p.pause_btn.text() == "Resume"
+    qtbot.mouseClick(p.speed_buttons[1.0], Qt.MouseButton.LeftButton)  # a speed also resumes
+    assert engine.calls[-2:] == [("set_speed", (1.0,)), ("resume", ())]
+    before = engine.now
+    qtbot.mouseClick(p.jump_btn, Qt.MouseButton.LeftButton)
+    assert engine.calls[-1] == ("jump_to_next", ())
+    assert engine.now - before == timedelta(minutes=13)
+
+
+def test_live_badge_is_unmistakable(qtbot) -> None:
+    p = shown(qtbot, StatusPanel(FakeEngine(mode=Mode.LIVE)))
+    assert "LIVE" in p.badge.text()
+    assert "#c62828" in p.badge.styleSheet()  # red, in both themes
+    assert not p.speed_box.isVisibleTo(p)  # no clock controls outside sim
+
+
+def test_status_paper_mode_has_no_clock_controls(qtbot) -> None:
+    p = shown(qtbot, StatusPanel(FakeEngine(mode=Mode.PAPER)))
+    assert p.badge.text() == "PAPER"
+    assert not p.speed_box.isVisibleTo(p)
+    assert "data-stream" in p.conn.value.text()
+    assert "degraded" in p.conn.toolTip()
+
+
+# --------------------------------------------------------------------- gaps
+
+
+def test_gaps_panel(qtbot, session_engine: FakeEngine) -> None:
+    p = shown(qtbot, GapsPanel(session_engine))
+    rows = p.table.visible_rows()
+    assert len(rows) == 12
+    dropped = [g for g in rows if not g.passed]
+    assert {g.reason for g in dropped} == {"GAP_TOO_LARGE"}
+    assert p.summary.text() == "10 passed · 2 dropped"
+    r = next(i for i, g in enumerate(rows) if not g.passed)
+    m = p.table.proxy
+    col = {m.headerData(i, Qt.Orientation.Horizontal): i for i in range(m.columnCount())}
+    assert m.index(r, col["Result"]).data() == "DROP"
+    assert m.index(r, col["Gap"]).data() in ("+4.12%", "-3.35%")
+    assert m.index(r, col["Source"]).data() == "trade"
+
+
+def test_gaps_empty_before_the_filter(qtbot, engine: FakeEngine) -> None:
+    p = shown(qtbot, GapsPanel(engine))
+    assert p.table.visible_rows() == []
+    assert "09:25" in p.summary.text()
+
+
+# ------------------------------------------------------------------- orders
+
+
+def test_orders_panel_and_filter(qtbot, session_engine: FakeEngine) -> None:
+    p = shown(qtbot, OrdersPanel(session_engine))
+    all_rows = p.table.visible_rows()
+    assert len(all_rows) == len(session_engine.orders())
+    p.filter.setCurrentText("Rejected / canceled")
+    bad = p.table.visible_rows()
+    assert {o.status.value for o in bad} == {"rejected", "canceled"}
+    rejected = next(o for o in bad if o.status.value == "rejected")
+    assert rejected.reject_reason == "insufficient buying power"
+    unconfirmed = next(o for o in bad if o.confirmed is False)
+    m = p.table.proxy
+    col = {m.headerData(i, Qt.Orientation.Horizontal): i for i in range(m.columnCount())}
+    r = bad.index(unconfirmed)
+    assert m.index(r, col["Confirmation"]).data() == "not confirmed"
+    assert m.index(r, col["Threshold"]).data() == f"{unconfirmed.confirm_threshold:,.2f}"
+    p.filter.setCurrentText("Entries only")
+    assert all(o.intent.value == "entry" for o in p.table.visible_rows())
+
+
+# ---------------------------------------------------------------- positions
+
+
+def test_positions_day_one_badge_and_chart(qtbot, session_engine: FakeEngine) -> None:
+    p = shown(qtbot, PositionsPanel(session_engine))
+    rows = p.table.visible_rows()
+    m = p.table.proxy
+    col = {m.headerData(i, Qt.Orientation.Horizontal): i for i in range(m.columnCount())}
+    for r, pos in enumerate(rows):
+        day = m.index(r, col["Day"]).data()
+        assert day == ("1 · SL/TP off" if pos.day_one else str(pos.day))
+        assert (
+            m.index(r, col["Day"]).data(Qt.ItemDataRole.BackgroundRole) is not None
+        ) == pos.day_one
+    day1 = next(r for r, pos in enumerate(rows) if pos.day_one)
+    p.table.select_row(day1)
+    labels = _line_labels(p)
+    assert any(t.startswith("SL (off day 1)") for t in labels)
+    assert any(t.startswith("Emergency") for t in labels)
+    assert any(t.startswith("Entry") for t in labels)
+    texts = [i.toPlainText() for i in p.plot.getPlotItem().items if hasattr(i, "toPlainText")]
+    assert any(t.startswith("MFE") for t in texts) and any(t.startswith("MAE") for t in texts)
+    older = next(r for r, pos in enumerate(rows) if pos.day >= 2)
+    p.table.select_row(older)
+    labels = _line_labels(p)
+    assert any(t.startswith("SL ") and "off" not in t for t in labels)
+    assert not any(t.startswith("Emergency") for t in labels)
+
+
+def _line_labels(p: PositionsPanel) -> list[str]:
+    return [
+        i.label.toPlainText()
+        for i in p.plot.getPlotItem().items
+        if type(i).__name__ == "InfiniteLine" and i.label is not None
+    ]
+
+
+def test_positions_chart_follows_live_quotes(qtbot, session_engine: FakeEngine) -> None:
+    p = shown(qtbot, PositionsPanel(session_engine))
+    p.table.select_row(0)
+    sym = p.table.current_row().symbol
+    p.on_quotes({sym: 999.5, "OTHER": 1.0})
+    _, y = p._line.getData()
+    assert y[-1] == 999.5
+    p.span.setCurrentText("Daily")
+    kinds = {type(i).__name__ for i in p.plot.getPlotItem().items}
+    assert "CandlestickItem" in kinds
+
+
+# ------------------------------------------------------------------ MFE/MAE
+
+
+def test_mfe_mae_scatter_by_exit_reason_and_strategy(qtbot, engine: FakeEngine) -> None:
+    p = shown(qtbot, MfeMaePanel(engine))
+    real = [t for t in engine.trades() if not t.vetoed]
+    scatters = [i for i in p.plot.getPlotItem().items if type(i).__name__ == "ScatterPlotItem"]
+    assert sum(len(s.data) for s in scatters) == len(real)
+    assert len(scatters) == len({t.exit_reason for t in real})  # one colour per reason
+    assert "TAKE_PROFIT" in p.legend.text()
+    p.strategy.setCurrentText("bb_squeeze")
+    assert {t.strategy for t in p.shown_trades()} == {"bb_squeeze"}
+    assert len(p.shown_trades()) == sum(t.strategy == "bb_squeeze" for t in real)
+    p.strategy.setCurrentIndex(0)
+    p.vetoed.setChecked(True)
+    assert sum(t.vetoed for t in p.shown_trades()) == sum(t.vetoed for t in engine.trades())
+
+
+# ------------------------------------------------------------------ journal
+
+
+def test_journal_filters_and_export(qtbot, engine: FakeEngine, tmp_path: Path) -> None:
+    p = shown(qtbot, JournalPanel(engine))
+    trades = engine.trades()
+    assert len(p.table.visible_rows()) == len(trades)
+    p.kind.setCurrentIndex(2)  # vetoed only
+    assert p.table.visible_rows() and all(t.vetoed for t in p.table.visible_rows())
+    p.kind.setCurrentIndex(1)
+    p.reason.setCurrentText("STOP_LOSS")
+    rows = p.table.visible_rows()
+    assert rows and all(t.exit_reason == "STOP_LOSS" and not t.vetoed for t in rows)
+    p.reason.setCurrentIndex(0)
+    p.search.setText(trades[0].symbol.lower())
+    assert {t.symbol for t in p.table.visible_rows()} == {trades[0].symbol}
+    out = tmp_path / "journal.csv"
+    p.table.ask_export_path = lambda: str(out)  # type: ignore[method-assign]
+    qtbot.mouseClick(p.export_btn, Qt.MouseButton.LeftButton)
+    with out.open() as fh:
+        data = list(csv.DictReader(fh))
+    assert len(data) == len(p.table.visible_rows())
+    assert {d["Symbol"] for d in data} == {trades[0].symbol}
+    assert float(data[0]["P&L"]) == pytest.approx(p.table.visible_rows()[0].pnl)
+
+
+# -------------------------------------------------------------- performance
+
+
+def test_performance_per_strategy(qtbot, engine: FakeEngine) -> None:
+    p = shown(qtbot, PerformancePanel(engine))
+    stats = {s.strategy: s for s in p.table.visible_rows()}
+    real = [t for t in engine.trades() if not t.vetoed]
+    total = stats[TOTAL]
+    assert total.trades == len(real)
+    assert total.wins == sum(t.pnl > 0 for t in real)
+    assert total.pnl == pytest.approx(sum(t.pnl for t in real))
+    assert total.avg_r == pytest.approx(sum(t.r for t in real) / len(real))
+    assert sum(s.trades for n, s in stats.items() if n != TOTAL) == len(real)
+    curves = [i for i in p.plot.getPlotItem().items if type(i).__name__ == "PlotDataItem"]
+    assert len(curves) == 1 and len(curves[0].getData()[0]) == len(engine.equity_curve())
+    assert "max drawdown" in p.summary.text()
+
+
+def test_strategy_stats_empty() -> None:
+    assert strategy_stats(()) == []
+
+
+# ---------------------------------------------------------------------- log
+
+
+def test_log_filter_by_level_and_text(qtbot, engine: FakeEngine) -> None:
+    p = shown(qtbot, LogPanel(engine))
+    initial = engine.recent_logs()
+    assert p.table.source.rowCount() == len(initial)
+    assert all(e.level != "DEBUG" for e in p.table.visible_rows())  # INFO and above by default
+    p.level.setCurrentIndex(0)  # DEBUG and above
+    assert len(p.table.visible_rows()) == len(initial)
+    p.level.setCurrentIndex(3)  # ERROR only
+    assert [e.level for e in p.table.visible_rows()] == ["ERROR"]
+    engine.log("ERROR", "broker", "order rejected: insufficient buying power")
+    p.on_event(engine.recent_logs()[-1])
+    assert len(p.table.visible_rows()) == 2
+    p.level.setCurrentIndex(0)
+    p.search.setText("buying power")
+    assert [e.source for e in p.table.visible_rows()] == ["broker"]
+    assert p.count.text() == f"1 of {len(initial) + 1}"
+    p.clear()
+    assert p.table.source.rowCount() == 0
+
+
+def test_log_keeps_a_bounded_number_of_lines(qtbot, engine: FakeEngine, monkeypatch) -> None:
+    import workstation.ui.panels.log as log_mod
+
+    monkeypatch.setattr(log_mod, "MAX_ROWS", 20)
+    p = shown(qtbot, LogPanel(engine))
+    for i in range(50):
+        p.add(LogEvent(engine.now, "INFO", "t", f"line {i}"))
+    rows = p.table.source.rows
+    assert len(rows) == 20 and rows[-1].message == "line 49"

@@ -1,0 +1,131 @@
+"""The facade the GUI talks to: read-only views, the event bus, and commands.
+
+The desktop window (and anything else that presents the engines) depends on this
+protocol only, never on the scheduler, scanner or order manager directly. No Qt here.
+
+Threading contract:
+
+* Every method is called from the thread that runs the engines' asyncio loop (with
+  qasync that is also the Qt GUI thread). Getters return at once (no I/O that can
+  block: they read in-memory state); commands return at once and do their work as
+  loop tasks, reporting outcomes through ``events``.
+* A command the engine cannot accept right now (veto after the entry time, an unknown
+  candidate, clock controls outside sim, ...) raises :class:`CommandRefused` with a
+  message for the user; the GUI shows it and nothing else happens.
+* After any state change the engine publishes :class:`~workstation.engine.views.ViewsChanged`
+  naming the views to fetch again; market data (``QuoteEvent`` / ``TradeEvent``),
+  ``LogEvent``, ``OrderFilled``, ``ClockChanged``, ``ConfigReloaded`` / ``ConfigRejected``
+  arrive on the same bus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Protocol, runtime_checkable
+
+import pandas as pd
+
+from workstation.core.events import EventBus, LogEvent
+from workstation.engine.views import (
+    CandidateView,
+    GapView,
+    OrderView,
+    PositionView,
+    StatusView,
+    TradeView,
+)
+
+
+class CommandRefused(Exception):
+    """The engine did not accept a command; ``str(exc)`` says why, for the user."""
+
+
+@runtime_checkable
+class EngineAPI(Protocol):
+    """What the workstation window needs of the running engines."""
+
+    @property
+    def events(self) -> EventBus:
+        """The one bus every engine publishes on."""
+        ...
+
+    # ------------------------------------------------------------------ views
+    def status(self) -> StatusView: ...
+
+    def candidates(self) -> tuple[CandidateView, ...]:
+        """The latest scan's top candidates, by rank."""
+        ...
+
+    def gaps(self) -> tuple[GapView, ...]:
+        """Gap results of the current session's candidates (empty before 09:25)."""
+        ...
+
+    def orders(self) -> tuple[OrderView, ...]:
+        """The current session's orders, oldest first."""
+        ...
+
+    def positions(self) -> tuple[PositionView, ...]: ...
+
+    def trades(self) -> tuple[TradeView, ...]:
+        """Closed trades and vetoed-candidate paper outcomes, oldest exit first."""
+        ...
+
+    def equity_curve(self) -> pd.Series:
+        """Account equity (float) indexed by tz-aware time, ascending (one point per session
+        close at least; the engine may add intraday points)."""
+        ...
+
+    def recent_logs(self, limit: int = 1000) -> tuple[LogEvent, ...]:
+        """The newest ``limit`` log events, oldest first (for a window opened late)."""
+        ...
+
+    def daily_bars(self, symbol: str, n: int) -> pd.DataFrame:
+        """The last ``n`` daily bars up to the latest completed session: a DataFrame with
+        columns open, high, low, close, volume and a tz-aware DatetimeIndex (session dates).
+        Empty (same columns) for an unknown symbol."""
+        ...
+
+    def intraday(self, symbol: str) -> pd.DataFrame:
+        """The current (or latest) session's minute bars so far, same columns, indexed by each
+        bar's END time (tz-aware ET). Empty for an unknown symbol or before the open."""
+        ...
+
+    # --------------------------------------------------------------- commands
+    def approve(self, candidate_id: int, note: str = "") -> None: ...
+
+    def veto(self, candidate_id: int, note: str = "") -> None: ...
+
+    def engage_kill_switch(self) -> None:
+        """Block new entries for the session and cancel open entry orders (positions stay)."""
+        ...
+
+    def release_kill_switch(self) -> None: ...
+
+    def flatten_all(self) -> None:
+        """Close every position at market (exit reason MANUAL) and cancel open orders."""
+        ...
+
+    def run_scan_now(self) -> None:
+        """Scan the last completed session now (ScanStarted/ScanFinished/ScanFailed follow)."""
+        ...
+
+    def set_speed(self, speed: float) -> None:
+        """Sim clock speed: clock seconds per real second, ``math.inf`` for max."""
+        ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def jump_to_next(self) -> None:
+        """Fast-forward the sim clock to the next scheduled step."""
+        ...
+
+    def reload_params(self) -> None:
+        """Re-read the YAML files and use the new set from the next safe point
+        (ConfigReloaded or ConfigRejected follows)."""
+        ...
+
+    def shutdown(self) -> Awaitable[None] | None:
+        """Stop the engines and streams; may return an awaitable to wait on. Idempotent."""
+        ...

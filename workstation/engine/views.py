@@ -1,0 +1,328 @@
+"""Read-only snapshots of engine state, as the GUI (and a headless runner) sees them.
+
+Every view is a small frozen dataclass of plain values: the engine builds them from its
+own objects on request, the GUI only renders them. No Qt here (architecture principle 2).
+
+When something changes, the engine publishes :class:`ViewsChanged` naming the views
+(:class:`ViewName`) to fetch again, so a window refreshes only what changed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from workstation.core.events import Event
+from workstation.core.models import (
+    ApprovalState,
+    Group,
+    OrderIntent,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    ScoreParts,
+    Side,
+    TimeInForce,
+)
+
+
+class Mode(StrEnum):
+    """Where orders go: the simulated broker, Alpaca paper, Alpaca live, or a backtest."""
+
+    SIM = "sim"
+    PAPER = "paper"
+    LIVE = "live"
+    BACKTEST = "backtest"
+
+
+class ViewName(StrEnum):
+    """The names :class:`ViewsChanged` carries, one per getter of the engine API."""
+
+    STATUS = "status"
+    CANDIDATES = "candidates"
+    GAPS = "gaps"
+    ORDERS = "orders"
+    POSITIONS = "positions"
+    TRADES = "trades"  # closed trades and vetoed outcomes (journal, MFE/MAE, performance)
+    EQUITY = "equity"  # the equity curve
+
+
+ALL_VIEWS: frozenset[ViewName] = frozenset(ViewName)
+
+
+@dataclass(frozen=True)
+class ViewsChanged(Event):
+    """Published by the engine after a change: fetch these views again."""
+
+    views: frozenset[ViewName] = ALL_VIEWS
+
+    @staticmethod
+    def of(at: datetime, *views: ViewName | str) -> ViewsChanged:
+        return ViewsChanged(at, frozenset(ViewName(v) for v in views))
+
+
+def _frozen_map(m: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(m or {}))
+
+
+# ------------------------------------------------------------------------ status
+
+
+@dataclass(frozen=True)
+class ConnectionView:
+    component: str  # "market-data", "trading", "data-stream", "trading-stream"
+    state: str  # "connected", "degraded", "down"
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class StatusView:
+    """The status bar of the workstation."""
+
+    mode: Mode
+    now: datetime  # the engine clock's time (simulated time in sim), tz-aware ET
+    market_state: str  # a workstation.core.calendar.MarketState value ("open", "closed", ...)
+    next_step: str  # e.g. "Gap filter"; "" when nothing is scheduled
+    next_step_at: datetime | None
+    regime: str | None  # "TREND" / "RANGING" / "HIGH_VOL" of the latest scan; None before one
+    kill_switch: bool
+    equity: float
+    day_pnl: float  # equity minus the session's starting equity
+    clock_speed: float  # simulated seconds per real second; math.inf = max
+    clock_paused: bool
+    connections: tuple[ConnectionView, ...] = ()
+    kill_reason: str = ""  # why it engaged ("manual", "daily loss limit ...")
+    session: date | None = None  # the trading session "now" belongs to (or the next one)
+    clock_adjustable: bool = False  # True only when the clock is a SimClock
+    param_hash: str = ""  # hash of the parameter set in force
+
+    @property
+    def day_pnl_pct(self) -> float:
+        start = self.equity - self.day_pnl
+        return self.day_pnl / start if start > 0 else 0.0
+
+    @property
+    def countdown_seconds(self) -> float | None:
+        """Clock seconds until the next step (never negative), or None."""
+        if self.next_step_at is None:
+            return None
+        return max(0.0, (self.next_step_at - self.now).total_seconds())
+
+    @property
+    def speed_text(self) -> str:
+        if self.clock_paused:
+            return "paused"
+        if math.isinf(self.clock_speed):
+            return "max"
+        return f"{self.clock_speed:g}x"
+
+
+# -------------------------------------------------------------------- candidates
+
+
+@dataclass(frozen=True)
+class PassedOverView:
+    """An entry of the scan that lost to a candidate, and why."""
+
+    symbol: str
+    strategy: str
+    score: float
+    kind: str  # "sector_cap", "below_cut" or "superseded" (another strategy won the symbol)
+    reason: str
+    sector: str = ""
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> PassedOverView:
+        """From ``PassedOver.as_dict()`` of :mod:`workstation.signals.ranking`."""
+        return PassedOverView(
+            symbol=str(d["symbol"]),
+            strategy=str(d["strategy"]),
+            score=float(d["score"]),
+            kind=str(d["kind"]),
+            reason=str(d["reason"]),
+            sector=str(d.get("sector", "")),
+        )
+
+    @staticmethod
+    def from_superseded(d: Mapping[str, Any]) -> PassedOverView:
+        """From ``Superseded.as_dict()``: another strategy that fired for the same symbol."""
+        return PassedOverView(
+            symbol=str(d["symbol"]),
+            strategy=str(d["strategy"]),
+            score=float(d["score"]),
+            kind="superseded",
+            reason=f"{d['kept_strategy']} scored higher ({float(d['kept_score']):.1f})",
+        )
+
+
+@dataclass(frozen=True)
+class CandidateView:
+    """One of the nightly top 12 with its approval state and the story of its pick."""
+
+    id: int  # the store's candidate id: what approve()/veto() take
+    session: date  # the scan's session (entries happen on the next one)
+    rank: int
+    symbol: str
+    sector: str
+    strategy: str
+    side: Side
+    group: Group
+    score: float
+    parts: ScoreParts
+    approval: ApprovalState
+    note: str = ""
+    close: float = math.nan
+    atr14: float = math.nan
+    sl_mult: float = math.nan
+    tp_mult: float = math.nan
+    regime: str = ""
+    indicators: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    explanation: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """``Explanation.as_dict()``: strategy, symbol, fired, eligible, checks (label, left, value,
+    op, right, threshold, passed), strength, strength_formula."""
+    passed_over: tuple[PassedOverView, ...] = ()
+    """Entries that lost to this pick: sector-cap skips blocked by it, other strategies that
+    fired for the same symbol, (for the last-ranked pick) the runners-up below the cut."""
+    decidable: bool = True  # False once its entry time has passed: approve/veto are refused
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "indicators", _frozen_map(self.indicators))
+        object.__setattr__(self, "explanation", _frozen_map(self.explanation))
+
+    @property
+    def planned_sl_distance(self) -> float:
+        return self.sl_mult * self.atr14
+
+    @property
+    def planned_tp_distance(self) -> float:
+        return self.tp_mult * self.atr14
+
+
+@dataclass(frozen=True)
+class GapView:
+    """The 09:25 gap result of one candidate."""
+
+    candidate_id: int
+    symbol: str
+    strategy: str
+    side: Side
+    group: Group
+    prev_close: float | None
+    price: float | None  # the pre-market price used
+    source: str  # "trade", "quote" or "none"
+    gap: float | None  # price / prev_close - 1
+    passed: bool
+    reason: str  # GAP_WITHIN_LIMIT, GAP_TOO_LARGE, NO_PREMARKET_KEPT, ...
+    detail: str = ""
+    at: datetime | None = None
+
+
+# ------------------------------------------------------------------------ orders
+
+
+@dataclass(frozen=True)
+class OrderView:
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    qty: int
+    type: OrderType
+    tif: TimeInForce
+    status: OrderStatus
+    intent: OrderIntent = OrderIntent.ENTRY
+    strategy: str = ""
+    group: Group | None = None  # entries only
+    filled_qty: int = 0
+    avg_price: float | None = None
+    limit_price: float | None = None
+    stop_price: float | None = None
+    confirm_open: float | None = None  # group B: the session's official open ...
+    confirm_price: float | None = None  # ... the latest trade at 09:50 ...
+    confirm_threshold: float | None = None  # ... and the level it had to reach
+    confirmed: bool | None = None  # None: not a group B entry (or not decided yet)
+    reject_reason: str = ""  # broker rejection or the entry check that refused it
+    updated_at: datetime | None = None
+
+
+# --------------------------------------------------------------------- positions
+
+
+@dataclass(frozen=True)
+class PositionView:
+    symbol: str
+    side: Side
+    qty: int
+    fill_price: float
+    last: float
+    pnl: float
+    strategy: str
+    day: int  # sessions held; the entry session is day 1
+    day_one: bool  # True: SL/TP are not active yet (emergency exit only)
+    sl: float
+    tp: float
+    emergency: float  # the day-1 emergency level (fill * 0.93 long, * 1.07 short)
+    r_per_share: float  # one R: sl_mult * atr14
+    mfe_price: float
+    mfe_pct: float
+    mfe_r: float
+    mae_price: float
+    mae_pct: float
+    mae_r: float
+    entry_at: datetime | None = None
+    mfe_at: datetime | None = None
+    mae_at: datetime | None = None
+    sector: str = ""
+
+    @property
+    def pnl_pct(self) -> float:
+        return self.side.sign * (self.last / self.fill_price - 1.0) if self.fill_price else 0.0
+
+    @property
+    def pnl_r(self) -> float:
+        if not self.r_per_share or not self.qty:
+            return math.nan
+        return self.pnl / (self.r_per_share * self.qty)
+
+    @property
+    def active_stop(self) -> float:
+        """The level that exits the position now: emergency on day 1, else the SL."""
+        return self.emergency if self.day_one else self.sl
+
+
+# --------------------------------------------------------------------- trades
+
+
+@dataclass(frozen=True)
+class TradeView:
+    """A closed round trip, or (``vetoed=True``) the paper outcome of a vetoed candidate."""
+
+    id: int
+    symbol: str
+    side: Side
+    qty: int
+    strategy: str
+    entry_price: float
+    entry_at: datetime
+    exit_price: float
+    exit_at: datetime
+    exit_reason: str  # an ExitReason value
+    pnl: float
+    r: float  # R multiple
+    mfe_r: float
+    mae_r: float
+    vetoed: bool = False  # paper-tracked outcome of a vetoed candidate, not a real trade
+    note: str = ""  # the approval/veto note
+    sector: str = ""
+
+    @property
+    def pnl_pct(self) -> float:
+        return self.side.sign * (self.exit_price / self.entry_price - 1.0)
+
+    @property
+    def is_win(self) -> bool:
+        return self.pnl > 0

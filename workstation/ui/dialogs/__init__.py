@@ -1,0 +1,1 @@
+"""The workstation's dialogs: confirmations, parameters, settings."""

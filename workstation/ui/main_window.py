@@ -1,0 +1,588 @@
+"""The workstation's main window: dock panels, menus, themes, notifications, clean quit.
+
+The window knows the engines only through :class:`~workstation.engine.api.EngineAPI`.
+Engine events reach it through the :class:`~workstation.ui.bridge.EventBridge` (on the
+GUI thread, with high-rate traffic coalesced); panels re-fetch only the views named in
+``ViewsChanged``.
+
+Layout and sizes are saved to ``QSettings`` on close and restored on start. Tests (and
+``--home``) pass their own ``QSettings(path, QSettings.IniFormat)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import platform
+from collections.abc import Awaitable, Callable
+from importlib import metadata
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QDockWidget,
+    QMainWindow,
+    QMessageBox,
+    QStyle,
+    QSystemTrayIcon,
+    QWidget,
+)
+
+from workstation import __version__
+from workstation.core.config import IndicatorConfig, RankingConfig
+from workstation.core.config_files import ConfigManager
+from workstation.core.events import (
+    ConfigRejected,
+    ConfigReloaded,
+    Event,
+    LogEvent,
+    OrderFilled,
+    ScanFailed,
+    ScanFinished,
+)
+from workstation.core.paths import Paths
+from workstation.engine.api import CommandRefused, EngineAPI
+from workstation.engine.views import ViewName
+from workstation.ui import theme
+from workstation.ui.bridge import EventBridge
+from workstation.ui.dialogs.confirm import (
+    FlattenAllDialog,
+    KillSwitchDialog,
+    LiveModeDialog,
+    ReleaseKillSwitchDialog,
+)
+from workstation.ui.dialogs.params import ParameterEditor
+from workstation.ui.dialogs.settings import SecretStore, SettingsDialog
+from workstation.ui.panels.base import Panel
+from workstation.ui.panels.candidates import CandidatesPanel
+from workstation.ui.panels.gaps import GapsPanel
+from workstation.ui.panels.journal import JournalPanel
+from workstation.ui.panels.log import LogPanel
+from workstation.ui.panels.mfe_mae import MfeMaePanel
+from workstation.ui.panels.orders import OrdersPanel
+from workstation.ui.panels.performance import PerformancePanel
+from workstation.ui.panels.positions import PositionsPanel
+from workstation.ui.panels.status import StatusPanel
+
+log = logging.getLogger(__name__)
+
+ORG_NAME = "AutoTrader"
+APP_NAME = "AutoTrader Workstation"
+LAYOUT_VERSION = 1  # bump when the docks change: an old saved layout is then ignored
+SHUTDOWN_TIMEOUT_S = 10.0
+
+
+def versions() -> dict[str, str]:
+    """Versions shown in the About box."""
+    import pyqtgraph
+    import PySide6
+    from PySide6.QtCore import qVersion
+
+    def dist(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {
+        "AutoTrader Workstation": __version__,
+        "Python": platform.python_version(),
+        "Qt": qVersion(),
+        "PySide6": PySide6.__version__,
+        "pyqtgraph": pyqtgraph.__version__,
+        "alpaca-py": dist("alpaca-py"),
+    }
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        engine: EngineAPI,
+        config: ConfigManager | None = None,
+        *,
+        settings: QSettings | None = None,
+        paths: Paths | None = None,
+        shutdown: Callable[[], Awaitable[None] | None] | None = None,
+        secrets: SecretStore | None = None,
+        theme_name: str | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.config = config
+        self.paths = paths
+        self.secrets = secrets
+        self.settings = settings or QSettings(ORG_NAME, APP_NAME)
+        self._shutdown_hook = shutdown or engine.shutdown
+        self._shutdown_state = "running"  # running -> stopping -> stopped
+        self.setWindowTitle(f"{APP_NAME} {__version__}")
+        self.setObjectName("mainWindow")
+        self.setDockNestingEnabled(True)
+        self.setDockOptions(
+            QMainWindow.DockOption.AnimatedDocks
+            | QMainWindow.DockOption.AllowNestedDocks
+            | QMainWindow.DockOption.AllowTabbedDocks
+        )
+
+        name = (
+            theme_name
+            or str(self.settings.value("ui/theme", ""))
+            or (config.current.app.theme if config is not None else "dark")
+        )
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            theme.apply(app, name)
+
+        self.bridge = EventBridge(engine.events, parent=self)
+        self.panels: dict[str, Panel] = {}
+        self.docks: dict[str, QDockWidget] = {}
+        self._build_panels()
+        self._build_menus()
+        self._default_layout()
+        self._default_state = self.saveState(LAYOUT_VERSION)
+        self.restore_layout()
+
+        self.bridge.event.connect(self._on_event)
+        self.bridge.views_changed.connect(self._on_views_changed)
+        self.bridge.quotes.connect(self._on_quotes)
+        self.tray = self._make_tray()
+        self._kill_seen = engine.status().kill_switch
+        self.statusBar().showMessage("Ready", 3000)
+
+    # --------------------------------------------------------------- panels
+    def _ranking(self) -> RankingConfig:
+        return self.config.current.scanner.ranking if self.config else RankingConfig()
+
+    def _indicators(self) -> IndicatorConfig:
+        return self.config.current.scanner.indicators if self.config else IndicatorConfig()
+
+    def _build_panels(self) -> None:
+        e = self.engine
+        panels: list[Panel] = [
+            StatusPanel(e),
+            CandidatesPanel(e, ranking=self._ranking, indicators=self._indicators),
+            GapsPanel(e),
+            OrdersPanel(e),
+            PositionsPanel(e),
+            MfeMaePanel(e),
+            JournalPanel(e),
+            PerformancePanel(e),
+            LogPanel(e),
+        ]
+        for p in panels:
+            dock = QDockWidget(p.TITLE, self)
+            dock.setObjectName(f"{p.OBJECT_NAME}Dock")
+            dock.setWidget(p)
+            dock.setFeatures(
+                QDockWidget.DockWidgetFeature.DockWidgetMovable
+                | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            )
+            p.message.connect(self.show_message)
+            self.panels[p.OBJECT_NAME] = p
+            self.docks[p.OBJECT_NAME] = dock
+
+    def panel(self, name: str) -> Any:
+        return self.panels[name]
+
+    def _default_layout(self) -> None:
+        d = self.docks
+        top, left, right, bottom = (
+            Qt.DockWidgetArea.TopDockWidgetArea,
+            Qt.DockWidgetArea.LeftDockWidgetArea,
+            Qt.DockWidgetArea.RightDockWidgetArea,
+            Qt.DockWidgetArea.BottomDockWidgetArea,
+        )
+        for dock in d.values():
+            dock.setFloating(False)
+            dock.show()
+        self.addDockWidget(top, d["status"])
+        self.addDockWidget(left, d["candidates"])
+        self.addDockWidget(right, d["positions"])
+        self.splitDockWidget(d["candidates"], d["positions"], Qt.Orientation.Horizontal)
+        self.tabifyDockWidget(d["candidates"], d["gaps"])
+        self.tabifyDockWidget(d["positions"], d["orders"])
+        self.addDockWidget(bottom, d["journal"])
+        self.tabifyDockWidget(d["journal"], d["performance"])
+        self.tabifyDockWidget(d["journal"], d["mfe_mae"])
+        self.tabifyDockWidget(d["journal"], d["log"])
+        d["candidates"].raise_()
+        d["positions"].raise_()
+        d["journal"].raise_()
+        self.resize(1600, 1000)
+        self.resizeDocks([d["status"]], [70], Qt.Orientation.Vertical)
+        self.resizeDocks([d["candidates"], d["journal"]], [690, 210], Qt.Orientation.Vertical)
+        self.resizeDocks([d["candidates"], d["positions"]], [830, 770], Qt.Orientation.Horizontal)
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+        for dock in self.docks.values():
+            dock.show()
+
+    # ------------------------------------------------------------- settings
+    def restore_layout(self) -> bool:
+        geo = self.settings.value("window/geometry")
+        state = self.settings.value("window/state")
+        ok = False
+        if isinstance(geo, QByteArray | bytes) and geo:
+            self.restoreGeometry(QByteArray(geo))
+        if isinstance(state, QByteArray | bytes) and state:
+            ok = self.restoreState(QByteArray(state), LAYOUT_VERSION)
+        return ok
+
+    def save_layout(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        self.settings.setValue("ui/theme", theme.current().name)
+        self.settings.sync()
+
+    # ---------------------------------------------------------------- menus
+    def _action(
+        self,
+        text: str,
+        slot: Callable[[], Any],
+        shortcut: QKeySequence | str | None = None,
+        tip: str = "",
+    ) -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        if tip:
+            a.setToolTip(tip)
+            a.setStatusTip(tip)
+        a.triggered.connect(lambda _=False: slot())
+        return a
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        file = mb.addMenu("&File")
+        self.export_journal_action = self._action(
+            "Export journal as CSV...",
+            self.panels["journal"].table.export_action.trigger,
+            tip="Save the journal rows shown as a CSV file",
+        )
+        file.addAction(self.export_journal_action)
+        file.addSeparator()
+        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        file.addAction(self.quit_action)
+
+        view = mb.addMenu("&View")
+        for name, dock in self.docks.items():
+            a = dock.toggleViewAction()
+            a.setToolTip(f"Show or hide the {self.panels[name].TITLE} panel")
+            view.addAction(a)
+        view.addSeparator()
+        view.addAction(self._action("Reset layout", self.reset_layout, tip="The default docks"))
+        theme_menu = view.addMenu("Theme")
+        group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        for name in theme.THEMES:
+            a = QAction(name.capitalize(), self, checkable=True)
+            a.setChecked(name == theme.current().name)
+            a.triggered.connect(lambda _=False, n=name: self.set_theme(n))
+            group.addAction(a)
+            theme_menu.addAction(a)
+            self.theme_actions[name] = a
+
+        trading = mb.addMenu("&Trading")
+        # A and V live on the candidates panel (active only while it has the focus); the
+        # menu shows them as hints and acts on the panel's selection.
+        cand = self.panels["candidates"]
+        self.approve_action = self._action("Approve selected\tA", cand.approve_selected)
+        self.veto_action = self._action("Veto selected\tV", cand.veto_selected)
+        trading.addAction(self.approve_action)
+        trading.addAction(self.veto_action)
+        trading.addSeparator()
+        self.kill_action = self._action(
+            "Kill switch...",
+            self.toggle_kill_switch,
+            "Ctrl+Shift+K",
+            "Engage (or release) the kill switch: no new entries this session",
+        )
+        self.flatten_action = self._action(
+            "Flatten all positions...",
+            self.flatten_all,
+            "Ctrl+Shift+F",
+            "Close every position at market",
+        )
+        trading.addAction(self.kill_action)
+        trading.addAction(self.flatten_action)
+        trading.addSeparator()
+        self.scan_action = self._action(
+            "Run scan now",
+            self.run_scan_now,
+            "Ctrl+R",
+            "Scan the last completed session now",
+        )
+        trading.addAction(self.scan_action)
+        trading.addSeparator()
+        status = self.panels["status"]
+        self.pause_action = self._action(
+            "Pause / resume clock", status._toggle_pause, "Ctrl+Space", "Simulation only"
+        )
+        self.jump_action = self._action(
+            "Jump to next step",
+            lambda: status.command("Jump to next step", self.engine.jump_to_next),
+            "Ctrl+J",
+            "Simulation only: fast-forward to the next scheduled step",
+        )
+        trading.addAction(self.pause_action)
+        trading.addAction(self.jump_action)
+
+        tools = mb.addMenu("T&ools")
+        self.params_action = self._action(
+            "Parameters...", self.open_parameters, "Ctrl+,", "Edit the strategy/risk/schedule YAML"
+        )
+        self.settings_action = self._action(
+            "Settings...", self.open_settings, tip="Mode, market, Alpaca keys, theme"
+        )
+        tools.addAction(self.params_action)
+        tools.addAction(self.settings_action)
+        self.params_action.setEnabled(self.config is not None)
+        self.settings_action.setEnabled(self.config is not None)
+
+        help_ = mb.addMenu("&Help")
+        help_.addAction(self._action("About...", self.about))
+
+    # ------------------------------------------------------------ dialogs
+    def exec_dialog(self, dialog: QDialog) -> int:
+        """Run a modal dialog (tests replace this to drive the dialog)."""
+        return dialog.exec()
+
+    def _command(self, what: str, fn: Callable[[], None]) -> bool:
+        try:
+            fn()
+        except CommandRefused as exc:
+            self.show_message(f"{what} refused: {exc}", "error")
+            return False
+        return True
+
+    def toggle_kill_switch(self) -> None:
+        st = self.engine.status()
+        if st.kill_switch:
+            dlg: QDialog = ReleaseKillSwitchDialog(st.kill_reason, self)
+            if self.exec_dialog(dlg) == QDialog.DialogCode.Accepted:
+                self._command("Release kill switch", self.engine.release_kill_switch)
+                self.panels["status"].refresh()
+            return
+        kd = KillSwitchDialog(self.engine.positions(), self)
+        if self.exec_dialog(kd) != QDialog.DialogCode.Accepted:
+            return
+        if self._command("Kill switch", self.engine.engage_kill_switch):
+            self.show_message("Kill switch engaged: no new entries this session", "warning")
+        if kd.flatten_requested:
+            self._command("Flatten all", self.engine.flatten_all)
+        # Show the new state at once; the engine's ViewsChanged confirms it shortly after.
+        for name in ("status", "positions", "orders"):
+            self.panels[name].refresh()
+
+    def flatten_all(self) -> None:
+        positions = self.engine.positions()
+        if not positions:
+            self.show_message("There are no open positions to flatten", "info")
+            return
+        if self.exec_dialog(FlattenAllDialog(positions, self)) == QDialog.DialogCode.Accepted:
+            if self._command("Flatten all", self.engine.flatten_all):
+                self.show_message(f"Flattening {len(positions)} positions", "warning")
+            for name in ("status", "positions", "orders"):
+                self.panels[name].refresh()
+
+    def run_scan_now(self) -> None:
+        if self._command("Run scan", self.engine.run_scan_now):
+            self.show_message("Scan started", "info")
+
+    def confirm_live(self) -> bool:
+        return self.exec_dialog(LiveModeDialog(self)) == QDialog.DialogCode.Accepted
+
+    def _params_saved(self, files: list[str]) -> None:
+        self.show_message(f"Saved {', '.join(files)}; reloading parameters", "info")
+        self._command("Reload parameters", self.engine.reload_params)
+
+    def parameter_editor(self) -> ParameterEditor:
+        assert self.config is not None
+        return ParameterEditor(
+            self.config, self, on_saved=self._params_saved, confirm_live=self.confirm_live
+        )
+
+    def open_parameters(self) -> None:
+        if self.config is not None:
+            self.exec_dialog(self.parameter_editor())
+
+    def settings_dialog(self) -> SettingsDialog:
+        assert self.config is not None
+        return SettingsDialog(
+            self.config,
+            self,
+            paths=self.paths,
+            secrets=self.secrets,
+            confirm_live=self.confirm_live,
+            on_theme=self.set_theme,
+            on_saved=lambda files: self.show_message(
+                "Settings saved; mode and market take effect at the next start", "info"
+            ),
+        )
+
+    def open_settings(self) -> None:
+        if self.config is not None:
+            self.exec_dialog(self.settings_dialog())
+
+    def about_text(self) -> str:
+        rows = "".join(f"<tr><td>{k}</td><td><b>{v}</b></td></tr>" for k, v in versions().items())
+        return (
+            f"<h3>{APP_NAME}</h3><p>Nightly S&amp;P 500 scan, human approval, rule-based "
+            f"entries and exits through Alpaca.</p><table cellpadding='2'>{rows}</table>"
+        )
+
+    def about(self) -> None:
+        box = QMessageBox(self)
+        box.setWindowTitle(f"About {APP_NAME}")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(self.about_text())
+        self.exec_dialog(box)
+
+    # -------------------------------------------------------------- theme
+    def set_theme(self, name: str) -> None:
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            theme.apply(app, name)
+        for n, a in self.theme_actions.items():
+            a.setChecked(n == name)
+        for p in self.panels.values():
+            p.apply_theme()
+        self.settings.setValue("ui/theme", name)
+
+    # -------------------------------------------------------------- events
+    def refresh_all(self) -> None:
+        for p in self.panels.values():
+            p.refresh()
+
+    def _on_views_changed(self, views: frozenset[ViewName]) -> None:
+        for p in self.panels.values():
+            p.on_views_changed(views)
+        if ViewName.STATUS in views:
+            self._check_kill_switch()
+
+    def _on_quotes(self, prices: dict[str, float]) -> None:
+        for p in self.panels.values():
+            p.on_quotes(prices)
+
+    def _on_event(self, ev: Event) -> None:
+        for p in self.panels.values():
+            p.on_event(ev)
+        if isinstance(ev, OrderFilled):
+            o, f = ev.order, ev.fill
+            self.notify(
+                "Fill",
+                f"{f.side.value.upper()} {f.qty} {f.symbol} @ {f.price:,.2f} "
+                f"({o.request.intent.value})",
+            )
+        elif isinstance(ev, ScanFinished):
+            self.show_message(
+                f"Scan of {ev.session} finished: {len(ev.candidates)} candidates", "info"
+            )
+        elif isinstance(ev, ScanFailed):
+            self.show_message(
+                f"Scan of {ev.session} failed (try {ev.attempt}): {ev.error}",
+                "error" if ev.final else "warning",
+            )
+        elif isinstance(ev, ConfigReloaded):
+            self.show_message(f"Parameters in force: {ev.param_hash}", "info")
+        elif isinstance(ev, ConfigRejected):
+            self.show_message("Parameters refused: " + "; ".join(ev.errors), "error")
+
+    def _check_kill_switch(self) -> None:
+        st = self.engine.status()
+        if st.kill_switch and not self._kill_seen:
+            self.notify("Kill switch engaged", st.kill_reason or "no new entries this session")
+        self._kill_seen = st.kill_switch
+
+    # ------------------------------------------------------- notifications
+    def _make_tray(self) -> QSystemTrayIcon | None:
+        if not QSystemTrayIcon.isSystemTrayAvailable():
+            return None
+        icon = self.windowIcon()
+        if icon.isNull():  # a tray entry without an icon is invisible (and Qt warns)
+            icon = self.style().standardIcon(QStyle.StandardPixmap.SP_ComputerIcon)
+        tray = QSystemTrayIcon(icon, self)
+        tray.setToolTip(APP_NAME)
+        tray.show()
+        return tray
+
+    def notify(self, title: str, text: str) -> None:
+        """A tray notification (where the desktop has a tray) and a status-bar line."""
+        if self.tray is not None:
+            self.tray.showMessage(title, text, QSystemTrayIcon.MessageIcon.Information, 5000)
+        self.show_message(f"{title}: {text}", "info")
+
+    def show_message(self, text: str, level: str = "info") -> None:
+        color = {"error": theme.hex_color("neg"), "warning": theme.hex_color("warn")}.get(level)
+        self.statusBar().setStyleSheet(f"QStatusBar {{ color: {color}; }}" if color else "")
+        self.statusBar().showMessage(text, 15000 if level == "error" else 8000)
+        if level in ("error", "warning"):
+            self.panels["log"].add(
+                LogEvent(self.engine.status().now, level.upper(), "workstation", text)
+            )
+
+    # ------------------------------------------------------------- closing
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Save the layout, then stop the engines; the window closes once they stopped.
+
+        The shutdown hook may return an awaitable: it runs as a task on the running
+        (qasync) loop while the window stays open, bounded by a timeout, and the window
+        then closes itself. Without a running loop the hook is run to completion here.
+        """
+        if self._shutdown_state == "stopped":
+            event.accept()
+            return
+        event.ignore()
+        if self._shutdown_state == "stopping":
+            return
+        self._shutdown_state = "stopping"
+        self.save_layout()
+        for p in self.panels.values():
+            timer = getattr(p, "timer", None)
+            if timer is not None:
+                timer.stop()
+        self.bridge.close()
+        try:
+            result = self._shutdown_hook()
+        except Exception:
+            log.exception("engine shutdown failed")
+            result = None
+        if inspect.isawaitable(result):
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is not None:
+                task = loop.create_task(_bounded(result))
+                task.add_done_callback(lambda _t: self._finish_close())
+                self.statusBar().showMessage("Stopping the engines...")
+                return
+            with contextlib.suppress(Exception):
+                asyncio.new_event_loop().run_until_complete(_bounded(result))
+        self._finish_close()
+
+    def _finish_close(self) -> None:
+        self._shutdown_state = "stopped"
+        if self.tray is not None:
+            self.tray.hide()
+        QTimer.singleShot(0, self.close)
+
+
+async def _bounded(aw: Awaitable[None]) -> None:
+    try:
+        await asyncio.wait_for(_as_coro(aw), SHUTDOWN_TIMEOUT_S)
+    except TimeoutError:
+        log.error("the engines did not stop within %.0f s; closing anyway", SHUTDOWN_TIMEOUT_S)
+    except Exception:
+        log.exception("engine shutdown failed")
+
+
+async def _as_coro(aw: Awaitable[None]) -> None:
+    await aw

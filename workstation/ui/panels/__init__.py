@@ -1,0 +1,1 @@
+"""The workstation window's dock panels, one module each."""

@@ -1,0 +1,56 @@
+"""What every dock panel has: the engine, the views it shows, refresh, messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QWidget
+
+from workstation.core.events import Event
+from workstation.engine.api import CommandRefused, EngineAPI
+from workstation.engine.views import ViewName
+
+
+class Panel(QWidget):
+    """A dock's content. Subclasses set ``TITLE``, ``OBJECT_NAME`` and ``VIEWS`` and
+    implement :meth:`refresh` (fetch the views from the engine and show them)."""
+
+    TITLE: ClassVar[str] = ""
+    OBJECT_NAME: ClassVar[str] = ""  # the dock's objectName: the key of the saved layout
+    VIEWS: ClassVar[frozenset[ViewName]] = frozenset()
+
+    #: (text, level) for the window's status bar; level is "info", "warning" or "error".
+    message = Signal(str, str)
+
+    def __init__(self, engine: EngineAPI, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.setObjectName(f"{self.OBJECT_NAME}Panel")
+
+    def refresh(self) -> None:
+        raise NotImplementedError
+
+    def on_views_changed(self, views: frozenset[ViewName]) -> None:
+        if views & self.VIEWS:
+            self.refresh()
+
+    def on_event(self, ev: Event) -> None:
+        """Every (non market data) engine event, on the GUI thread."""
+
+    def on_quotes(self, prices: dict[str, float]) -> None:
+        """Latest prices (coalesced), on the GUI thread."""
+
+    def apply_theme(self) -> None:
+        """Re-style what the palette does not reach (charts, rich text)."""
+        self.refresh()
+
+    def command(self, what: str, fn: Callable[..., Any], *args: Any) -> bool:
+        """Send a command to the engine; a refusal becomes a message, never an exception."""
+        try:
+            fn(*args)
+        except CommandRefused as exc:
+            self.message.emit(f"{what} refused: {exc}", "error")
+            return False
+        return True

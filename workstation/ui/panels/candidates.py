@@ -1,0 +1,392 @@
+"""The nightly top 12: approve / veto with a note, why each was picked, its daily chart."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workstation.core.config import IndicatorConfig, RankingConfig
+from workstation.core.models import ApprovalState, Side
+from workstation.engine.api import EngineAPI
+from workstation.engine.views import CandidateView, ViewName
+from workstation.ui import theme
+from workstation.ui.charts import (
+    CandlestickItem,
+    bollinger,
+    fit_y,
+    hline,
+    make_plot,
+    style_plot,
+)
+from workstation.ui.panels.base import Panel
+from workstation.ui.tables import CENTER, Column, DataTable
+
+APPROVAL_ROLE = {
+    ApprovalState.PENDING: "warn",
+    ApprovalState.APPROVED: "pos",
+    ApprovalState.VETOED: "neg",
+    ApprovalState.SKIPPED: "muted",
+}
+
+CHART_SESSIONS = 120
+
+
+def candidate_columns() -> list[Column]:
+    return [
+        Column("#", lambda c: c.rank, "{:d}", tooltip="Rank in the nightly top 12"),
+        Column("Symbol", lambda c: c.symbol),
+        Column("Sector", lambda c: c.sector),
+        Column("Strategy", lambda c: c.strategy),
+        Column(
+            "Side",
+            lambda c: c.side,
+            align=CENTER,
+            color_fn=lambda c: theme.color("pos" if c.side is Side.LONG else "neg"),
+        ),
+        Column(
+            "Group",
+            lambda c: c.group,
+            align=CENTER,
+            tooltip="A: market-on-open at 09:30; B: market order after the 09:50 confirmation",
+        ),
+        Column("Score", lambda c: c.score, "{:.1f}", tooltip="Composite score 0..100"),
+        Column(
+            "Approval",
+            lambda c: c.approval,
+            align=CENTER,
+            color_fn=lambda c: theme.color(APPROVAL_ROLE.get(c.approval, "text")),
+            tooltip="pending until you approve or veto (or the entry time passes)",
+        ),
+        Column("Note", lambda c: c.note, tooltip=lambda c: c.note),
+    ]
+
+
+def _num(v: Any, digits: int = 2) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        if not math.isfinite(v):
+            return "n/a"
+        if abs(v) >= 1e6:
+            return f"{v:,.0f}"
+        return f"{v:,.{digits}f}" if abs(v) >= 1 else f"{v:.4g}"
+    return html.escape(str(v)) if v is not None else "n/a"
+
+
+def explanation_html(c: CandidateView, ranking: RankingConfig) -> str:
+    """The detail view's text: the rule, each check, the score parts, who was passed over."""
+    pos, neg, muted = theme.hex_color("pos"), theme.hex_color("neg"), theme.hex_color("muted")
+    ex = c.explanation
+    parts = [
+        f"<h3 style='margin:0'>#{c.rank} {html.escape(c.symbol)} "
+        f"<span style='color:{muted}'>· {html.escape(c.sector)}</span></h3>",
+        f"<p style='margin:2px 0'><b>{html.escape(c.strategy)}</b> · {c.side} · group {c.group}"
+        f" · score <b>{c.score:.1f}</b> · regime {html.escape(c.regime)}"
+        f" · approval <b>{c.approval}</b>"
+        + (f" · note: <i>{html.escape(c.note)}</i>" if c.note else "")
+        + "</p>",
+    ]
+    if ex:
+        fired = ex.get("fired")
+        parts.append(
+            f"<p style='margin:6px 0 2px'><b>Rule</b> "
+            f"<span style='color:{pos if fired else neg}'>{'fired' if fired else 'did not fire'}"
+            f"</span>{'' if ex.get('eligible', True) else ' (not eligible)'} · strength = "
+            f"{html.escape(str(ex.get('strength_formula', '')))} = "
+            f"<b>{_num(ex.get('strength'), 3)}</b></p>"
+        )
+        rows = []
+        for chk in ex.get("checks", ()):
+            ok = bool(chk.get("passed"))
+            left, right = str(chk.get("left", "")), str(chk.get("right", ""))
+            value, threshold = _num(chk.get("value")), _num(chk.get("threshold"))
+            verdict = f"<b style='color:{pos if ok else neg}'>{'PASS' if ok else 'FAIL'}</b>"
+            rows.append(
+                f"<tr><td>{html.escape(str(chk.get('label', '')))}</td>"
+                f"<td align='right' title='{html.escape(left)}'><b>{value}</b></td>"
+                f"<td align='right' title='{html.escape(right)}'>{threshold}</td>"
+                f"<td>{verdict}</td></tr>"
+            )
+        parts.append(
+            "<table cellspacing='0' cellpadding='3' border='0'>"
+            f"<tr style='color:{muted}'><td>condition</td><td align='right'>value</td>"
+            "<td align='right'>threshold</td><td>result</td></tr>" + "".join(rows) + "</table>"
+        )
+    else:
+        parts.append(f"<p style='color:{muted}'>No explanation recorded for this pick.</p>")
+
+    weights = (
+        ("strength", c.parts.strength, ranking.w_strength),
+        ("liquidity (dv20 pct)", c.parts.liquidity, ranking.w_liquidity),
+        ("reward/risk", c.parts.reward_risk, ranking.w_reward_risk),
+        ("regime fit", c.parts.fit, ranking.w_fit),
+    )
+    rows = "".join(
+        f"<tr><td>{name}</td><td align='right'>{v:.3f}</td><td align='right'>× {w:.2f}</td>"
+        f"<td align='right'><b>{100 * v * w:.1f}</b></td></tr>"
+        for name, v, w in weights
+    )
+    parts.append(
+        "<p style='margin:8px 0 2px'><b>Score parts</b></p>"
+        "<table cellspacing='0' cellpadding='3'>"
+        f"<tr style='color:{muted}'><td>part</td><td align='right'>value</td>"
+        "<td align='right'>weight</td><td align='right'>points</td></tr>"
+        + rows
+        + f"<tr><td colspan='3'>score</td><td align='right'><b>{c.score:.1f}</b></td></tr></table>"
+    )
+    if math.isfinite(c.close) and math.isfinite(c.atr14):
+        sign = c.side.sign
+        parts.append(
+            f"<p style='margin:8px 0 2px'><b>Plan</b> (from the close; the real levels come from "
+            f"the fill): close {c.close:,.2f} · ATR14 {c.atr14:,.2f} · "
+            f"SL {c.close - sign * c.planned_sl_distance:,.2f} ({c.sl_mult:g} ATR) · "
+            f"TP {c.close + sign * c.planned_tp_distance:,.2f} ({c.tp_mult:g} ATR)</p>"
+        )
+    if c.indicators:
+        vals = " · ".join(f"{html.escape(k)} {_num(v)}" for k, v in c.indicators.items())
+        parts.append(f"<p style='margin:4px 0;color:{muted}'>Indicators: {vals}</p>")
+    if c.passed_over:
+        rows = "".join(
+            f"<tr><td>{html.escape(p.symbol)}</td><td>{html.escape(p.strategy)}</td>"
+            f"<td align='right'>{p.score:.1f}</td><td>{html.escape(p.kind)}</td>"
+            f"<td>{html.escape(p.reason)}</td></tr>"
+            for p in c.passed_over
+        )
+        parts.append(
+            "<p style='margin:8px 0 2px'><b>Passed over</b></p>"
+            "<table cellspacing='0' cellpadding='3'>"
+            f"<tr style='color:{muted}'><td>symbol</td><td>strategy</td><td align='right'>score"
+            "</td><td>why</td><td></td></tr>" + rows + "</table>"
+        )
+    else:
+        parts.append(f"<p style='color:{muted}'>Nobody was passed over for this pick.</p>")
+    return "".join(parts)
+
+
+class CandidatesPanel(Panel):
+    TITLE = "Nightly top 12"
+    OBJECT_NAME = "candidates"
+    VIEWS = frozenset({ViewName.CANDIDATES})
+
+    def __init__(
+        self,
+        engine: EngineAPI,
+        parent: QWidget | None = None,
+        *,
+        ranking: Callable[[], RankingConfig] | None = None,
+        indicators: Callable[[], IndicatorConfig] | None = None,
+    ) -> None:
+        super().__init__(engine, parent)
+        self._ranking = ranking or RankingConfig
+        self._indicators = indicators or IndicatorConfig
+        self._shown: CandidateView | None = None
+
+        self.table = DataTable(candidate_columns(), key=lambda c: c.id, export_name="candidates")
+        self.table.setToolTip("Select a candidate; A approves, V vetoes (with the note below)")
+        self.table.row_selected.connect(self._show)
+
+        self.note = QLineEdit()
+        self.note.setPlaceholderText("Note for the approval / veto (optional)")
+        self.note.setToolTip("Stored with the decision; shown in the journal")
+        self.approve_btn = QPushButton("Approve (A)")
+        self.approve_btn.setObjectName("approve")
+        self.approve_btn.setToolTip("Approve the selected candidate(s): they may be entered")
+        self.veto_btn = QPushButton("Veto (V)")
+        self.veto_btn.setObjectName("veto")
+        self.veto_btn.setToolTip(
+            "Veto the selected candidate(s): not entered, but paper-tracked in the journal"
+        )
+        self.approve_btn.clicked.connect(self.approve_selected)
+        self.veto_btn.clicked.connect(self.veto_selected)
+        self.summary = QLabel()
+        self.summary.setObjectName("muted")
+
+        # A and V act only while the focus is in this panel (not while typing a note:
+        # the line edit takes plain letters first), so a stray key elsewhere never trades.
+        self.approve_action = QAction("Approve", self)
+        self.approve_action.setShortcut(QKeySequence(Qt.Key.Key_A))
+        self.approve_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.approve_action.triggered.connect(self.approve_selected)
+        self.veto_action = QAction("Veto", self)
+        self.veto_action.setShortcut(QKeySequence(Qt.Key.Key_V))
+        self.veto_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.veto_action.triggered.connect(self.veto_selected)
+        self.addAction(self.approve_action)
+        self.addAction(self.veto_action)
+
+        bar = QHBoxLayout()
+        bar.addWidget(self.note, 1)
+        bar.addWidget(self.approve_btn)
+        bar.addWidget(self.veto_btn)
+
+        top = QWidget()
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addWidget(self.summary)
+        tl.addWidget(self.table, 1)
+        tl.addLayout(bar)
+
+        self.detail = QTextBrowser()
+        self.detail.setOpenLinks(False)
+        self.detail.setToolTip("Why this candidate was picked")
+        self.plot, self.axis = make_plot("%m-%d")
+        self.plot.setToolTip("Daily bars with Bollinger bands; dashed: planned SL / TP")
+
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(self.detail)
+        bottom.addWidget(self.plot)
+        bottom.setSizes([440, 380])
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(top)
+        split.addWidget(bottom)
+        split.setSizes([350, 330])
+        self.splitter = split
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(split)
+        self.refresh()
+        if self.table.proxy.rowCount():
+            self.table.select_row(0)
+
+    # ---------------------------------------------------------------- actions
+    def _targets(self) -> list[CandidateView]:
+        rows = self.table.selected_rows()
+        if not rows and self.table.current_row() is not None:
+            rows = [self.table.current_row()]
+        return rows
+
+    def approve_selected(self) -> None:
+        self._decide("Approve", self.engine.approve)
+
+    def veto_selected(self) -> None:
+        self._decide("Veto", self.engine.veto)
+
+    def _decide(self, what: str, fn: Callable[[int, str], None]) -> None:
+        targets = self._targets()
+        if not targets:
+            self.message.emit(f"{what}: select a candidate first", "warning")
+            return
+        note = self.note.text().strip()
+        done = [c.symbol for c in targets if self.command(f"{what} {c.symbol}", fn, c.id, note)]
+        if done:
+            self.note.clear()
+            self.message.emit(
+                f"{what}d {', '.join(done)}" if what == "Approve" else f"Vetoed {', '.join(done)}",
+                "info",
+            )
+        self.refresh()
+        if len(targets) == 1 and done:
+            self._select_next_pending()
+
+    def _select_next_pending(self) -> None:
+        cur = self.table.currentIndex().row()
+        rows = self.table.visible_rows()
+        for r in list(range(cur + 1, len(rows))) + list(range(0, cur + 1)):
+            if rows[r].approval is ApprovalState.PENDING:
+                self.table.select_row(r)
+                return
+
+    # ---------------------------------------------------------------- display
+    def refresh(self) -> None:
+        cands = self.engine.candidates()
+        self.table.set_rows(cands)
+        if cands:
+            counts = {s: 0 for s in ApprovalState}
+            for c in cands:
+                counts[c.approval] += 1
+            self.summary.setText(
+                f"Scan of {cands[0].session:%a %Y-%m-%d} · regime {cands[0].regime} · "
+                + " · ".join(f"{n} {s}" for s, n in counts.items() if n)
+            )
+        else:
+            self.summary.setText("No candidates: the nightly scan has not run yet.")
+        cur = self.table.current_row()
+        self._show(cur, force=False)
+        decidable = any(c.decidable for c in cands)
+        self.approve_btn.setEnabled(decidable)
+        self.veto_btn.setEnabled(decidable)
+
+    def _show(self, c: CandidateView | None, force: bool = True) -> None:
+        if c is None:
+            self.detail.setHtml("<p>Select a candidate to see why it was picked.</p>")
+            self.plot.clear()
+            self._shown = None
+            return
+        same_symbol = self._shown is not None and self._shown.symbol == c.symbol
+        if not force and self._shown == c:
+            return
+        self.detail.setHtml(explanation_html(c, self._ranking()))
+        if not same_symbol or force:
+            self._chart(c)
+        self._shown = c
+
+    def _chart(self, c: CandidateView) -> None:
+        ind = self._indicators()
+        self.plot.clear()
+        df = self.engine.daily_bars(c.symbol, CHART_SESSIONS + ind.bb_window)
+        if df.empty:
+            self.plot.setTitle(f"{c.symbol}: no daily bars")
+            return
+        mid, up, low = bollinger(df["close"].astype(float), ind.bb_window, ind.bb_dev)
+        df = df.iloc[-CHART_SESSIONS:]
+        mid, up, low = (
+            mid.iloc[-CHART_SESSIONS:],
+            up.iloc[-CHART_SESSIONS:],
+            low.iloc[-CHART_SESSIONS:],
+        )
+        x = np.arange(len(df), dtype=float)
+        self.axis.set_times(list(df.index), "%m-%d")
+        candles = CandlestickItem()
+        candles.set_data(
+            df["open"].to_numpy(float),
+            df["high"].to_numpy(float),
+            df["low"].to_numpy(float),
+            df["close"].to_numpy(float),
+        )
+        item = self.plot.getPlotItem()
+        item.addItem(candles)
+        band = theme.hex_color("accent")
+        self.plot.plot(x, up.to_numpy(float), pen=pg.mkPen(band, width=1), name="BB upper")
+        self.plot.plot(
+            x, mid.to_numpy(float), pen=pg.mkPen(band, width=1, style=Qt.PenStyle.DotLine)
+        )
+        self.plot.plot(x, low.to_numpy(float), pen=pg.mkPen(band, width=1), name="BB lower")
+        levels = [float(df["low"].min()), float(df["high"].max())]
+        if math.isfinite(c.close) and math.isfinite(c.atr14):
+            sign = c.side.sign
+            sl = c.close - sign * c.planned_sl_distance
+            tp = c.close + sign * c.planned_tp_distance
+            hline(item, sl, "planned SL", theme.hex_color("neg"), True)
+            hline(item, tp, "planned TP", theme.hex_color("pos"), True)
+            levels += [sl, tp]
+        self.plot.setTitle(
+            f"{c.symbol} daily · BB({ind.bb_window}, {ind.bb_dev:g})",
+            color=theme.current().chart_fg,
+        )
+        fit_y(item, levels)
+
+    def apply_theme(self) -> None:
+        style_plot(self.plot)
+        self._shown = None
+        self.refresh()
+        cur = self.table.current_row()
+        if cur is not None:
+            self._show(cur)

@@ -1,0 +1,146 @@
+"""Journal: closed trades with their exit reasons and vetoed-candidate outcomes."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workstation.core.models import Side
+from workstation.engine.api import EngineAPI
+from workstation.engine.views import TradeView, ViewName
+from workstation.ui import theme
+from workstation.ui.panels.base import Panel
+from workstation.ui.tables import CENTER, Column, DataTable, money, pct, r_mult, signed_money
+
+ALL_STRATEGIES = "All strategies"
+KINDS = ("Trades and vetoed", "Trades only", "Vetoed only")
+ALL_REASONS = "All exit reasons"
+
+
+def _dt(v: object) -> str:
+    return "" if v is None else v.strftime("%Y-%m-%d %H:%M")  # type: ignore[attr-defined]
+
+
+def _pnl_color(t: TradeView) -> QColor:
+    return theme.color("pos" if t.pnl >= 0 else "neg")
+
+
+def journal_columns() -> list[Column]:
+    return [
+        Column("Exit", lambda t: t.exit_at, _dt),
+        Column("Symbol", lambda t: t.symbol),
+        Column(
+            "Side",
+            lambda t: t.side,
+            align=CENTER,
+            color_fn=lambda t: theme.color("pos" if t.side is Side.LONG else "neg"),
+        ),
+        Column("Strategy", lambda t: t.strategy),
+        Column("Qty", lambda t: t.qty, "{:,d}"),
+        Column("Entry", lambda t: t.entry_at, _dt),
+        Column("Entry price", lambda t: t.entry_price, money),
+        Column("Exit price", lambda t: t.exit_price, money),
+        Column("Exit reason", lambda t: t.exit_reason, align=CENTER),
+        Column("P&L", lambda t: t.pnl, signed_money, color_fn=_pnl_color),
+        Column("P&L %", lambda t: t.pnl_pct, pct, color_fn=_pnl_color),
+        Column("R", lambda t: t.r, r_mult, color_fn=_pnl_color),
+        Column("MFE", lambda t: t.mfe_r, r_mult),
+        Column("MAE", lambda t: t.mae_r, r_mult),
+        Column(
+            "Kind",
+            lambda t: "vetoed (paper)" if t.vetoed else "trade",
+            align=CENTER,
+            color_fn=lambda t: theme.color("warn") if t.vetoed else None,
+            tooltip="vetoed (paper): what a vetoed candidate would have done",
+        ),
+        Column("Note", lambda t: t.note, tooltip=lambda t: t.note),
+    ]
+
+
+class JournalPanel(Panel):
+    TITLE = "Journal"
+    OBJECT_NAME = "journal"
+    VIEWS = frozenset({ViewName.TRADES})
+
+    def __init__(self, engine: EngineAPI, parent: QWidget | None = None) -> None:
+        super().__init__(engine, parent)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Filter: symbol or note")
+        self.search.setClearButtonEnabled(True)
+        self.strategy = QComboBox()
+        self.strategy.addItem(ALL_STRATEGIES)
+        self.kind = QComboBox()
+        self.kind.addItems(KINDS)
+        self.reason = QComboBox()
+        self.reason.addItem(ALL_REASONS)
+        self.export_btn = QPushButton("Export CSV...")
+        self.export_btn.setToolTip("Save the rows shown (filtered, sorted) as a CSV file")
+        self.summary = QLabel()
+        self.summary.setObjectName("muted")
+        for w in (self.strategy, self.kind, self.reason):
+            w.currentIndexChanged.connect(lambda _i: self.apply_filter())
+        self.search.textChanged.connect(lambda _t: self.apply_filter())
+        self.table = DataTable(journal_columns(), key=lambda t: t.id, export_name="journal")
+        self.export_btn.clicked.connect(self.table.export_action.trigger)
+        top = QHBoxLayout()
+        top.addWidget(self.search, 1)
+        top.addWidget(self.strategy)
+        top.addWidget(self.kind)
+        top.addWidget(self.reason)
+        top.addWidget(self.export_btn)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(top)
+        lay.addWidget(self.table)
+        lay.addWidget(self.summary)
+        self.refresh()
+
+    @staticmethod
+    def _sync(combo: QComboBox, first: str, items: list[str]) -> None:
+        if [combo.itemText(i) for i in range(1, combo.count())] == items:
+            return
+        cur = combo.currentText()
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItems([first, *items])
+        combo.setCurrentIndex(max(combo.findText(cur), 0))
+        combo.blockSignals(False)
+
+    def refresh(self) -> None:
+        trades = self.engine.trades()
+        self._sync(self.strategy, ALL_STRATEGIES, sorted({t.strategy for t in trades}))
+        self._sync(self.reason, ALL_REASONS, sorted({t.exit_reason for t in trades}))
+        self.table.set_rows(trades)
+        self.apply_filter()
+
+    def apply_filter(self) -> None:
+        text = self.search.text().strip().lower()
+        strategy = self.strategy.currentText()
+        kind = self.kind.currentIndex()
+        reason = self.reason.currentText()
+
+        def keep(t: TradeView) -> bool:
+            if text and text not in t.symbol.lower() and text not in t.note.lower():
+                return False
+            if strategy != ALL_STRATEGIES and t.strategy != strategy:
+                return False
+            if (kind == 1 and t.vetoed) or (kind == 2 and not t.vetoed):
+                return False
+            return reason == ALL_REASONS or t.exit_reason == reason
+
+        self.table.set_filter(keep)
+        rows = self.table.visible_rows()
+        real = [t for t in rows if not t.vetoed]
+        vetoed = [t for t in rows if t.vetoed]
+        self.summary.setText(
+            f"{len(real)} trades, P&L {sum(t.pnl for t in real):+,.2f} · "
+            f"{len(vetoed)} vetoed, would have made {sum(t.pnl for t in vetoed):+,.2f}"
+        )

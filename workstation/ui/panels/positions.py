@@ -1,0 +1,273 @@
+"""Positions with the day-1 badge and MFE/MAE, and a live chart of the selected one."""
+
+from __future__ import annotations
+
+import time as _time
+
+import numpy as np
+import pandas as pd
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workstation.core.models import Side
+from workstation.engine.api import EngineAPI
+from workstation.engine.views import PositionView, ViewName
+from workstation.ui import theme
+from workstation.ui.charts import CandlestickItem, fit_y, hline, make_plot, style_plot
+from workstation.ui.panels.base import Panel
+from workstation.ui.tables import CENTER, Column, DataTable, money, pct, r_mult, signed_money
+
+DAILY_SESSIONS = 60
+CHART_REFETCH_S = 1.0  # re-read the bars at most this often; quotes move the last point between
+
+
+def _pnl_color(p: PositionView) -> QColor:
+    return theme.color("pos" if p.pnl >= 0 else "neg")
+
+
+def _day_text(p: PositionView) -> str:
+    return f"{p.day} · SL/TP off" if p.day_one else str(p.day)
+
+
+def position_columns() -> list[Column]:
+    return [
+        Column("Symbol", lambda p: p.symbol),
+        Column(
+            "Side",
+            lambda p: p.side,
+            align=CENTER,
+            color_fn=lambda p: theme.color("pos" if p.side is Side.LONG else "neg"),
+        ),
+        Column("Qty", lambda p: p.qty, "{:,d}"),
+        Column("Fill", lambda p: p.fill_price, money, tooltip="Average fill price"),
+        Column("Last", lambda p: p.last, money),
+        Column("P&L", lambda p: p.pnl, signed_money, color_fn=_pnl_color),
+        Column("P&L %", lambda p: p.pnl_pct, pct, color_fn=_pnl_color),
+        Column(
+            "Day",
+            _day_text,
+            align=CENTER,
+            sort_key=lambda p: p.day,
+            background_fn=lambda p: theme.color("warn") if p.day_one else None,
+            color_fn=lambda p: theme.color("base") if p.day_one else None,
+            tooltip="Sessions held (entry session = day 1). Day 1: SL/TP are off, only the "
+            "emergency exit applies",
+        ),
+        Column(
+            "SL",
+            lambda p: p.sl,
+            money,
+            color_fn=lambda p: theme.color("muted") if p.day_one else theme.color("neg"),
+            tooltip=lambda p: "not active on day 1" if p.day_one else "stop loss",
+        ),
+        Column(
+            "TP",
+            lambda p: p.tp,
+            money,
+            color_fn=lambda p: theme.color("muted") if p.day_one else theme.color("pos"),
+            tooltip=lambda p: "not active on day 1" if p.day_one else "take profit",
+        ),
+        Column(
+            "Emergency",
+            lambda p: p.emergency if p.day_one else None,
+            money,
+            tooltip="Day-1 emergency exit level",
+        ),
+        Column(
+            "MFE",
+            lambda p: p.mfe_r,
+            r_mult,
+            tooltip=lambda p: f"{p.mfe_price:,.2f} ({p.mfe_pct:+.2%})",
+        ),
+        Column(
+            "MAE",
+            lambda p: p.mae_r,
+            r_mult,
+            tooltip=lambda p: f"{p.mae_price:,.2f} ({p.mae_pct:+.2%})",
+        ),
+        Column("MFE %", lambda p: p.mfe_pct, pct),
+        Column("MAE %", lambda p: p.mae_pct, pct),
+        Column("Strategy", lambda p: p.strategy),
+        Column("Sector", lambda p: p.sector),
+    ]
+
+
+class PositionsPanel(Panel):
+    TITLE = "Positions"
+    OBJECT_NAME = "positions"
+    VIEWS = frozenset({ViewName.POSITIONS})
+
+    def __init__(self, engine: EngineAPI, parent: QWidget | None = None) -> None:
+        super().__init__(engine, parent)
+        self.summary = QLabel()
+        self.summary.setObjectName("muted")
+        self.table = DataTable(position_columns(), key=lambda p: p.symbol, export_name="positions")
+        self.table.row_selected.connect(lambda _p: self.update_chart(force=True))
+        self.span = QComboBox()
+        self.span.addItems(["Intraday", "Daily"])
+        self.span.setToolTip("Chart of the selected position: today's minutes or daily bars")
+        self.span.currentIndexChanged.connect(lambda _i: self.update_chart(force=True))
+        self.plot, self.axis = make_plot("%H:%M")
+        self.plot.setToolTip("Entry, SL, TP (dashed when off on day 1) and MFE / MAE marks")
+        self._line: pg.PlotDataItem | None = None
+        self._xy: tuple[np.ndarray, np.ndarray] | None = None
+        self._chart_key: tuple[str, str] | None = None
+        self._fetched_at = 0.0
+
+        top = QHBoxLayout()
+        top.addWidget(self.summary, 1)
+        top.addWidget(QLabel("Chart:"))
+        top.addWidget(self.span)
+        upper = QWidget()
+        ul = QVBoxLayout(upper)
+        ul.setContentsMargins(0, 0, 0, 0)
+        ul.addLayout(top)
+        ul.addWidget(self.table)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(upper)
+        split.addWidget(self.plot)
+        split.setSizes([260, 300])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(split)
+        self.refresh()
+        if self.table.proxy.rowCount():
+            self.table.select_row(0)
+
+    def refresh(self) -> None:
+        positions = self.engine.positions()
+        self.table.set_rows(positions)
+        if positions:
+            total = sum(p.pnl for p in positions)
+            day1 = sum(p.day_one for p in positions)
+            self.summary.setText(
+                f"{len(positions)} open · P&L {total:+,.2f}"
+                + (f" · {day1} on day 1 (SL/TP off)" if day1 else "")
+            )
+        else:
+            self.summary.setText("No open positions.")
+        self.update_chart()
+
+    def on_quotes(self, prices: dict[str, float]) -> None:
+        """Move the chart's last point with the live price between bar re-reads."""
+        p = self.table.current_row()
+        if p is None or self._line is None or self._xy is None or p.symbol not in prices:
+            return
+        if self.span.currentIndex() != 0:
+            return
+        x, y = self._xy
+        if len(y):
+            y = y.copy()
+            y[-1] = prices[p.symbol]
+            self._xy = (x, y)
+            self._line.setData(x, y)
+
+    def update_chart(self, force: bool = False) -> None:
+        p: PositionView | None = self.table.current_row()
+        if p is None:
+            self.plot.clear()
+            self._line = None
+            self.plot.setTitle("Select a position")
+            self._chart_key = None
+            return
+        key = (p.symbol, self.span.currentText())
+        now = _time.monotonic()
+        if not force and key == self._chart_key and now - self._fetched_at < CHART_REFETCH_S:
+            return
+        self._chart_key, self._fetched_at = key, now
+        self._draw(p)
+
+    def _draw(self, p: PositionView) -> None:
+        t = theme.current()
+        self.plot.clear()
+        item = self.plot.getPlotItem()
+        intraday = self.span.currentIndex() == 0
+        df = (
+            self.engine.intraday(p.symbol)
+            if intraday
+            else self.engine.daily_bars(p.symbol, DAILY_SESSIONS)
+        )
+        if df.empty:
+            self._line = None
+            self.plot.setTitle(f"{p.symbol}: no bars yet", color=t.chart_fg)
+            return
+        times = list(df.index)
+        x = np.arange(len(df), dtype=float)
+        self.axis.set_times(times, "%H:%M" if intraday else "%m-%d")
+        if intraday:
+            y = df["close"].to_numpy(float)
+            self._line = self.plot.plot(x, y, pen=pg.mkPen(t.accent, width=1.5))
+            self._xy = (x, y)
+        else:
+            candles = CandlestickItem()
+            candles.set_data(*(df[c].to_numpy(float) for c in ("open", "high", "low", "close")))
+            item.addItem(candles)
+            self._line, self._xy = None, None
+        off = p.day_one
+        hline(item, p.fill_price, "Entry", t.chart_fg)
+        hline(item, p.sl, "SL (off day 1)" if off else "SL", t.neg, dashed=off)
+        hline(item, p.tp, "TP (off day 1)" if off else "TP", t.pos, dashed=off)
+        if off:
+            hline(item, p.emergency, "Emergency", t.warn, dashed=True)
+        # MFE / MAE: a marker where (and when) they happened, when that is on the chart.
+        for label, price, at, col in (
+            ("MFE", p.mfe_price, p.mfe_at, t.pos),
+            ("MAE", p.mae_price, p.mae_at, t.neg),
+        ):
+            xi = _x_of(df.index, at, intraday)
+            if xi is None:  # it happened before this chart's first bar: show the level
+                when = f" ({at:%m-%d %H:%M})" if at is not None else ""
+                hline(item, price, f"{label}{when}", col, dashed=True, width=0.8, label_at=0.55)
+                continue
+            self.plot.plot(
+                [xi],
+                [price],
+                pen=None,
+                symbol="t" if label == "MAE" else "t1",
+                symbolSize=13,
+                symbolBrush=pg.mkBrush(col),
+                symbolPen=pg.mkPen(col),
+            )
+            text = pg.TextItem(
+                f"{label} {price:,.2f}", color=col, anchor=(0.5, 1.6 if label == "MFE" else -0.6)
+            )
+            text.setPos(xi, price)
+            item.addItem(text)
+        levels = [p.fill_price, p.sl, p.tp, p.mfe_price, p.mae_price]
+        if off:
+            levels.append(p.emergency)
+        fit_y(item, [float(df["low"].min()), float(df["high"].max()), *levels])
+        self.plot.setTitle(
+            f"{p.symbol} {'intraday' if intraday else 'daily'} · {p.side} {p.qty} @ "
+            f"{p.fill_price:,.2f} · day {p.day}",
+            color=t.chart_fg,
+        )
+
+    def apply_theme(self) -> None:
+        style_plot(self.plot)
+        self.update_chart(force=True)
+
+
+def _x_of(index: pd.Index, at: object, intraday: bool) -> float | None:
+    """The chart x of time ``at`` (the bar containing it), or None when off the chart."""
+    if at is None or not len(index):
+        return None
+    ts = pd.Timestamp(at)  # type: ignore[arg-type]
+    idx = pd.DatetimeIndex(index)
+    if not intraday:
+        days = idx.normalize() if idx.tz is None else idx.tz_convert(ts.tz).normalize()
+        hit = np.flatnonzero(days.date == ts.date())
+        return float(hit[0]) if len(hit) else None
+    if ts < idx[0] - pd.Timedelta(minutes=1) or ts > idx[-1]:
+        return None
+    # Minute bars are stamped with their end: the bar containing ``at`` is the first end >= at.
+    return float(min(int(idx.searchsorted(ts, side="left")), len(idx) - 1))
