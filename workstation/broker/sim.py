@@ -193,6 +193,9 @@ class SimBroker:
         self._commissions = 0.0
         self._seq = 0
         self._entries: dict[str, _Entry] = {}  # client order id -> entry, in submission order
+        # Orders that may still be open, per symbol: a print looks only at these (pruned
+        # lazily as they finish), not at every order ever placed.
+        self._maybe_open: dict[str, dict[str, _Entry]] = {}
         self._positions: dict[str, _Position] = {}
         self._last: dict[str, float] = {}
         # symbol -> ET date on which its regular session has printed (on_open or a
@@ -261,15 +264,25 @@ class SimBroker:
     def _is_live(self, symbol: str, now: datetime) -> bool:
         return self._live.get(symbol) == now.date() and symbol in self._last
 
+    def _track(self, entry: _Entry) -> None:
+        self._entries[entry.order.client_order_id] = entry
+        if entry.order.status.is_open:
+            self._maybe_open.setdefault(entry.order.symbol, {})[entry.order.client_order_id] = entry
+
     def _open_entries(self, symbol: str | None = None) -> list[_Entry]:
-        return sorted(
-            (
-                e
-                for e in self._entries.values()
-                if e.order.status.is_open and (symbol is None or e.order.symbol == symbol)
-            ),
-            key=lambda e: e.seq,
+        books = (
+            [self._maybe_open.get(symbol, {})]
+            if symbol is not None
+            else list(self._maybe_open.values())
         )
+        found: list[_Entry] = []
+        for book in books:
+            for cid, e in list(book.items()):
+                if e.order.status.is_open:
+                    found.append(e)
+                else:
+                    del book[cid]
+        return sorted(found, key=lambda e: e.seq)
 
     def set_partial_fills(self, symbol: str, sizes: Sequence[int] | None) -> None:
         """Fill ``symbol``'s orders in pieces: an order's n-th fill is ``sizes[n]`` shares
@@ -464,7 +477,7 @@ class SimBroker:
         else:
             done = order.transition(OrderStatus.ACCEPTED, at=now)
         entry = _Entry(order=done, seq=self._seq)
-        self._entries[req.client_order_id] = entry
+        self._track(entry)
         self._emit(OrderUpdated(now, done, OrderStatus.NEW))
         return entry
 
@@ -888,8 +901,7 @@ class SimBroker:
             broker._live = {s: date.fromisoformat(d) for s, d in state["live"].items()}
             broker._session_opened_at = _from_iso(state["session_opened_at"])
             for raw in state["orders"]:
-                entry = _entry_from_dict(raw)
-                broker._entries[entry.order.client_order_id] = entry
+                broker._track(_entry_from_dict(raw))
             broker._fills = [_fill_from_dict(f) for f in state["fills"]]
         except BrokerError:
             raise
