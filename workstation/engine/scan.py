@@ -107,7 +107,8 @@ def scan_session(
             f"the benchmark {bench} has no data: the regime cannot be classified "
             f"(add {bench} to the market data)"
         )
-    wanted = [s for s in universe.symbols if s in bars and s != bench]
+    # ``failed`` symbols are counted, never scanned, even if the bars hold a column for them.
+    wanted = [s for s in universe.symbols if s in bars and s != bench and s not in failed]
     missing = tuple(sorted({s for s in universe.symbols if s not in bars} | set(failed)))
     bars = bars.upto(session).select([*wanted, bench])
     if bars.n_sessions == 0 or bars.dates[-1] != np.datetime64(session, "D"):
