@@ -68,6 +68,7 @@ from workstation.market.universe import (
     UNKNOWN_SECTOR,
     UniverseError,
     normalize_symbol,
+    sp500_universe,
     universe_from_csv,
 )
 
@@ -723,9 +724,16 @@ class ReplayMarket:
 
     # ------------------------------------------------------------------ universe
     def _build_universe(self, universe_csv: str | Path | None) -> Universe:
-        data_syms = [s for s in self.bars.symbols if s != self.benchmark]
+        # Index series (^GSPC, ^VIX) are not tradable stocks: never part of the universe.
+        data_syms = [s for s in self.bars.symbols if s != self.benchmark and not s.startswith("^")]
         if universe_csv is None:
-            return Universe.of(dict.fromkeys(data_syms, UNKNOWN_SECTOR), self.benchmark)
+            # No universe file: every stock of the file, with its GICS sector when it is a
+            # current S&P 500 member (so the 3-per-sector cap means something), else Unknown.
+            known = sp500_universe(self.benchmark).sectors
+            return Universe.of(
+                {s: known.get(normalize_symbol(s), UNKNOWN_SECTOR) for s in data_syms},
+                self.benchmark,
+            )
         try:
             listed = universe_from_csv(universe_csv, self.benchmark)
         except UniverseError as exc:
