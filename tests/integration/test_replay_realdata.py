@@ -83,7 +83,9 @@ def test_benchmark_comes_from_the_etf_file_ohlc_not_adj_close(
         assert got[f] == pytest.approx(spy[f], rel=1e-12), f
     assert got["close"] != pytest.approx(spy["adj_close"])
     assert "SPY" not in market.universe().symbols
-    assert len(market.universe().symbols) == 560  # ^GSPC is a column like any other
+    assert len(market.universe().symbols) == 559  # ^GSPC is an index, not a stock
+    assert "^GSPC" not in market.universe().symbols
+    assert market.universe().sector("AAPL") == "Information Technology"
 
 
 def test_daily_bars_equal_the_file(market: ReplayMarket, raw: pd.DataFrame) -> None:
