@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workstation.core.calendar import ET, TradingCalendar, get_calendar
 from workstation.core.clock import Clock, SimClock, WallClock
@@ -18,6 +21,9 @@ from workstation.core.models import Universe
 from workstation.core.paths import Paths
 from workstation.errors import UserError
 from workstation.market.base import MarketData, MarketDataError
+
+if TYPE_CHECKING:
+    from workstation.alpaca.session import AlpacaSession
 
 MAX_SPEED = 1e9  # app.yaml's way to say "max"; the clock takes math.inf
 
@@ -30,6 +36,8 @@ class Context:
     market_spec: str
     universe_csv: str | None
     seed: int | None
+    mode_arg: str | None = None
+    live_confirmed: bool = False
 
     @property
     def cfg(self) -> Config:
@@ -61,7 +69,51 @@ class Context:
         speed = math.inf if sim.speed >= MAX_SPEED else sim.speed
         return SimClock(start, speed=speed)
 
-    def make_market(self, clock: Clock | None = None) -> MarketData:
+    @property
+    def mode(self) -> str:
+        """sim, paper or live: ``--mode``, else app.yaml's mode; with the Alpaca market the
+        default is paper (never live without asking)."""
+        mode = self.mode_arg or self.cfg.app.mode
+        if self.market_spec == "alpaca" and mode not in ("paper", "live"):
+            return "paper"
+        return mode
+
+    def confirm_live(self, ask: Callable[[str], str] | None = None) -> None:
+        """Live trading needs an explicit confirmation: the user types LIVE."""
+        if self.mode != "live" or self.live_confirmed:
+            return
+        if ask is None:
+            if not sys.stdin.isatty():
+                raise UserError(
+                    "--mode live needs an explicit confirmation: run it in a "
+                    "terminal and type LIVE when asked"
+                )
+            ask = input
+        answer = ask("LIVE trading with real money on Alpaca. Type LIVE to continue: ")
+        if answer.strip() != "LIVE":
+            raise UserError("live trading not confirmed; nothing was sent")
+        self.live_confirmed = True
+
+    def alpaca_session(
+        self, clock: Clock | None = None, bus: object | None = None
+    ) -> AlpacaSession:
+        """One Alpaca account session (keys from the environment or the keyring)."""
+        from workstation.alpaca.session import AlpacaSession
+
+        self.confirm_live()
+        return AlpacaSession.from_config(
+            self.cfg.app.alpaca,
+            mode=self.mode,
+            confirm_live=self.live_confirmed,
+            clock=clock,
+            bus=bus,
+        )
+
+    def clock(self) -> Clock:
+        """The wall clock against a real broker; a simulated clock otherwise."""
+        return WallClock() if self.market_spec == "alpaca" else self.sim_clock()
+
+    def make_market(self, clock: Clock | None = None, store: object | None = None) -> MarketData:
         """The market of ``--market`` (or app.yaml): sim, replay:PATH."""
         spec = self.market_spec
         if spec == "sim":
@@ -86,8 +138,13 @@ class Context:
                 benchmark=self.cfg.scanner.universe.benchmark,
             )
         if spec == "alpaca":
-            raise UserError(
-                "--market alpaca is not available in this command yet; use sim or replay:PATH"
+            from workstation.market.alpaca import AlpacaMarket
+
+            return AlpacaMarket(
+                self.alpaca_session(clock=clock),
+                universe=self.universe(),
+                bar_cache=store,
+                calendar=self.calendar,
             )
         raise UserError(f"--market {spec!r} is not valid: use sim, replay:PATH or alpaca")
 
@@ -119,6 +176,7 @@ def open_context(args: argparse.Namespace) -> Context:
         market,
         getattr(args, "universe", None),
         getattr(args, "seed", None),
+        getattr(args, "mode", None),
     )
 
 

@@ -7,10 +7,11 @@ import asyncio
 import math
 import sys
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from workstation.context import Context, market_error, open_context
+from workstation.core.bars import DailyBars
 from workstation.errors import UserError
 from workstation.market.base import MarketData, MarketDataError
 
@@ -27,8 +28,8 @@ def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]
     bars.set_defaults(handler=run_bars)
 
 
-def last_completed_session(ctx: Context, market: MarketData) -> date:
-    """The last session the market has a complete daily bar for."""
+def last_completed_session(ctx: Context, market: MarketData, now: datetime) -> date:
+    """The last session the market has a complete daily bar for (at ``now``)."""
     last = getattr(market, "last_closed_session", None)
     if callable(last):
         day = last()
@@ -38,7 +39,16 @@ def last_completed_session(ctx: Context, market: MarketData) -> date:
     end = getattr(market, "last_session", None)
     if isinstance(end, date):
         return end
-    raise UserError(f"cannot tell the last session of the {market.name} market")
+    return ctx.calendar.last_completed_session(now)
+
+
+async def _bars_and_close(market: MarketData, symbol: str, end: date, days: int) -> DailyBars:
+    try:
+        return await market.daily_bars([symbol], end, days)
+    finally:
+        close = getattr(market, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def run_bars(args: argparse.Namespace) -> int:
@@ -46,12 +56,13 @@ def run_bars(args: argparse.Namespace) -> int:
         raise UserError(f"--days must be at least 1, got {args.days}")
     ctx = open_context(args)
     try:
-        market = ctx.make_market()
+        clock = ctx.clock()
+        market = ctx.make_market(clock)
         symbol = args.symbol.upper()
         if symbol not in market.universe().sectors and symbol != market.universe().benchmark:
             raise UserError(f"{symbol} is not in the {market.name} market's universe")
-        end = last_completed_session(ctx, market)
-        bars = asyncio.run(market.daily_bars([symbol], end, args.days))
+        end = last_completed_session(ctx, market, clock.now())
+        bars = asyncio.run(_bars_and_close(market, symbol, end, args.days))
     except MarketDataError as exc:
         raise market_error(exc) from exc
     df = bars.frame(symbol)

@@ -7,7 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from workstation.context import Context, market_error, open_context
@@ -31,10 +31,21 @@ def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]
     p.set_defaults(handler=run_scan)
 
 
-def parse_session(ctx: Context, market: MarketData, raw: str | None) -> date:
+async def _scan_and_close(scanner: Scanner, market: MarketData, session: date) -> ScanResult:
+    try:
+        return await scanner.scan(session)
+    finally:
+        # A network market writes its bar cache in the background and owns connections.
+        for name in ("flush_cache", "aclose"):
+            fn = getattr(market, name, None)
+            if fn is not None:
+                await fn()
+
+
+def parse_session(ctx: Context, market: MarketData, raw: str | None, now: datetime) -> date:
     from workstation.commands.market_cmd import last_completed_session
 
-    last = last_completed_session(ctx, market)
+    last = last_completed_session(ctx, market, now)
     if raw is None:
         return last
     try:
@@ -69,29 +80,29 @@ def _first_session(market: MarketData) -> date | None:
 def run_scan(args: argparse.Namespace) -> int:
     ctx = open_context(args)
     try:
-        clock = ctx.sim_clock()
-        market = ctx.make_market(clock)
-        session = parse_session(ctx, market, args.date)
-        bench = ctx.cfg.scanner.universe.benchmark
-        if getattr(market, "has_benchmark", True) is False:
-            raise UserError(
-                f"the replay file has no {bench} rows: the market regime is "
-                f"classified from {bench}; add its daily bars to the file"
-            )
+        store = Store.open(ctx.paths.db_path)
+    except StoreError as exc:
+        raise UserError(str(exc)) from exc
+    with store:
         try:
-            store = Store.open(ctx.paths.db_path)
-        except StoreError as exc:
-            raise UserError(str(exc)) from exc
-        with store:
+            clock = ctx.clock()
+            market = ctx.make_market(clock, store=store)
+            session = parse_session(ctx, market, args.date, clock.now())
+            bench = ctx.cfg.scanner.universe.benchmark
+            if getattr(market, "has_benchmark", True) is False:
+                raise UserError(
+                    f"the replay file has no {bench} rows: the market regime is "
+                    f"classified from {bench}; add its daily bars to the file"
+                )
             scanner = Scanner(
                 market, lambda: ctx.cfg, store, ctx.paths.scans_dir, clock, EventBus()
             )
             try:
-                result = asyncio.run(scanner.scan(session))
+                result = asyncio.run(_scan_and_close(scanner, market, session))
             except ScanError as exc:
                 raise UserError(f"scan of {session} failed: {exc}") from exc
-    except MarketDataError as exc:
-        raise market_error(exc) from exc
+        except MarketDataError as exc:
+            raise market_error(exc) from exc
     if args.json:
         json.dump(scan_document(result), sys.stdout, indent=2)
         sys.stdout.write("\n")
