@@ -11,7 +11,7 @@ extras=""
 
 # Qt (PySide6) needs these shared libraries even offscreen; fonts make screenshots legible.
 debs=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 fonts-dejavu-core
-      libxkbcommon-x11-0 libxcb-cursor0)
+      libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1)
 if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   missing=()
   for p in "${debs[@]}"; do
