@@ -86,3 +86,26 @@ def test_kill_switch_dialog_without_positions(qtbot) -> None:
     d = KillSwitchDialog([])
     qtbot.addWidget(d)
     assert not d.flatten.isEnabled() and not d.flatten_requested
+
+
+def test_keys_saved_by_the_dialog_are_the_keys_the_alpaca_adapter_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The dialog and workstation.alpaca.keys must agree on the keyring names."""
+    import keyring
+
+    from workstation.alpaca.keys import load_credentials
+    from workstation.ui.dialogs.settings import KeyringStore
+
+    stored: dict[tuple[str, str], str] = {}
+    monkeypatch.setattr(keyring, "set_password", lambda s, u, p: stored.__setitem__((s, u), p))
+    monkeypatch.setattr(keyring, "get_password", lambda s, u: stored.get((s, u)))
+    store = KeyringStore()
+    store.set(key_name("paper", KEY_ID), "PKDIALOG123456")
+    store.set(key_name("paper", SECRET), "dialog-secret-value-000")
+    creds = load_credentials("paper", env={})
+    assert (creds.key_id, creds.secret_key, creds.source) == (
+        "PKDIALOG123456",
+        "dialog-secret-value-000",
+        "keyring",
+    )

@@ -73,8 +73,13 @@ class Credentials:
     __str__ = __repr__
 
 
-def _keyring_user(mode: str, part: str) -> str:
+def keyring_user(mode: str, part: str) -> str:
+    """The keyring user name of one credential (``part``: key_id or secret_key); the GUI's
+    settings dialog stores keys under the same names, so what it saves is what is read."""
     return f"{mode}/{part}"
+
+
+_keyring_user = keyring_user
 
 
 def _check_mode(mode: str) -> str:

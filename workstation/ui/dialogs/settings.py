@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workstation.alpaca.keys import keyring_user
 from workstation.core.config_files import ConfigError, ConfigManager
 from workstation.core.paths import APP_NAME, Paths
 from workstation.ui.yaml_edit import set_values
@@ -28,8 +29,9 @@ SECRET = "APCA_API_SECRET_KEY"
 
 
 def key_name(account: str, name: str) -> str:
-    """The keyring user name of one credential: paper and live keys are different keys."""
-    return f"{account}:{name}"
+    """The keyring user name of one credential: paper and live keys are different keys.
+    The same names the Alpaca adapter reads (workstation.alpaca.keys.keyring_user)."""
+    return keyring_user(account, "key_id" if name == KEY_ID else "secret_key")
 
 
 class SecretStore(Protocol):
