@@ -1,0 +1,70 @@
+"""``workstation run --headless [--market sim|replay:PATH] [--mode sim] [--speed N|max]
+[--sessions N] [--json]``: whole trading days without a window.
+
+See :mod:`workstation.engine.runner` for what a run does, how an interrupted run resumes,
+and the exit codes (0 done, 3 reconciliation differences, 130 stopped by Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from workstation.context import open_context
+from workstation.engine.runner import HeadlessRunner, RunOptions, parse_speed
+from workstation.errors import UserError
+
+
+def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run the trading cycle (scan, approvals, gap filter, entries, exits) headless",
+        description="Run whole trading days: the 20:00 scan, the gap filter, entries, exits "
+        "and the end-of-day bookkeeping, printing a summary per session. A run that was "
+        "interrupted (Ctrl-C) is resumed by the next one. Exit codes: 0 done, 3 the store "
+        "and the broker disagree (nothing traded), 130 stopped by Ctrl-C.",
+    )
+    p.add_argument("--headless", action="store_true", help="without a window (required for now)")
+    p.add_argument(
+        "--speed",
+        metavar="N|max",
+        help="simulated clock speed: clock seconds per real second, or max (default: app.yaml)",
+    )
+    p.add_argument(
+        "--sessions", type=int, default=1, metavar="N", help="trading sessions to run (default 1)"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per session")
+    global_options(p)
+    p.set_defaults(handler=run_headless)
+
+
+def run_headless(args: argparse.Namespace) -> int:
+    if not args.headless:
+        raise UserError(
+            "'workstation run' needs --headless: the desktop window is opened by 'workstation' "
+            "with no command"
+        )
+    if args.sessions < 1:
+        raise UserError(f"--sessions must be at least 1, got {args.sessions}")
+    speed = parse_speed(args.speed)
+    ctx = open_context(args)
+    opts = RunOptions(
+        sessions=args.sessions, speed=speed, mode=getattr(args, "mode", None), json=args.json
+    )
+    # The engines' log goes to a file; the console gets the summaries and ERROR lines only.
+    handler = logging.FileHandler(ctx.paths.logs_dir / "run.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger("workstation")
+    level = root.level
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    try:
+        return HeadlessRunner(ctx, opts).run_sync()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
