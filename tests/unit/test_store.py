@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 from sqlite_utils import Database
 
+from workstation.core.bars import DailyBars
 from workstation.store import (
     SCHEMA_VERSION,
     NewCandidate,
@@ -30,6 +31,7 @@ from workstation.store import (
     migrate,
 )
 from workstation.store import base as store_base
+from workstation.store.bars import BAR_COLUMNS
 from workstation.store.schema import APPLICATION_ID, MIGRATIONS
 
 ET = ZoneInfo("America/New_York")
@@ -52,7 +54,7 @@ TABLES = {
     "daily_performance",
     "audit_log",
     "param_sets",
-    "bar_cache",
+    "bar_series",
     "paper_tracks",
 }
 
@@ -146,7 +148,7 @@ def test_open_creates_file_schema_and_pragmas(db_path: Path) -> None:
     s = Store.open(db_path, busy_timeout_s=1.25)
     try:
         assert db_path.is_file()
-        assert s.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 2
+        assert s.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 3
         assert set(s.db.table_names()) == TABLES
         conn = s.db.conn
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -171,7 +173,10 @@ def test_indexes_for_the_obvious_queries(store: Store) -> None:
         ("SELECT * FROM fills WHERE client_order_id = 'x'", "fills_by_order"),
         ("SELECT * FROM trades WHERE exit_session = '2024-03-11'", "trades_by_exit_session"),
         ("SELECT * FROM audit_log WHERE subject = 'x'", "audit_log_by_subject"),
-        ("SELECT * FROM bar_cache WHERE feed = 'sip' AND symbol = 'A'", "PRIMARY KEY"),
+        (
+            "SELECT * FROM bar_series WHERE feed = 'sip' AND symbol = 'A'",
+            "sqlite_autoindex_bar_series",
+        ),
     ]:
         plan = str(store.db.conn.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall())
         assert index in plan, (sql, plan)
@@ -938,6 +943,278 @@ def test_bar_cache_many_symbols(store: Store) -> None:
     assert len(store.bar_cache_last_dates("sip")) == 600
 
 
+FIELDS = ("open", "high", "low", "close", "volume")
+
+
+def day_bars(symbol: str, days: list[str], base: float) -> pd.DataFrame:
+    """One symbol's bars on ``days`` (``MM-DD`` of 2024); close ``base + i``, the rest near it."""
+    closes = [base + i for i in range(len(days))]
+    return pd.DataFrame(
+        {
+            "date": pd.to_datetime([f"2024-{d}" for d in days]),
+            "symbol": symbol,
+            "open": [c - 0.5 for c in closes],
+            "high": [c + 1.0 for c in closes],
+            "low": [c - 1.0 for c in closes],
+            "close": closes,
+            "volume": [1e6 * (i + 1) for i in range(len(days))],
+        }
+    )
+
+
+def series_row(store: Store, feed: str, symbol: str) -> dict:
+    row = store.db.conn.execute(
+        "SELECT first_date, last_date, n, typeof(dates), typeof(ohlcv), length(dates), "
+        "length(ohlcv), updated_at FROM bar_series WHERE feed = ? AND symbol = ?",
+        (feed, symbol),
+    ).fetchone()
+    keys = ("first", "last", "n", "dates_type", "ohlcv_type", "dates_len", "ohlcv_len", "at")
+    return dict(zip(keys, row, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("cached", "new"),
+    [
+        (["01-02", "01-03", "01-04"], ["01-05", "01-08"]),
+        (["01-05", "01-08"], ["01-02", "01-03"]),
+        (["01-02", "01-03", "01-04"], ["01-04", "01-05"]),
+        (["01-04", "01-05"], ["01-02", "01-04"]),
+        (["01-02", "01-04", "01-08"], ["01-03", "01-04", "01-05", "01-09"]),
+        (["01-02", "01-03", "01-04"], ["01-02", "01-03", "01-04"]),
+        (["01-02", "01-05", "01-08"], ["01-03"]),
+    ],
+    ids=[
+        "append",
+        "prepend",
+        "overlap-last",
+        "overlap-first",
+        "interleaved",
+        "same-dates",
+        "fill-a-gap",
+    ],
+)
+def test_put_bars_merges_into_the_cached_series_new_values_win(
+    store: Store, cached: list[str], new: list[str]
+) -> None:
+    assert store.put_bars("sip", day_bars("AAPL", cached, 100.0)) == len(cached)
+    store.put_bars("sip", day_bars("MSFT", ["01-03"], 50.0))  # another symbol, untouched
+    assert store.put_bars("sip", day_bars("AAPL", new, 200.0)) == len(new)
+
+    expected: dict[str, tuple[float, ...]] = {}
+    for frame in (day_bars("AAPL", cached, 100.0), day_bars("AAPL", new, 200.0)):
+        for r in frame.itertuples(index=False):
+            expected[r.date.strftime("%Y-%m-%d")] = tuple(getattr(r, f) for f in FIELDS)
+    days = sorted(expected)
+    got = store.get_bars(["AAPL"], None, None, "sip")
+    assert got["date"].dt.strftime("%Y-%m-%d").tolist() == days
+    assert got["symbol"].tolist() == ["AAPL"] * len(days)
+    assert [tuple(r) for r in got[list(FIELDS)].itertuples(index=False)] == [
+        expected[d] for d in days
+    ]
+    row = series_row(store, "sip", "AAPL")
+    assert (row["first"], row["last"], row["n"]) == (days[0], days[-1], len(days))
+    assert (row["dates_type"], row["ohlcv_type"]) == ("blob", "blob")
+    assert (row["dates_len"], row["ohlcv_len"]) == (4 * len(days), 40 * len(days))
+    assert store.bar_cache_last_dates("sip") == {
+        "AAPL": date.fromisoformat(days[-1]),
+        "MSFT": date(2024, 1, 3),
+    }
+    assert store.get_bars(["MSFT"], None, None, "sip")["close"].tolist() == [50.0]
+
+
+def test_bar_series_blob_layout(store: Store) -> None:
+    """int32 days since 1970-01-01 and float64 n x 5 OHLCV rows, little-endian, row-major."""
+    bars = day_bars("AAPL", ["01-02", "01-03"], 100.0)
+    bars.loc[1, "volume"] = np.nan
+    store.put_bars("sip", bars)
+    store.put_bars("sip", day_bars("AAPL", ["01-04"], 300.0))  # appended inside SQLite
+    dates_blob, ohlcv_blob = store.db.conn.execute(
+        "SELECT dates, ohlcv FROM bar_series WHERE feed = 'sip' AND symbol = 'AAPL'"
+    ).fetchone()
+    epoch = date(1970, 1, 1)
+    assert np.frombuffer(dates_blob, "<i4").tolist() == [
+        (date(2024, 1, d) - epoch).days for d in (2, 3, 4)
+    ]
+    np.testing.assert_array_equal(
+        np.frombuffer(ohlcv_blob, "<f8").reshape(3, 5),
+        [
+            [99.5, 101.0, 99.0, 100.0, 1e6],
+            [100.5, 102.0, 100.0, 101.0, np.nan],
+            [299.5, 301.0, 299.0, 300.0, 1e6],
+        ],
+    )
+
+
+def test_put_bars_duplicates_missing_and_infinite_values(store: Store) -> None:
+    bars = pd.DataFrame(
+        {
+            "date": ["2024-01-02", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"],
+            "symbol": ["AAPL"] * 5,
+            "open": [1.0, 2.0, np.nan, 4.0, 5.0],
+            "high": [1.0, 2.0, np.inf, 4.0, 5.0],
+            "low": [1.0, 2.0, 3.0, -np.inf, 5.0],
+            "close": [1.0, 2.0, 3.0, np.inf, np.nan],
+            "volume": [1.0, 2.0, 3.0, 4.0, None],
+        }
+    )
+    # the second Jan 2 row wins; Jan 4 (infinite close) and Jan 5 (no close) are not bars
+    assert store.put_bars("sip", bars) == 2
+    got = store.get_bars(["AAPL"], None, None, "sip")
+    np.testing.assert_array_equal(
+        got[list(FIELDS)].to_numpy(), [[2.0, 2.0, 2.0, 2.0, 2.0], [np.nan, np.nan, 3.0, 3.0, 3.0]]
+    )
+    # missing fields survive the append path (bytes concatenated inside SQLite) as NaN too
+    later = bars.iloc[[2]].assign(date="2024-01-08", volume=np.nan)
+    assert store.put_bars("sip", later) == 1
+    got = store.get_bars(["AAPL"], date(2024, 1, 8), None, "sip")
+    np.testing.assert_array_equal(
+        got[list(FIELDS)].to_numpy(), [[np.nan, np.nan, 3.0, 3.0, np.nan]]
+    )
+    assert store.put_bars("sip", bars.assign(close=np.nan)) == 0
+    with pytest.raises(ValueError, match="1 bar rows with a close have no date"):
+        store.put_bars("sip", bars.assign(date=[None, "2024-01-02", "2024-01-03", None, None]))
+    assert store.get_bars(["AAPL"], None, None, "sip")["close"].tolist() == [2.0, 3.0, 3.0]
+
+
+def test_put_bars_stamps_updated_at(store: Store) -> None:
+    store.put_bars("sip", day_bars("AAPL", ["01-02"], 100.0), at=T0)
+    assert series_row(store, "sip", "AAPL")["at"] == "2024-03-12T00:00:00.000000+00:00"
+    store.put_bars("sip", day_bars("AAPL", ["01-03"], 100.0), at=T0 + timedelta(days=1))
+    assert series_row(store, "sip", "AAPL")["at"] == "2024-03-13T00:00:00.000000+00:00"
+    store.put_bars("sip", day_bars("MSFT", ["01-02"], 100.0))  # the database's clock
+    stamp = datetime.fromisoformat(series_row(store, "sip", "MSFT")["at"])
+    assert stamp.utcoffset() == timedelta(0) and stamp.year >= 2024
+
+
+def test_bar_cache_empty_answers(store: Store) -> None:
+    store.put_bars("sip", day_bars("AAPL", ["01-02", "01-03"], 100.0))
+    for symbols, start, end, feed in [
+        ([], None, None, "sip"),
+        (["NOPE"], None, None, "sip"),
+        (["AAPL"], None, None, "iex"),
+        (["AAPL"], date(2024, 1, 4), None, "sip"),
+        (["AAPL"], None, date(2024, 1, 1), "sip"),
+        (["AAPL"], date(2024, 1, 3), date(2024, 1, 2), "sip"),
+    ]:
+        got = store.get_bars(symbols, start, end, feed)
+        assert got.empty and list(got.columns) == list(BAR_COLUMNS)
+        assert pd.api.types.is_datetime64_any_dtype(got["date"])
+        assert got["symbol"].dtype == object
+        assert all(got[f].dtype == np.float64 for f in FIELDS)
+        daily = store.get_daily_bars(symbols, start, end, feed)
+        assert (daily.n_sessions, daily.symbols) == (0, ())
+        assert daily.close.shape == (0, 0) and daily.dates.dtype == np.dtype("datetime64[D]")
+    assert store.bar_cache_last_dates("iex") == {}
+
+
+def test_get_bars_dtypes_and_order(store: Store) -> None:
+    store.put_bars("sip", long_bars(("MSFT", "AAPL", "BRK.B"), 3))
+    got = store.get_bars(("MSFT", "BRK.B", "AAPL", "MSFT"), None, None, "sip")
+    assert got.dtypes.astype(str).to_dict() == {
+        "date": "datetime64[us]",
+        "symbol": "object",
+        **dict.fromkeys(FIELDS, "float64"),
+    }
+    assert isinstance(got.index, pd.RangeIndex) and got.index.start == 0
+    assert list(zip(got["date"].dt.day, got["symbol"], strict=True)) == [
+        (d, s) for d in (2, 3, 4) for s in ("AAPL", "BRK.B", "MSFT")
+    ]
+
+
+def ragged_bars(far_apart: bool) -> pd.DataFrame:
+    """Symbols with different histories: late starts, holes, NaN fields, another feed's bars."""
+    rng = np.random.default_rng(11)
+    days = pd.bdate_range("2023-06-01", periods=80)
+    frames = []
+    for j, sym in enumerate(("AAA", "BBB", "CCC", "DDD", "EEE", "SPY")):
+        keep = rng.random(len(days)) > 0.15 * (j % 3)  # AAA and DDD have every session
+        d = days[keep][j * 3 :]  # later symbols start later
+        n = len(d)
+        close = 50 + rng.normal(0, 1, n).cumsum()
+        vol = rng.integers(1, 9, n) * 1e5
+        vol[rng.random(n) < 0.1] = np.nan
+        frames.append(
+            pd.DataFrame(
+                {
+                    "date": d,
+                    "symbol": sym,
+                    "open": close + 0.1,
+                    "high": close + 1,
+                    "low": close - 1,
+                    "close": close,
+                    "volume": vol,
+                }
+            )
+        )
+    if far_apart:  # a series decades away: the union of dates is sorted, not masked
+        frames.append(day_bars("OLD", ["01-02"], 9.0).assign(date=pd.Timestamp("1985-03-04")))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.parametrize("far_apart", [False, True], ids=["one-era", "decades-apart"])
+@pytest.mark.parametrize(
+    ("symbols", "start", "end"),
+    [
+        (("AAA", "BBB", "CCC", "DDD", "EEE", "SPY", "OLD"), None, None),
+        (("SPY", "EEE", "AAA", "NOPE"), date(2023, 7, 3), date(2023, 8, 15)),
+        (("EEE", "CCC"), None, date(2023, 6, 20)),
+        (("BBB", "OLD"), date(2023, 9, 1), None),
+        (("AAA",), date(2023, 6, 10), date(2023, 6, 11)),
+    ],
+    ids=["everything", "window", "before-late-starts", "from-a-date", "weekend-only"],
+)
+def test_get_daily_bars_equals_from_long_of_get_bars(
+    store: Store,
+    far_apart: bool,
+    symbols: tuple[str, ...],
+    start: date | None,
+    end: date | None,
+) -> None:
+    store.put_bars("sip", ragged_bars(far_apart))
+    store.put_bars("iex", day_bars("AAA", ["01-02"], 1.0))  # another feed is not mixed in
+    expected = DailyBars.from_long(store.get_bars(symbols, start, end, "sip"))
+    got = store.get_daily_bars(symbols, start, end, "sip")
+    assert isinstance(got, DailyBars)
+    assert got.symbols == expected.symbols
+    assert got.dates.dtype == expected.dates.dtype
+    np.testing.assert_array_equal(got.dates, expected.dates)
+    for f in FIELDS:
+        assert getattr(got, f).dtype == np.float64
+        np.testing.assert_array_equal(getattr(got, f), getattr(expected, f), err_msg=f)
+
+
+def test_get_daily_bars_values(store: Store) -> None:
+    """Not only equal to from_long: the right bar in the right cell, NaN where none."""
+    store.put_bars("sip", day_bars("AAPL", ["01-02", "01-03", "01-04"], 100.0))
+    store.put_bars("sip", day_bars("MSFT", ["01-03", "01-05"], 50.0))
+    got = store.get_daily_bars(["MSFT", "AAPL"], date(2024, 1, 3), None, "sip")
+    assert got.symbols == ("AAPL", "MSFT")
+    assert got.dates.astype(str).tolist() == ["2024-01-03", "2024-01-04", "2024-01-05"]
+    np.testing.assert_array_equal(got.close, [[101.0, 50.0], [102.0, np.nan], [np.nan, 51.0]])
+    np.testing.assert_array_equal(got.volume, [[2e6, 1e6], [3e6, np.nan], [np.nan, 2e6]])
+    # MSFT's series spans Jan 4 but has no bar on it: it is absent, as from get_bars
+    only = store.get_daily_bars(["MSFT", "AAPL"], date(2024, 1, 4), date(2024, 1, 4), "sip")
+    assert only.symbols == ("AAPL",) and only.close.tolist() == [[102.0]]
+    assert store.get_bars(["MSFT", "AAPL"], date(2024, 1, 4), date(2024, 1, 4), "sip")[
+        "symbol"
+    ].tolist() == ["AAPL"]
+
+
+def test_damaged_series_is_a_store_error_and_last_dates_skip_the_blobs(
+    store: Store, db_path: Path
+) -> None:
+    store.put_bars("sip", long_bars(("AAPL", "MSFT"), 3))
+    c = raw(db_path)
+    c.execute("PRAGMA ignore_check_constraints = ON")  # what a damaged page could hold
+    c.execute("UPDATE bar_series SET ohlcv = x'00' WHERE symbol = 'MSFT'")
+    c.close()
+    for read in (store.get_bars, store.get_daily_bars):
+        with pytest.raises(StoreError, match="damaged cached bars of MSFT on feed sip"):
+            read(["AAPL", "MSFT"], None, None, "sip")
+    assert len(store.get_bars(["AAPL"], None, None, "sip")) == 3
+    assert store.bar_cache_last_dates("sip") == {"AAPL": date(2024, 1, 4), "MSFT": date(2024, 1, 4)}
+
+
 # -- migrations -----------------------------------------------------------------------------------
 
 
@@ -1009,6 +1286,87 @@ def test_migrating_v1_keeps_data_adds_new_parts_and_leaves_a_backup(tmp_path: Pa
     # opening the current database again makes no further backup
     Store.open(path).close()
     assert sorted(p.name for p in tmp_path.glob("*.bak")) == ["workstation.db.v1.bak"]
+
+
+V2_BARS = [  # (feed, symbol, date, open, high, low, close, volume) as the v2 cache held them
+    ("sip", "MSFT", "2024-01-03", 370.0, 372.5, 368.25, 371.0, 2.5e7),
+    ("sip", "AAPL", "2024-01-03", 184.0, None, 183.0, 184.25, 5.8e7),
+    ("sip", "AAPL", "2024-01-02", 187.0, 188.5, 183.9, 185.5, None),
+    ("sip", "AAPL", "2024-01-05", None, None, None, 181.0, 6.2e7),
+    ("sip", "MSFT", "2024-01-02", 373.0, 375.75, 366.5, 370.75, 2.4e7),
+    ("iex", "AAPL", "2024-01-02", 187.1, 188.4, 184.0, 185.4, 1.0e6),
+]
+
+
+def make_v2_database(path: Path) -> None:
+    """A database as the second release left it: bars in ``bar_cache``, one row per bar."""
+    make_v1_database(path)
+    conn = sqlite3.connect(str(path))
+    assert migrate(Database(conn), 2) == 2
+    conn.executemany("INSERT INTO bar_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?)", V2_BARS)
+    conn.commit()
+    conn.close()
+
+
+def test_migrating_v2_turns_the_bar_cache_into_series(tmp_path: Path) -> None:
+    path = tmp_path / "workstation.db"
+    make_v2_database(path)
+    with Store.open(path) as s:
+        assert s.schema_version == 3
+        assert set(s.db.table_names()) == TABLES  # bar_cache is gone
+        got = s.get_bars(["AAPL", "MSFT"], None, None, "sip")
+        expected = [
+            ("2024-01-02", "AAPL", 187.0, 188.5, 183.9, 185.5, math.nan),
+            ("2024-01-02", "MSFT", 373.0, 375.75, 366.5, 370.75, 2.4e7),
+            ("2024-01-03", "AAPL", 184.0, math.nan, 183.0, 184.25, 5.8e7),
+            ("2024-01-03", "MSFT", 370.0, 372.5, 368.25, 371.0, 2.5e7),
+            ("2024-01-05", "AAPL", math.nan, math.nan, math.nan, 181.0, 6.2e7),
+        ]
+        assert got["date"].dt.strftime("%Y-%m-%d").tolist() == [r[0] for r in expected]
+        assert got["symbol"].tolist() == [r[1] for r in expected]
+        np.testing.assert_array_equal(got[list(FIELDS)].to_numpy(), [r[2:] for r in expected])
+        assert str(got["date"].dtype) == "datetime64[us]"
+        iex = s.get_bars(["AAPL"], None, None, "iex")
+        assert iex["close"].tolist() == [185.4] and iex["volume"].tolist() == [1.0e6]
+        assert s.bar_cache_last_dates("sip") == {"AAPL": date(2024, 1, 5), "MSFT": date(2024, 1, 3)}
+        assert s.bar_cache_last_dates("iex") == {"AAPL": date(2024, 1, 2)}
+        row = series_row(s, "sip", "AAPL")
+        assert (row["first"], row["last"], row["n"]) == ("2024-01-02", "2024-01-05", 3)
+        # the earlier migrations' data is still there, and the cache takes new bars
+        assert s.candidates_for_scan(1)[0].symbol == "AAPL"
+        assert s.put_bars("sip", day_bars("AAPL", ["01-05", "01-08"], 190.0)) == 2
+        assert s.get_bars(["AAPL"], date(2024, 1, 5), None, "sip")["close"].tolist() == [
+            190.0,
+            191.0,
+        ]
+    backup = tmp_path / "workstation.db.v2.bak"
+    assert backup.is_file()
+    b = sqlite3.connect(str(backup))
+    assert b.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert b.execute("SELECT count(*) FROM bar_cache").fetchone()[0] == len(V2_BARS)
+    b.close()
+    assert sorted(p.name for p in tmp_path.glob("*.bak")) == ["workstation.db.v2.bak"]
+
+
+def test_a_failing_v3_migration_keeps_the_bar_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "workstation.db"
+    make_v2_database(path)
+
+    def broken_v3(db: Database) -> None:
+        MIGRATIONS[2](db)
+        raise RuntimeError("disk says no")
+
+    monkeypatch.setattr(store_base, "MIGRATIONS", (*MIGRATIONS[:2], broken_v3))
+    with pytest.raises(StoreError, match=r"from schema v2 to v3 failed \(disk says no\)"):
+        Store.open(path)
+    c = raw(path)
+    assert c.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert c.execute("SELECT count(*) FROM bar_cache").fetchone()[0] == len(V2_BARS)
+    names = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    c.close()
+    assert "bar_series" not in names
 
 
 def test_an_existing_backup_is_never_overwritten(tmp_path: Path) -> None:
