@@ -1,20 +1,32 @@
 """Screenshots of the workstation for the user guide, taken offscreen.
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--theme dark|light]
+                                            [--engine real|fake] [--sessions N]
 
-Opens the main window on the in-memory FakeEngine (the engines' stand-in with realistic
-data; ``--engine`` is where the simulated engine plugs in), resizes it to 1600x1000 and
-saves the window, every dock panel and every dialog as PNG files.
+``--engine real`` (the default): the real engines on the simulated market, in a fresh
+temporary home. A simulated week is run at max speed first -- the nightly scans (one
+candidate a night vetoed with a note), the gap filter, entries, exits, the paper-tracked
+vetoes -- and the clock is stopped at 11:05 of the last session, so every panel shows real
+rows: today's candidates, gap results and orders, day-1 positions next to older ones, a
+journal with several exit reasons, an equity curve. ``--engine fake`` uses the in-memory
+FakeEngine of the GUI tests instead.
+
+The window, every dock panel and every dialog are saved as PNG files (the reconciliation
+dialog on a difference planted at the simulated exchange).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import math
 import os
 import sys
 import tempfile
 from collections.abc import Callable
+from datetime import date, datetime, time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parents[1]
@@ -38,6 +50,7 @@ PANEL_SIZES = {
     "candidates": (1000, 760),
     "positions": (1000, 700),
     "journal": (1400, 520),
+    "orders": (1600, 560),  # wide enough for the reject reasons
     "log": (1200, 420),
 }
 
@@ -55,7 +68,66 @@ def make_engine(kind: str) -> EngineAPI:
         from tests.gui.fake_engine import FakeEngine
 
         return FakeEngine("session")
-    raise SystemExit(f"unknown engine {kind!r}: only 'fake' is available")
+    raise SystemExit(f"unknown engine {kind!r}: use real or fake")
+
+
+VETO_NOTE = "earnings next week"
+
+
+async def simulate(home: Path, sessions: int) -> Any:
+    """Run ``sessions`` simulated sessions at max speed (one veto a night) and stop the
+    clock at 11:05 of the last one; returns the engines, paused there."""
+    from workstation.context import open_context
+    from workstation.core.events import ScanFinished
+    from workstation.engine.assembly import build_sim
+    from workstation.engine.scheduler import session_to_run
+    from workstation.selftest import prepare_home
+
+    prepare_home(home)
+    ctx = open_context(argparse.Namespace(home=str(home)))
+    engines = build_sim(ctx, speed=math.inf)
+    facade, clock, cal = engines.facade, engines.clock, ctx.calendar
+
+    def veto_last(ev: ScanFinished) -> None:
+        # The user vetoes the last pick each night: the journal then shows what vetoes
+        # would have done (paper tracks).
+        views = facade.candidates()
+        if views and views[-1].approval.value == "pending":
+            facade.veto(views[-1].id, VETO_NOTE)
+
+    engines.bus.subscribe(ScanFinished, veto_last)
+    first = session_to_run(clock.now(), ctx.cfg.schedule, cal)
+    last = cal.sessions_in_range(first, cal.end)[sessions - 1]
+    facade.start()
+    await clock.sleep_until(cal.at(last, "11:05"))
+    clock.pause()
+    if facade.error:
+        raise SystemExit(f"the simulation stopped: {facade.error}")
+    await asyncio.sleep(0.3)  # let coalesced view changes land
+    return engines
+
+
+async def planted_difference(home: Path) -> Any:
+    """Engines whose exchange holds a position the store does not know (for the dialog)."""
+    from workstation.context import open_context
+    from workstation.core.calendar import ET
+    from workstation.core.models import OrderRequest, OrderSide
+    from workstation.engine.assembly import build_sim
+    from workstation.selftest import SIM_TODAY, prepare_home
+
+    prepare_home(home)
+    ctx = open_context(argparse.Namespace(home=str(home)))
+    day = ctx.calendar.next_session(date.fromisoformat(SIM_TODAY))
+    engines = build_sim(ctx, speed=math.inf, start=datetime.combine(day, time(10, 30), ET))
+    engines.clock.pause()
+    now = engines.clock.now()
+    for sym, qty in (("AAPL", 40), ("MSFT", -15)):
+        price = float(engines.market.price_at(sym, now))
+        engines.broker.on_price(sym, price, now)
+        side = OrderSide.BUY if qty > 0 else OrderSide.SELL
+        engines.broker.submit_sync(OrderRequest(f"outside-{sym}", sym, side, abs(qty)))
+    await engines.session.start()
+    return engines
 
 
 def settle(app: QApplication, rounds: int = 5) -> None:
@@ -84,90 +156,148 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
     ap.add_argument("--theme", default="dark", choices=("dark", "light"))
-    ap.add_argument("--engine", default="fake")
+    ap.add_argument("--engine", default="real", choices=("real", "fake"))
+    ap.add_argument("--sessions", type=int, default=6, help="simulated sessions to run first")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     app = QApplication.instance() or QApplication([])
     assert isinstance(app, QApplication)
-    with tempfile.TemporaryDirectory(prefix="ws-shots-") as tmp:
-        paths = Paths.resolve(Path(tmp) / "home").ensure()
-        manager = ConfigManager(paths.config_dir, paths.config_history_dir)
-        # One saved version so the History tab has something to show.
-        risk = paths.config_dir / "risk.yaml"
-        manager.save(
-            "risk.yaml", risk.read_text().replace("max_abs_gap: 0.03", "max_abs_gap: 0.035")
-        )
-        manager.save(
-            "risk.yaml", risk.read_text().replace("max_abs_gap: 0.035", "max_abs_gap: 0.03")
-        )
-        settings = QSettings(str(Path(tmp) / "ui.ini"), QSettings.Format.IniFormat)
-        engine = make_engine(args.engine)
-        win = MainWindow(
-            engine,
-            manager,
-            settings=settings,
-            paths=paths,
-            secrets=_NoSecrets(),
-            theme_name=args.theme,
-        )
-        win.resize(1600, 1000)
-        win.show()
-        settle(app, 20)
-        suffix = "" if args.theme == "dark" else "-light"
-        grab(win, out / f"main-window{suffix}.png", app)
-        if args.theme != "dark":
-            win.close()
-            return 0
+    app.setQuitOnLastWindowClosed(False)
+    if args.engine == "fake":
+        with tempfile.TemporaryDirectory(prefix="ws-shots-") as tmp:
+            paths = Paths.resolve(Path(tmp) / "home").ensure()
+            manager = ConfigManager(paths.config_dir, paths.config_history_dir)
+            settings = QSettings(str(Path(tmp) / "ui.ini"), QSettings.Format.IniFormat)
+            win = MainWindow(
+                make_engine("fake"),
+                manager,
+                settings=settings,
+                paths=paths,
+                secrets=_NoSecrets(),
+                theme_name=args.theme,
+            )
+            shoot(app, win, out, args.theme, None)
+        return 0
 
-        # Each dock on its own, floated at a readable size (the layout was grabbed above).
-        win.panels["positions"].table.select_row(3)  # a day-1 position: emergency level
-        for name, dock in win.docks.items():
-            dock.setFloating(True)
-            dock.resize(*PANEL_SIZES.get(name, (1200, 560)))
-            dock.show()
-            settle(app, 10)
-            grab(dock, out / f"panel-{name.replace('_', '-')}.png", app)
-            dock.setFloating(False)
-        win.reset_layout()
+    import qasync
 
-        shots: list[tuple[str, Callable[[], QDialog], tuple[int, int | None]]] = [
-            ("dialog-kill-switch", lambda: KillSwitchDialog(engine.positions(), win), (560, 420)),
-            ("dialog-flatten-all", lambda: FlattenAllDialog(engine.positions(), win), (560, 400)),
-            ("dialog-live-mode", lambda: LiveModeDialog(win), (460, None)),
-            ("dialog-settings", win.settings_dialog, (560, None)),
-        ]
-        for name, make, size in shots:
-            dlg = make()
-            show_dialog(dlg, size, app)
-            if name == "dialog-kill-switch":
-                dlg.flatten.setChecked(True)  # type: ignore[attr-defined]
-            grab(dlg, out / f"{name}.png", app)
-            dlg.close()
-
-        ed = win.parameter_editor()
-        show_dialog(ed, (1100, 720), app)
-        ed.show_field(("strategies.yaml", "rsi_reversion", "rsi_below"))
-        grab(ed, out / "dialog-parameters.png", app)
-        ed.field("risk.yaml", "gap", "max_abs_gap").set_text("0.04")
-        ed.field("risk.yaml", "exits", "time_exit_at").set_text("15:45")
-        ed.show_field(("risk.yaml", "gap", "max_abs_gap"))
-        ed.review()
-        grab(ed, out / "dialog-parameters-review.png", app)
-        ed.revert()
-        ed.field("scanner.yaml", "indicators", "rsi_window").set_text("1")
-        ed.show_field(("scanner.yaml", "indicators", "rsi_window"))
-        ed.review()
-        grab(ed, out / "dialog-parameters-invalid.png", app)
-        ed.revert()
-        ed.tabs.setCurrentIndex(1)
-        ed.history_file.setCurrentIndex(ed.history_file.findData("risk.yaml"))
-        grab(ed, out / "dialog-parameters-history.png", app)
-        ed.close()
-        win.close()
-        settle(app)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop, tempfile.TemporaryDirectory(prefix="ws-shots-") as tmp:
+        _real(app, loop, Path(tmp), out, args.theme, args.sessions)
     return 0
+
+
+def _real(
+    app: QApplication, loop: Any, tmp: Path, out: Path, theme_name: str, sessions: int
+) -> None:
+    """The simulation runs in the loop; the screenshots are taken between its turns (Qt's
+    processEvents must not run inside an asyncio task: it would re-enter other tasks)."""
+    from workstation.app import make_window
+
+    print(f"simulating {sessions} sessions at max speed...", flush=True)
+    engines = loop.run_until_complete(simulate(tmp / "home", sessions))
+    planted = None
+    if theme_name == "dark":
+        planted = loop.run_until_complete(planted_difference(tmp / "planted"))
+    settings = QSettings(str(tmp / "ui.ini"), QSettings.Format.IniFormat)
+    win = make_window(engines, settings=settings, secrets=_NoSecrets(), theme_name=theme_name)
+    try:
+        shoot(app, win, out, theme_name, planted)
+    finally:
+        win._shutdown_state = "stopped"
+        win.close()
+        loop.run_until_complete(_stop(engines, planted))
+
+
+async def _stop(*engines: Any) -> None:
+    for e in engines:
+        if e is not None:
+            await e.facade.shutdown()
+
+
+def shoot(app: QApplication, win: MainWindow, out: Path, theme_name: str, planted: Any) -> None:
+    """Save the window, each dock and each dialog of ``win`` as PNG files in ``out``."""
+    manager = win.config
+    assert manager is not None
+    # One saved version so the History tab has something to show.
+    risk = manager.config_dir / "risk.yaml"
+    manager.save("risk.yaml", risk.read_text().replace("max_abs_gap: 0.03", "max_abs_gap: 0.035"))
+    manager.save("risk.yaml", risk.read_text().replace("max_abs_gap: 0.035", "max_abs_gap: 0.03"))
+    engine = win.engine
+    win.resize(1600, 1000)
+    win.show()
+    settle(app, 20)
+    for name in ("candidates", "positions", "journal"):
+        table = win.panels[name].table
+        if table.current_row() is None and table.proxy.rowCount():
+            table.select_row(0)
+    positions = win.panels["positions"]
+    rows = positions.table.visible_rows()
+    # A day-1 position shows the emergency level and SL/TP "off": the most to explain.
+    day1 = next((i for i, p in enumerate(rows) if p.day_one), 0 if rows else None)
+    if day1 is not None:
+        positions.table.select_row(day1)
+    settle(app, 20)
+    suffix = "" if theme_name == "dark" else "-light"
+    grab(win, out / f"main-window{suffix}.png", app)
+    if theme_name != "dark":
+        return
+
+    # Each dock on its own, floated at a readable size (the layout was grabbed above).
+    for name, dock in win.docks.items():
+        dock.setFloating(True)
+        dock.resize(*PANEL_SIZES.get(name, (1200, 560)))
+        dock.show()
+        settle(app, 10)
+        grab(dock, out / f"panel-{name.replace('_', '-')}.png", app)
+        dock.setFloating(False)
+    win.reset_layout()
+
+    shots: list[tuple[str, Callable[[], QDialog], tuple[int, int | None]]] = [
+        ("dialog-kill-switch", lambda: KillSwitchDialog(engine.positions(), win), (560, 420)),
+        ("dialog-flatten-all", lambda: FlattenAllDialog(engine.positions(), win), (560, 400)),
+        ("dialog-live-mode", lambda: LiveModeDialog(win), (460, None)),
+        ("dialog-settings", win.settings_dialog, (560, None)),
+    ]
+    for name, make, size in shots:
+        dlg = make()
+        show_dialog(dlg, size, app)
+        if name == "dialog-kill-switch":
+            dlg.flatten.setChecked(True)  # type: ignore[attr-defined]
+        grab(dlg, out / f"{name}.png", app)
+        dlg.close()
+
+    if planted is not None:
+        from workstation.ui.dialogs.reconcile import ReconcileDialog
+
+        dlg = ReconcileDialog(planted.facade, win)
+        show_dialog(dlg, (1100, 360), app)
+        grab(dlg, out / "dialog-reconcile.png", app)
+        dlg.close()
+
+    ed = win.parameter_editor()
+    show_dialog(ed, (1100, 720), app)
+    ed.show_field(("strategies.yaml", "rsi_reversion", "rsi_below"))
+    grab(ed, out / "dialog-parameters.png", app)
+    ed.field("risk.yaml", "gap", "max_abs_gap").set_text("0.04")
+    ed.field("risk.yaml", "exits", "time_exit_at").set_text("15:45")
+    ed.show_field(("risk.yaml", "gap", "max_abs_gap"))
+    ed.review()
+    grab(ed, out / "dialog-parameters-review.png", app)
+    ed.revert()
+    ed.field("scanner.yaml", "indicators", "rsi_window").set_text("1")
+    ed.show_field(("scanner.yaml", "indicators", "rsi_window"))
+    ed.review()
+    grab(ed, out / "dialog-parameters-invalid.png", app)
+    ed.revert()
+    ed.tabs.setCurrentIndex(1)
+    ed.history_file.setCurrentIndex(ed.history_file.findData("risk.yaml"))
+    grab(ed, out / "dialog-parameters-history.png", app)
+    ed.close()
+    settle(app)
 
 
 if __name__ == "__main__":

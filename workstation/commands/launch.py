@@ -1,8 +1,12 @@
-"""``workstation`` with no command.
+"""``workstation`` with no command: the desktop window on the simulated market.
 
-Until the desktop window is wired to the engines (issue 6), it opens the workstation's
-home, builds the simulated S&P 500 market and shows the nightly scan of the last
-completed session: a real scan, persisted like the 20:00 one.
+* ``--self-test``: the window offscreen, one simulated session at max speed through the real
+  engines, then a check of every panel against the store (:mod:`workstation.selftest`);
+* ``--no-gui``: no window; the nightly scan of the last completed session is printed (a real
+  scan, persisted like the 20:00 one);
+* otherwise the app (:mod:`workstation.app`). When Qt cannot start (no display, a missing
+  system library, a broken binding) it prints one line naming the problem and the headless
+  commands to use instead.
 """
 
 from __future__ import annotations
@@ -10,13 +14,27 @@ from __future__ import annotations
 import argparse
 import sys
 
-from workstation.commands.scan_cmd import run_scan
-
 
 def launch(args: argparse.Namespace) -> int:
+    from workstation.cli import STARTED
+
+    if getattr(args, "self_test", False):
+        from workstation.selftest import run_self_test
+
+        return run_self_test(args, t0=STARTED)
+    if getattr(args, "no_gui", False):
+        return print_scan(args)
+    from workstation.app import run_app
+
+    return run_app(args, t0=STARTED)
+
+
+def print_scan(args: argparse.Namespace) -> int:
+    from workstation.commands.scan_cmd import run_scan
+
     sys.stdout.write(
-        "AutoTrader Workstation: simulated S&P 500 market, the nightly scan of "
-        "the last completed session\n\n"
+        "AutoTrader Workstation (no window): the simulated S&P 500 market, the nightly scan "
+        "of the last completed session\n\n"
     )
     args.date = None
     args.json = False

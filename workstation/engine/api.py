@@ -21,9 +21,7 @@ Threading contract:
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Protocol, runtime_checkable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from workstation.core.events import EventBus, LogEvent
 from workstation.engine.views import (
@@ -34,6 +32,9 @@ from workstation.engine.views import (
     StatusView,
     TradeView,
 )
+
+if TYPE_CHECKING:  # annotations only: the window opens before pandas is imported
+    import pandas as pd
 
 
 class CommandRefused(Exception):

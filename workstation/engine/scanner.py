@@ -85,7 +85,12 @@ class Scanner:
             market=self.market.name,
             candidates=new_candidates(result),
         )
-        path = write_scan_json(result, self.scans_dir)
+        # The JSON file (~20 ms of encoding and writing) off the loop too, so the window stays
+        # responsive; the clock held, so simulated time does not run ahead of the scan.
+        with self.clock.hold():
+            path = await loop.run_in_executor(
+                self.executor, write_scan_json, result, self.scans_dir
+            )
         self.store.audit(
             "engine",
             "scan",

@@ -9,14 +9,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QPainter, QPicture
 
 from workstation.ui import theme
+
+if TYPE_CHECKING:  # imported where used: the window opens before pandas is loaded
+    import pandas as pd
 
 
 class IndexDateAxis(pg.AxisItem):
@@ -133,6 +136,8 @@ def hline(
 
 def fake_utc_seconds(times: pd.DatetimeIndex | Sequence[datetime]) -> np.ndarray:
     """Wall-clock times as if they were UTC: a DateAxisItem(utcOffset=0) then shows ET times."""
+    import pandas as pd
+
     idx = pd.DatetimeIndex(times)
     if idx.tz is not None:
         idx = idx.tz_localize(None)

@@ -139,6 +139,19 @@ class Column:
         return self.text(row)
 
 
+def _cell(col: Column, row: Row) -> tuple[Any, ...]:
+    """What a cell shows (text, colours, tooltip, sort key): equal means no repaint needed."""
+    try:
+        tip = col.tooltip(row) if callable(col.tooltip) else None
+        fg = col.color_fn(row) if col.color_fn is not None else None
+        bg = col.background_fn(row) if col.background_fn is not None else None
+        fg = fg.name() if isinstance(fg, QColor) else fg
+        bg = bg.name() if isinstance(bg, QColor) else bg
+        return (col.text(row), fg, bg, tip, col.key(row))
+    except Exception:  # a bad value: treat it as changed
+        return (object(),)
+
+
 def _brush(c: QColor | str | None) -> QBrush | None:
     if c is None:
         return None
@@ -176,15 +189,34 @@ class ColumnTableModel(QAbstractTableModel):
             and len(rows) == len(self._rows)
             and all(self.key(a) == self.key(b) for a, b in zip(rows, self._rows, strict=True))
         ):
-            self._rows = rows
-            if rows:
-                self.dataChanged.emit(
-                    self.index(0, 0), self.index(len(rows) - 1, len(self.columns) - 1)
-                )
+            old, self._rows = self._rows, rows
+            self._announce_changes(old, rows)
             return
         self.beginResetModel()
         self._rows = rows
         self.endResetModel()
+
+    def _announce_changes(self, old: Sequence[Row], new: Sequence[Row]) -> None:
+        """dataChanged for the cells whose row object changed, one range per column and run
+        of rows: the view repaints only those cells (repainting a whole table several times
+        a second, for prices that move in a few columns, is what stalls a window)."""
+        changed = [i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
+        if not changed:
+            return
+        cols = [
+            c
+            for c, col in enumerate(self.columns)
+            if any(_cell(col, old[i]) != _cell(col, new[i]) for i in changed)
+        ]
+        runs: list[tuple[int, int]] = []
+        for i in changed:
+            if runs and runs[-1][1] == i - 1:
+                runs[-1] = (runs[-1][0], i)
+            else:
+                runs.append((i, i))
+        for c in cols:
+            for lo, hi in runs:
+                self.dataChanged.emit(self.index(lo, c), self.index(hi, c))
 
     def append_rows(self, rows: Sequence[Row], max_rows: int | None = None) -> None:
         """Add rows at the end (cheap: no reset); drop the oldest beyond ``max_rows``."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time as _time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -26,8 +26,12 @@ from workstation.ui.charts import CandlestickItem, fit_y, hline, make_plot, styl
 from workstation.ui.panels.base import Panel
 from workstation.ui.tables import CENTER, Column, DataTable, money, pct, r_mult, signed_money
 
+if TYPE_CHECKING:  # imported where used: the window opens before pandas is loaded
+    import pandas as pd
+
 DAILY_SESSIONS = 60
 CHART_REFETCH_S = 1.0  # re-read the bars at most this often; quotes move the last point between
+LIVE_CHART_S = 1.0  # move the last point with the quotes at most this often (once a second)
 
 
 def _pnl_color(p: PositionView) -> QColor:
@@ -122,6 +126,12 @@ class PositionsPanel(Panel):
         self._xy: tuple[np.ndarray, np.ndarray] | None = None
         self._chart_key: tuple[str, str] | None = None
         self._fetched_at = 0.0
+        # What the last full draw put on the chart, for in-place updates.
+        self._marks: dict[str, tuple[Any, ...]] = {}
+        self._levels: tuple[object, ...] | None = None
+        self._nbars = 0
+        self._chart_pending = False
+        self._quoted_at = 0.0
 
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
@@ -155,15 +165,28 @@ class PositionsPanel(Panel):
             )
         else:
             self.summary.setText("No open positions.")
+        # The chart in the next turn of the loop: the table's repaint and the chart's then
+        # fall in different frames (one long frame is what the user feels as a stall).
+        if not self._chart_pending:
+            self._chart_pending = True
+            QTimer.singleShot(0, self._deferred_chart)
+
+    def _deferred_chart(self) -> None:
+        self._chart_pending = False
         self.update_chart()
 
     def on_quotes(self, prices: dict[str, float]) -> None:
-        """Move the chart's last point with the live price between bar re-reads."""
+        """Move the chart's last point with the live price between bar re-reads (at most
+        every LIVE_CHART_S: a repaint per quote batch is more than the eye needs)."""
         p = self.table.current_row()
         if p is None or self._line is None or self._xy is None or p.symbol not in prices:
             return
         if self.span.currentIndex() != 0:
             return
+        now = _time.monotonic()
+        if now - self._quoted_at < LIVE_CHART_S:
+            return
+        self._quoted_at = now
         x, y = self._xy
         if len(y):
             y = y.copy()
@@ -181,14 +204,79 @@ class PositionsPanel(Panel):
             return
         key = (p.symbol, self.span.currentText())
         now = _time.monotonic()
-        if not force and key == self._chart_key and now - self._fetched_at < CHART_REFETCH_S:
+        drawn = self._levels is not None  # False: the last attempt had no bars yet
+        if (
+            not force
+            and drawn
+            and key == self._chart_key
+            and now - self._fetched_at < CHART_REFETCH_S
+        ):
             return
+        same = not force and key == self._chart_key
         self._chart_key, self._fetched_at = key, now
+        if same and self._update_in_place(p):
+            return
         self._draw(p)
+
+    @staticmethod
+    def _levels_of(p: PositionView) -> tuple[object, ...]:
+        return (p.symbol, p.side, p.qty, p.day, p.fill_price, p.sl, p.tp, p.emergency, p.day_one)
+
+    def _update_in_place(self, p: PositionView) -> bool:
+        """Move what moved (the price line, the MFE/MAE marks) without rebuilding the chart:
+        creating labelled level lines costs tens of milliseconds, and this runs every second
+        while prices stream. False when a full redraw is needed (levels, span or shape
+        changed)."""
+        if self._levels != self._levels_of(p) or not self._marks:
+            return False
+        intraday = self.span.currentIndex() == 0
+        df = (
+            self.engine.intraday(p.symbol)
+            if intraday
+            else self.engine.daily_bars(p.symbol, DAILY_SESSIONS)
+        )
+        if df.empty or len(df) < self._nbars or (not intraday and len(df) != self._nbars):
+            return False
+        # The marks first: a mark moving on or off the chart needs the full redraw.
+        moves = []
+        for label, price, at in (("MFE", p.mfe_price, p.mfe_at), ("MAE", p.mae_price, p.mae_at)):
+            xi = _x_of(df.index, at, intraday)
+            kind, *items = self._marks[label]
+            if (kind == "point") != (xi is not None) or (kind == "line" and items[0] is None):
+                return False
+            moves.append((label, price, at, xi, kind, items))
+        x = np.arange(len(df), dtype=float)
+        if intraday:
+            if self._line is None:
+                return False
+            y = df["close"].to_numpy(float)
+            self._line.setData(x, y)
+            self._xy = (x, y)
+            if len(df) != self._nbars:
+                self.axis.set_times(list(df.index), "%H:%M")
+        for label, price, at, xi, kind, items in moves:
+            if kind == "point":
+                scatter, text = items
+                scatter.setData([xi], [price])
+                text.setText(f"{label} {price:,.2f}")
+                text.setPos(xi, price)
+            else:
+                line = items[0]
+                when = f" ({at:%m-%d %H:%M})" if at is not None else ""
+                line.setValue(price)
+                line.label.setFormat(f"{label}{when} {price:,.2f}")
+        self._nbars = len(df)
+        levels = [p.fill_price, p.sl, p.tp, p.mfe_price, p.mae_price]
+        if p.day_one:
+            levels.append(p.emergency)
+        fit_y(self.plot.getPlotItem(), [float(df["low"].min()), float(df["high"].max()), *levels])
+        return True
 
     def _draw(self, p: PositionView) -> None:
         t = theme.current()
         self.plot.clear()
+        self._marks = {}
+        self._levels = None
         item = self.plot.getPlotItem()
         intraday = self.span.currentIndex() == 0
         df = (
@@ -226,9 +314,12 @@ class PositionsPanel(Panel):
             xi = _x_of(df.index, at, intraday)
             if xi is None:  # it happened before this chart's first bar: show the level
                 when = f" ({at:%m-%d %H:%M})" if at is not None else ""
-                hline(item, price, f"{label}{when}", col, dashed=True, width=0.8, label_at=0.55)
+                line = hline(
+                    item, price, f"{label}{when}", col, dashed=True, width=0.8, label_at=0.55
+                )
+                self._marks[label] = ("line", line)
                 continue
-            self.plot.plot(
+            scatter = self.plot.plot(
                 [xi],
                 [price],
                 pen=None,
@@ -242,6 +333,9 @@ class PositionsPanel(Panel):
             )
             text.setPos(xi, price)
             item.addItem(text)
+            self._marks[label] = ("point", scatter, text)
+        self._levels = self._levels_of(p)
+        self._nbars = len(df)
         levels = [p.fill_price, p.sl, p.tp, p.mfe_price, p.mae_price]
         if off:
             levels.append(p.emergency)
@@ -259,6 +353,8 @@ class PositionsPanel(Panel):
 
 def _x_of(index: pd.Index, at: object, intraday: bool) -> float | None:
     """The chart x of time ``at`` (the bar containing it), or None when off the chart."""
+    import pandas as pd
+
     if at is None or not len(index):
         return None
     ts = pd.Timestamp(at)  # type: ignore[arg-type]

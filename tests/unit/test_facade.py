@@ -1,0 +1,279 @@
+"""The Workstation facade (EngineAPI over the real engines), without a window: commands
+refused with the engine's reasons, views built from the store and the book, change notices
+coalesced, the day's story in the log."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import shutil
+from collections.abc import Callable, Coroutine, Iterator
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workstation.context import open_context
+from workstation.core.calendar import ET
+from workstation.core.clock import WallClock
+from workstation.core.events import LogEvent, TradeEvent
+from workstation.core.models import (
+    OrderIntent,
+    OrderRequest,
+    OrderSide,
+    Side,
+    TradeTick,
+    client_order_id,
+)
+from workstation.engine.api import CommandRefused, EngineAPI
+from workstation.engine.assembly import Engines, build_sim
+from workstation.engine.positions import EntryPlan
+from workstation.engine.session_events import KillSwitchChanged
+from workstation.engine.views import ViewName, ViewsChanged
+from workstation.selftest import prepare_home
+
+SCAN_DAY = date(2025, 3, 11)  # workstation.selftest.SIM_TODAY
+SESSION = date(2025, 3, 12)
+
+
+def at(d: date, hm: str) -> datetime:
+    return datetime.combine(d, time.fromisoformat(hm), tzinfo=ET)
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(coro)
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home with the scan of SCAN_DAY stored, the clock at 20:30 that evening."""
+    home = tmp_path_factory.mktemp("facade") / "home"
+    prepare_home(home)
+
+    async def scan() -> None:
+        e = build_sim(
+            open_context(argparse.Namespace(home=str(home))), speed=1.0, start=at(SCAN_DAY, "20:30")
+        )
+        e.clock.pause()
+        try:
+            assert await e.session.scan(SCAN_DAY) is not None
+        finally:
+            await e.facade.shutdown()
+
+    run(scan())
+    return home
+
+
+@pytest.fixture
+def engines(scanned: Path, tmp_path: Path) -> Iterator[Callable[..., Engines]]:
+    made: list[Engines] = []
+
+    def make(start: datetime | None = None, fresh: bool = False) -> Engines:
+        home = tmp_path / f"home{len(made)}"
+        if fresh:
+            prepare_home(home)
+        else:
+            shutil.copytree(scanned, home)
+        e = build_sim(open_context(argparse.Namespace(home=str(home))), speed=math.inf, start=start)
+        e.clock.pause()
+        made.append(e)
+        return e
+
+    yield make
+    for e in made:
+        if not e.store.closed:
+            asyncio.run(_close(e))
+
+
+async def _close(e: Engines) -> None:
+    await e.facade.shutdown()
+
+
+async def jump(e: Engines, t: datetime) -> None:
+    e.clock.jump_to(t)  # type: ignore[attr-defined]
+    for _ in range(10_000):
+        if e.clock.now() >= t:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"the clock did not reach {t}")
+
+
+def test_it_is_an_engine_api(engines: Callable[..., Engines]) -> None:
+    assert isinstance(engines().facade, EngineAPI)
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (lambda f: f.release_kill_switch(), "the kill switch is not engaged"),
+        (lambda f: f.flatten_all(), "there are no open positions to flatten"),
+        (lambda f: f.approve(999_999), "there is no candidate 999999"),
+    ],
+    ids=["release-when-off", "flatten-nothing", "unknown-candidate"],
+)
+def test_commands_the_engine_cannot_accept_are_refused_with_its_reason(
+    engines: Callable[..., Engines], command: Callable[[Any], None], message: str
+) -> None:
+    f = engines().facade
+    with pytest.raises(CommandRefused, match=message):
+        command(f)
+
+
+def test_clock_controls_are_refused_off_the_simulated_clock(
+    engines: Callable[..., Engines],
+) -> None:
+    f = engines().facade
+    f.clock = WallClock()  # type: ignore[assignment]
+    for name, args in (("set_speed", (60.0,)), ("pause", ()), ("resume", ()), ("jump_to_next", ())):
+        with pytest.raises(CommandRefused, match="only the simulated clock"):
+            getattr(f, name)(*args)
+    assert not f.status().clock_adjustable
+
+
+def test_a_decision_after_the_entry_time_is_refused_and_decidable_follows_the_clock(
+    engines: Callable[..., Engines],
+) -> None:
+    e = engines()
+    f = e.facade
+    a = next(c for c in f.candidates() if str(c.group) == "A")
+    b = next(c for c in f.candidates() if str(c.group) == "B")
+    assert a.decidable and b.decidable
+
+    async def later() -> None:
+        await jump(e, at(SESSION, "09:30"))
+
+    asyncio.run(later())
+    shown = {c.id: c for c in f.candidates()}  # no event came: the clock alone moved
+    assert not shown[a.id].decidable and shown[b.id].decidable
+    with pytest.raises(CommandRefused, match="too late"):
+        f.approve(a.id, "late")
+    assert e.store.get_candidate(a.id).approval == "pending"
+    f.veto(b.id, "still in time")
+    assert e.store.get_candidate(b.id).approval == "vetoed"
+
+
+def test_kill_switch_engages_once_then_releases(engines: Callable[..., Engines]) -> None:
+    e = engines()
+    f = e.facade
+
+    async def scenario() -> None:
+        f.engage_kill_switch()
+        with pytest.raises(CommandRefused, match="already engaged"):
+            await asyncio.sleep(0.05)
+            f.engage_kill_switch()
+        st = f.status()
+        assert st.kill_switch and st.kill_reason == "manual"
+        f.release_kill_switch()
+        await asyncio.sleep(0.05)
+        assert not f.status().kill_switch
+
+    asyncio.run(scenario())
+    assert [r.action for r in e.store.audit_log(action="kill_switch.engaged")] == [
+        "kill_switch.engaged"
+    ]
+
+
+def test_change_notices_are_coalesced(engines: Callable[..., Engines]) -> None:
+    e = engines()
+    seen: list[ViewsChanged] = []
+    e.bus.subscribe(ViewsChanged, seen.append)
+
+    async def burst() -> None:
+        for _ in range(200):
+            e.bus.publish(KillSwitchChanged(e.clock.now(), False, "", "test"))
+        await asyncio.sleep(e.facade.coalesce_s * 3)
+
+    asyncio.run(burst())
+    assert len(seen) == 1 and ViewName.STATUS in seen[0].views
+
+
+def test_prices_refresh_positions_at_most_once_per_period(
+    engines: Callable[..., Engines],
+) -> None:
+    e = engines(start=at(SESSION, "10:30"), fresh=True)
+    f = e.facade
+    f.price_refresh_s = 0.1
+    seen: list[ViewsChanged] = []
+    e.bus.subscribe(ViewsChanged, seen.append)
+
+    async def scenario() -> None:
+        await e.session.start()
+        now = e.clock.now()
+        price = float(e.market.price_at("AAPL", now))
+        e.broker.on_price("AAPL", price, now)
+        cid = client_order_id(SESSION, "AAPL", "rsi_reversion", OrderIntent.ENTRY)
+        e.session.book.expect_entry(cid, EntryPlan(Side.LONG, "rsi_reversion", 3.0, 2.0, 3.0))
+        await e.session.orders.submit(
+            OrderRequest(cid, "AAPL", OrderSide.BUY, 10, strategy="rsi_reversion"),
+            session=SESSION,
+        )
+        await e.session.book.settle()
+        await asyncio.sleep(0.2)
+        seen.clear()
+        start = asyncio.get_running_loop().time()
+        for k in range(300):  # 300 prints in ~0.3 s
+            p = price * (1 + 0.0005 * ((k % 7) - 3))
+            e.bus.publish(TradeEvent(now, TradeTick("AAPL", now, p, 100.0)))
+            await e.session.on_trade("AAPL", p, now)
+            if k % 10 == 9:
+                await asyncio.sleep(0.01)
+        elapsed = asyncio.get_running_loop().time() - start
+        await asyncio.sleep(0.25)
+        pos = [v for v in seen if ViewName.POSITIONS in v.views]
+        assert 1 <= len(pos) <= elapsed / f.price_refresh_s + 3
+        shown = f.positions()
+        assert [p.symbol for p in shown] == ["AAPL"] and shown[0].day == 1 and shown[0].day_one
+
+    asyncio.run(scenario())
+
+
+def test_the_day_is_told_in_the_log(engines: Callable[..., Engines]) -> None:
+    e = engines()
+    f = e.facade
+    c = f.candidates()[0]
+    f.approve(c.id, "looks right")
+    logs = [ev for ev in f.recent_logs() if isinstance(ev, LogEvent)]
+    assert any(
+        ev.source == "approvals" and ev.message == f"{c.symbol} approved by the user (looks right)"
+        for ev in logs
+    )
+
+
+def test_views_read_the_store_once_per_change(
+    engines: Callable[..., Engines], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    e = engines()
+    f = e.facade
+    calls = {"n": 0}
+    real = e.store.candidates_for_scan
+
+    def counting(scan_id: int) -> Any:
+        calls["n"] += 1
+        return real(scan_id)
+
+    monkeypatch.setattr(e.store, "candidates_for_scan", counting)
+    f.changed(ViewName.CANDIDATES)
+    for _ in range(20):
+        f.candidates()
+    assert calls["n"] == 1
+    f.approve(f.candidates()[0].id)  # an event: rebuilt once more
+    for _ in range(5):
+        f.candidates()
+    assert calls["n"] == 2
+
+
+def test_shutdown_is_idempotent_and_closes_the_store(engines: Callable[..., Engines]) -> None:
+    e = engines()
+
+    async def twice() -> None:
+        t1 = e.facade.shutdown()
+        t2 = e.facade.shutdown()
+        assert t1 is t2
+        await t1
+
+    asyncio.run(twice())
+    assert e.store.closed and e.facade.stopped
+    with pytest.raises(CommandRefused, match="stopping"):
+        e.facade.approve(1)

@@ -1,0 +1,500 @@
+"""The desktop app: a QApplication whose Qt loop is also the engines' asyncio loop (qasync).
+
+``workstation`` with no command comes here (:func:`run_app`):
+
+1. Qt is checked before anything else (:func:`qt_problem`): no display, a library Qt needs
+   that is missing, or a Qt binding known to crash (``binding_problem``) each give ONE line
+   naming the problem and the way out, and the app does not start.
+2. The context (home, configuration, calendar) and the mode are resolved. ``--mode live``
+   shows the live confirmation dialog FIRST: nothing is built and nothing connects unless
+   the user types LIVE.
+3. The engines are assembled (:mod:`workstation.engine.assembly`): the simulated market and
+   exchange by default (the exchange's state is kept in the home's data folder, so the
+   simulated account outlives the app), or Alpaca for paper/live.
+4. The window opens on the :class:`~workstation.engine.facade.Workstation` facade, then the
+   engines start as tasks of the same loop (reconciliation first; differences open the
+   reconciliation dialog).
+5. Quitting (File > Quit, the window's close button, Ctrl-C in the terminal) saves the
+   layout, stops the engines and streams, saves the simulated exchange and closes the store,
+   then the loop ends.
+
+No engine work blocks the loop: the scan runs in an executor thread, the views are cached
+(see the facade), and quotes reach the panels coalesced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes.util
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from workstation.core.paths import HOME_ENV, Paths
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import QSettings
+
+    from workstation.context import Context
+    from workstation.core.config_files import ConfigManager
+    from workstation.core.events import EventBus
+    from workstation.engine.assembly import Engines
+    from workstation.engine.facade import Workstation
+    from workstation.engine.proxy import EngineProxy
+    from workstation.engine.views import Mode
+    from workstation.ui.dialogs.reconcile import ReconcileDialog
+    from workstation.ui.main_window import MainWindow
+
+log = logging.getLogger("workstation.app")
+
+UI_SETTINGS_FILE = "ui.ini"
+
+
+# ------------------------------------------------------------------ can Qt start?
+def display_problem(env: dict[str, str] | None = None, platform: str | None = None) -> str:
+    """On Linux a window needs an X11 or Wayland display (or QT_QPA_PLATFORM=offscreen)."""
+    env = dict(os.environ) if env is None else env
+    platform = platform or sys.platform
+    if not platform.startswith("linux"):
+        return ""
+    if env.get("QT_QPA_PLATFORM") or env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return ""
+    return "there is no display (neither DISPLAY nor WAYLAND_DISPLAY is set)"
+
+
+def _xcb_problem() -> str:
+    """Qt's X11 plugin aborts the process when libxcb-cursor is missing: say so first."""
+    if not sys.platform.startswith("linux"):
+        return ""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if platform not in ("", "xcb") or not os.environ.get("DISPLAY"):
+        return ""
+    if os.environ.get("WAYLAND_DISPLAY") and not platform:
+        return ""  # Qt picks Wayland
+    if ctypes.util.find_library("xcb-cursor") is None:
+        return (
+            "the system library libxcb-cursor0, which Qt's X11 support needs, is missing "
+            "(install it: sudo apt install libxcb-cursor0, or run scripts/bootstrap.sh)"
+        )
+    return ""
+
+
+def qt_problem() -> str:
+    """Why the window cannot open here, in one sentence; "" when it can."""
+    problem = display_problem()
+    if problem:
+        return problem
+    try:
+        import qasync  # noqa: F401
+        from PySide6 import QtWidgets  # noqa: F401
+    except ImportError as exc:  # e.g. "libEGL.so.1: cannot open shared object file"
+        return f"Qt cannot be loaded ({exc})"
+    from workstation.ui.compat import binding_problem
+
+    problem = binding_problem()
+    if problem:
+        return problem
+    return _xcb_problem()
+
+
+def no_window_message(problem: str) -> str:
+    return (
+        f"workstation: the window cannot open: {problem}. Use 'workstation run --headless' "
+        "to trade without a window, or 'workstation --no-gui' for tonight's scan."
+    )
+
+
+# ------------------------------------------------------------------ pieces
+def home_given(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "home", None) or os.environ.get(HOME_ENV))
+
+
+def ui_settings(paths: Paths, own_file: bool) -> QSettings:
+    """The window's layout and theme: the platform's settings store, or (with --home, so a
+    home is self-contained, and in tests) an INI file in the home's config folder."""
+    from PySide6.QtCore import QSettings
+
+    from workstation.ui.main_window import APP_NAME, ORG_NAME
+
+    if own_file:
+        return QSettings(str(paths.config_dir / UI_SETTINGS_FILE), QSettings.Format.IniFormat)
+    return QSettings(ORG_NAME, APP_NAME)
+
+
+def setup_file_log(paths: Paths) -> None:
+    """Engine and app messages go to <data>/logs/workstation.log (rotated)."""
+    root = logging.getLogger("workstation")
+    target = str(paths.logs_dir / "workstation.log")
+    if any(getattr(h, "baseFilename", None) == target for h in root.handlers):
+        return
+    with contextlib.suppress(OSError):
+        handler = logging.handlers.RotatingFileHandler(
+            target, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        if root.level == logging.NOTSET or root.level > logging.INFO:
+            root.setLevel(logging.INFO)
+
+
+def make_window(
+    engines: Engines,
+    *,
+    settings: QSettings,
+    secrets: Any = None,
+    theme_name: str | None = None,
+) -> MainWindow:
+    """The main window on the engines' facade, with the reconciliation wired in."""
+    from workstation.ui.main_window import MainWindow
+
+    ctx = engines.ctx
+    win = MainWindow(
+        engines.facade,
+        ctx.config,
+        settings=settings,
+        paths=ctx.paths,
+        shutdown=engines.facade.shutdown,
+        secrets=secrets,
+        theme_name=theme_name,
+    )
+    attach_reconciliation(win, engines.facade)
+    return win
+
+
+def attach_reconciliation(win: MainWindow, facade: Workstation) -> None:
+    """Trading > Reconcile with the broker..., and the dialog opening by itself when the
+    start-up comparison finds differences."""
+    from PySide6.QtGui import QAction
+
+    from workstation.engine.events import (
+        DifferenceResolved,
+        ReconcileFinished,
+        TradingGateChanged,
+    )
+
+    action = QAction("Reconcile with the broker...", win)
+    action.setToolTip("The differences between the app's records and the broker, to resolve")
+    action.setStatusTip(action.toolTip())
+    action.triggered.connect(lambda _=False: open_reconcile(win, facade))
+    trading = next(
+        (a.menu() for a in win.menuBar().actions() if a.text().replace("&", "") == "Trading"),
+        None,
+    )
+    if trading is not None:
+        trading.insertAction(win.scan_action, action)
+        trading.insertSeparator(win.scan_action)
+    win.addAction(action)
+    win.reconcile_action = action  # type: ignore[attr-defined]
+    win.reconcile_dialog = None  # type: ignore[attr-defined]
+
+    def on_event(ev: object) -> None:
+        if isinstance(ev, ReconcileFinished) and ev.differences:
+            open_reconcile(win, facade)
+            win.notify(
+                "Reconciliation needed",
+                f"{len(ev.differences)} difference(s) with the broker: new trades are blocked",
+            )
+        elif isinstance(ev, DifferenceResolved | TradingGateChanged | ReconcileFinished):
+            dlg = getattr(win, "reconcile_dialog", None)
+            if dlg is not None:
+                dlg.refresh()
+
+    win.bridge.event.connect(on_event)
+
+
+def open_reconcile(win: MainWindow, facade: Workstation) -> ReconcileDialog:
+    from workstation.ui.dialogs.reconcile import ReconcileDialog
+
+    dlg: ReconcileDialog | None = getattr(win, "reconcile_dialog", None)
+    if dlg is None:
+        dlg = ReconcileDialog(facade, win)
+        dlg.resolved.connect(
+            lambda _k, _a: win.show_message(
+                "Difference resolved" + ("; trading allowed" if not facade.trading_blocked else ""),
+                "info",
+            )
+        )
+        win.reconcile_dialog = dlg  # type: ignore[attr-defined]
+    dlg.refresh()
+    dlg.show()
+    dlg.raise_()
+    return dlg
+
+
+def watch_close(win: MainWindow, on_closed: Callable[[], None]) -> Any:
+    """Call ``on_closed`` once the window has really closed (after its shutdown hook)."""
+    from PySide6.QtCore import QEvent, QObject
+
+    class _Filter(QObject):
+        def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+            if event.type() in (QEvent.Type.Hide, QEvent.Type.Close) and (
+                getattr(win, "_shutdown_state", "") == "stopped"
+            ):
+                on_closed()
+            return False
+
+    f = _Filter(win)
+    win.installEventFilter(f)
+    return f
+
+
+# ------------------------------------------------------------------ the app
+def open_home(args: argparse.Namespace) -> tuple[Paths, ConfigManager]:
+    """The home's folders and configuration (cheap: what the window needs to open)."""
+    from workstation.core.config_files import ConfigError, ConfigManager
+    from workstation.errors import UserError
+
+    paths = Paths.resolve(getattr(args, "home", None))
+    try:
+        paths.ensure()
+    except OSError as exc:
+        raise UserError(
+            f"cannot use the home folder {paths.config_dir.parent}: "
+            f"{exc.strerror or exc}; choose another with --home"
+        ) from exc
+    try:
+        config = ConfigManager(paths.config_dir, paths.config_history_dir)
+    except ConfigError as exc:
+        first = exc.errors[0]
+        more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
+        raise UserError(
+            f"configuration is invalid: {first}{more}; run 'workstation config check' for "
+            "the full list",
+            exit_code=2,
+        ) from exc
+    return paths, config
+
+
+def context_for(args: argparse.Namespace, paths: Paths, config: ConfigManager) -> Context:
+    """The full context: adds the NYSE calendar (the slow part: built off the loop)."""
+    from workstation.context import Context
+    from workstation.core.calendar import get_calendar
+
+    market = getattr(args, "market", None) or config.current.app.market
+    return Context(
+        paths,
+        config,
+        get_calendar(),
+        market,
+        getattr(args, "universe", None),
+        getattr(args, "seed", None),
+    )
+
+
+class DesktopApp:
+    """One run of the desktop app (see the module docstring).
+
+    The window opens first, on an :class:`~workstation.engine.proxy.EngineProxy`; the
+    calendar, market and simulated exchange are built in a worker thread meanwhile, the
+    store and session on the loop; then the proxy hands over to the real facade.
+    """
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        *,
+        t0: float | None = None,
+        speed: float | None = None,
+        settings: QSettings | None = None,
+        secrets: Any = None,
+    ) -> None:
+        self.args = args
+        self.t0 = time.perf_counter() if t0 is None else t0
+        self.speed = speed  # the simulated clock's (None: app.yaml's)
+        self.settings = settings
+        self.secrets = secrets
+        self.engines: Engines | None = None
+        self.window: MainWindow | None = None
+        self.proxy: EngineProxy | None = None
+        self.closed: asyncio.Future[None] | None = None
+        self.shown_after: float | None = None  # seconds from launch to the window shown
+        self.ready_after: float | None = None  # ... to the engines running
+
+    def run(self) -> int:
+        from PySide6.QtWidgets import QApplication, QDialog
+
+        from workstation.engine.views import Mode
+        from workstation.errors import UserError
+        from workstation.ui import theme
+        from workstation.ui.dialogs.confirm import LiveModeDialog
+        from workstation.ui.main_window import APP_NAME, ORG_NAME
+
+        app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "workstation"])
+        assert isinstance(app, QApplication)
+        app.setOrganizationName(ORG_NAME)
+        app.setApplicationName(APP_NAME)
+        app.setQuitOnLastWindowClosed(False)  # the loop ends when the engines have stopped
+        paths, config = open_home(self.args)
+        setup_file_log(paths)
+        raw = (getattr(self.args, "mode", None) or config.current.app.mode or "sim").lower()
+        if raw == "backtest":
+            raise UserError("mode 'backtest' has no window: use --mode sim (or run headless)")
+        try:
+            mode = Mode(raw)
+        except ValueError:
+            raise UserError(f"--mode {raw!r} is not valid: use sim, paper or live") from None
+        confirm_live = False
+        if mode is Mode.LIVE:
+            # Before anything is built: no connection, no order, unless the user types LIVE.
+            theme.apply(app, config.current.app.theme)
+            if LiveModeDialog().exec() != QDialog.DialogCode.Accepted:
+                sys.stderr.write(
+                    "workstation: live trading was not confirmed; nothing was connected\n"
+                )
+                return 1
+            confirm_live = True
+        import qasync
+
+        loop = qasync.QEventLoop(app)
+        asyncio.set_event_loop(loop)
+        try:
+            with loop:
+                return loop.run_until_complete(self.main(paths, config, mode, confirm_live))
+        finally:
+            asyncio.set_event_loop(None)
+
+    async def build(self, ctx: Context, mode: Mode, confirm_live: bool, bus: EventBus) -> Engines:
+        from workstation.engine.assembly import assemble_sim, build_alpaca, sim_parts
+        from workstation.engine.views import Mode
+
+        if mode is Mode.SIM:
+            parts = await asyncio.to_thread(lambda: sim_parts(ctx, speed=self.speed))
+            return assemble_sim(ctx, parts, bus=bus)
+        return await build_alpaca(ctx, mode, confirm_live=confirm_live, bus=bus)
+
+    def open_window(self, paths: Paths, config: ConfigManager, mode: Mode) -> MainWindow:
+        """The window, shown at once on an engine proxy (the engines come later)."""
+        from workstation.core.events import EventBus
+        from workstation.engine.proxy import EngineProxy
+        from workstation.ui.dialogs.settings import KeyringStore
+        from workstation.ui.main_window import MainWindow
+
+        proxy = EngineProxy(EventBus(), mode)
+        self.proxy = proxy
+        win = MainWindow(
+            proxy,  # type: ignore[arg-type]
+            config,
+            settings=self.settings or ui_settings(paths, home_given(self.args)),
+            paths=paths,
+            shutdown=proxy.shutdown,
+            secrets=self.secrets if self.secrets is not None else KeyringStore(),
+        )
+        attach_reconciliation(win, proxy)  # type: ignore[arg-type]
+        self.window = win
+        closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed = closed
+        watch_close(win, lambda: closed.done() or closed.set_result(None))
+        win.show()
+        self.shown_after = time.perf_counter() - self.t0
+        return win
+
+    async def start_engines(
+        self, paths: Paths, config: ConfigManager, mode: Mode, confirm_live: bool
+    ) -> Engines | None:
+        """Build the engines (the slow parts off the loop), hand the window over to them.
+        None when the window was closed meanwhile (the engines are then stopped again)."""
+        from workstation.errors import UserError
+
+        proxy, win = self.proxy, self.window
+        assert proxy is not None and win is not None
+        try:
+            ctx = await asyncio.to_thread(context_for, self.args, paths, config)
+            engines = await self.build(ctx, mode, confirm_live, proxy.events)
+        except (UserError, OSError) as exc:
+            proxy.fail(f"the engines could not start: {exc}")
+            win.show_message(f"The engines could not start: {exc}", "error")
+            raise
+        self.engines = engines
+        if proxy.closing:  # the window was closed while the engines were being built
+            await engines.facade.shutdown()
+            return None
+        proxy.attach(engines.facade)
+        self.ready_after = time.perf_counter() - self.t0
+        engines.facade.log(
+            "INFO",
+            f"workstation started ({mode} mode, {engines.market.name} market, home "
+            f"{paths.data_dir.parent}); window shown after {self.shown_after:.2f} s, "
+            f"engines ready after {self.ready_after:.2f} s",
+        )
+        for name in ("candidates", "positions"):
+            table = win.panels[name].table
+            if table.current_row() is None and table.proxy.rowCount():
+                table.select_row(0)
+        return engines
+
+    async def main(
+        self, paths: Paths, config: ConfigManager, mode: Mode, confirm_live: bool
+    ) -> int:
+        from workstation.errors import UserError
+
+        win = self.open_window(paths, config, mode)
+        assert self.closed is not None
+        with _interrupts(win):
+            try:
+                engines = await self.start_engines(paths, config, mode, confirm_live)
+            except (UserError, OSError):
+                await self.closed  # the message is in the window until the user closes it
+                raise
+            if engines is None:
+                return 0
+            engines.facade.start()
+            await self.closed
+        await engines.facade.shutdown()  # idempotent: the window's hook already ran it
+        return 0
+
+
+@contextlib.contextmanager
+def _interrupts(win: MainWindow) -> Any:
+    """Ctrl-C / SIGTERM close the window (a clean quit), instead of killing the loop."""
+    from PySide6.QtCore import QTimer
+
+    previous: dict[int, Any] = {}
+
+    def handler(_sig: int, _frame: object) -> None:
+        QTimer.singleShot(0, win.close)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, OSError):
+            previous[sig] = signal.signal(sig, handler)
+    # Python runs signal handlers between bytecodes: wake it now and then while Qt waits.
+    tick = QTimer()
+    tick.setInterval(250)
+    tick.timeout.connect(lambda: None)
+    tick.start()
+    try:
+        yield
+    finally:
+        tick.stop()
+        for sig, old in previous.items():
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(sig, old)
+
+
+def run_app(args: argparse.Namespace, *, t0: float | None = None) -> int:
+    """``workstation``: open the window (one line on stderr and exit 1 if Qt cannot)."""
+    problem = qt_problem()
+    if problem:
+        sys.stderr.write(no_window_message(problem) + "\n")
+        return 1
+    return DesktopApp(args, t0=t0).run()
+
+
+__all__ = [
+    "DesktopApp",
+    "attach_reconciliation",
+    "display_problem",
+    "make_window",
+    "no_window_message",
+    "open_reconcile",
+    "qt_problem",
+    "run_app",
+    "ui_settings",
+    "watch_close",
+]
