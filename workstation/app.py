@@ -361,13 +361,17 @@ class DesktopApp:
             asyncio.set_event_loop(None)
 
     async def build(self, ctx: Context, mode: Mode, confirm_live: bool, bus: EventBus) -> Engines:
+        from workstation.core.gc_tuning import freeze_startup_heap
         from workstation.engine.assembly import assemble_sim, build_alpaca, sim_parts
         from workstation.engine.views import Mode
 
         if mode is Mode.SIM:
             parts = await asyncio.to_thread(lambda: sim_parts(ctx, speed=self.speed))
-            return assemble_sim(ctx, parts, bus=bus)
-        return await build_alpaca(ctx, mode, confirm_live=confirm_live, bus=bus)
+            engines = assemble_sim(ctx, parts, bus=bus)
+        else:
+            engines = await build_alpaca(ctx, mode, confirm_live=confirm_live, bus=bus)
+        freeze_startup_heap()  # no full-GC pauses of the Qt loop from the start-up heap
+        return engines
 
     def open_window(self, paths: Paths, config: ConfigManager, mode: Mode) -> MainWindow:
         """The window, shown at once on an engine proxy (the engines come later)."""

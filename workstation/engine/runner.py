@@ -260,6 +260,9 @@ class HeadlessRunner:
             )
         if mode not in ("sim", "backtest", "paper"):
             raise UserError(f"--mode {mode!r} is not valid here: use sim or paper")
+        from workstation.core.gc_tuning import freeze_startup_heap
+
+        freeze_startup_heap()  # no full-GC pauses of the loop from the start-up heap
         try:
             if mode == "paper":
                 return await self._run_alpaca()
