@@ -14,13 +14,14 @@ commits, never corrupt the file). Callers write first, then act.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -290,11 +291,32 @@ class StoreCore:
 
     @staticmethod
     def _insert(db: Database, table: str, record: Mapping[str, Any]) -> int:
-        """Insert one row through sqlite-utils and return its rowid."""
-        t = db.table(table)
-        t.insert(dict(record))
-        assert t.last_rowid is not None
-        return int(t.last_rowid)
+        """Insert one row and return its rowid.
+
+        A plain parameterised INSERT (its text cached per table and column set): sqlite-
+        utils' ``table.insert`` re-reads the table's schema on every call, ~0.25 ms that
+        sat several times on the quote-to-exit-order path. Values are converted as
+        sqlite-utils would (dates and times to ISO text, containers to JSON)."""
+        keys = tuple(record)
+        sql = _INSERT_SQL.get((table, keys))
+        if sql is None:
+            cols = ", ".join(f"[{k}]" for k in keys)
+            marks = ", ".join("?" for _ in keys)
+            sql = _INSERT_SQL[(table, keys)] = f"INSERT INTO [{table}] ({cols}) VALUES ({marks})"
+        cur = db.conn.execute(sql, [_sql_value(record[k]) for k in keys])
+        assert cur.lastrowid is not None
+        return int(cur.lastrowid)
+
+
+_INSERT_SQL: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def _sql_value(v: Any) -> Any:
+    if isinstance(v, (dict, list, tuple)):
+        return json.dumps(v)
+    if isinstance(v, (datetime, date)):
+        return v.isoformat()
+    return v
 
 
 def _translate(exc: sqlite3.Error, path: Path, busy_timeout_s: float) -> StoreError:
