@@ -19,6 +19,7 @@ import logging
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -107,6 +108,11 @@ class StoreCore:
         self._db: Database | None = db
         self._busy_timeout_s = busy_timeout_s
         self._lock = threading.RLock()
+        # WAL checkpoints (an fsync of the database) run in a background thread, never
+        # inside a commit on the engine's path: a checkpoint landing in the commit of an
+        # exit order made the quote-to-exit latency's tail several ms longer.
+        db.conn.execute("PRAGMA wal_autocheckpoint = 0")
+        self._checkpointer = _Checkpointer(self, path)
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -171,9 +177,10 @@ class StoreCore:
 
     def close(self) -> None:
         """Close the connection (idempotent); later calls raise :class:`StoreError`."""
+        self._checkpointer.stop()
         with self._lock:
             if self._db is not None:
-                self._db.close()
+                self._db.close()  # the last connection to close checkpoints the WAL
                 self._db = None
 
     def __enter__(self) -> Self:
@@ -309,6 +316,44 @@ class StoreCore:
 
 
 _INSERT_SQL: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+class _Checkpointer:
+    """Checkpoints a store's WAL every ``interval_s`` from its own thread and connection.
+
+    PASSIVE checkpoints never wait for readers or writers. The thread holds no connection
+    between checkpoints and ends when the store is closed or garbage collected.
+    """
+
+    def __init__(self, store: StoreCore, path: Path, interval_s: float = 2.0) -> None:
+        self._store = weakref.ref(store)
+        self._path = path
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"wal-checkpoint:{path.name}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            store = self._store()
+            if store is None or store.closed:
+                return
+            del store
+            try:
+                conn = sqlite3.connect(str(self._path), timeout=0)
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                finally:
+                    conn.close()
+            except sqlite3.Error as exc:  # busy, or the file went away: try again later
+                log.debug("WAL checkpoint of %s skipped: %s", self._path, exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
 
 
 def _sql_value(v: Any) -> Any:
