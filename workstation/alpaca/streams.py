@@ -74,8 +74,10 @@ def _stop_now(stream: StockDataStream | TradingStream) -> None:
         stream._stop_stream_event.set()
 
 
-class _HookedDataStream(StockDataStream):
-    """alpaca-py's StockDataStream, reporting connects, losses and auth answers."""
+class _StreamHooks:
+    """What both hooked streams report: connects, failed connects and refused keys."""
+
+    _hooks: _Hooks
 
     def __init__(self, *args: Any, hooks: _Hooks, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -83,20 +85,27 @@ class _HookedDataStream(StockDataStream):
 
     async def _auth(self) -> None:
         try:
-            await super()._auth()
+            await super()._auth()  # type: ignore[misc]
         except ValueError as exc:
             if self._hooks.auth_refused(str(exc)):
-                _stop_now(self)
+                _stop_now(self)  # type: ignore[arg-type]
             raise
 
     async def _start_ws(self) -> None:
         self._hooks.connecting()
         try:
-            await super()._start_ws()
+            await super()._start_ws()  # type: ignore[misc]
         except BaseException as exc:
             self._hooks.connect_failed(exc)
             raise
+        self._on_started()
+
+    def _on_started(self) -> None:
         self._hooks.connected()
+
+
+class _HookedDataStream(_StreamHooks, StockDataStream):
+    """alpaca-py's StockDataStream, reporting connects, losses and auth answers."""
 
     async def _consume(self) -> bool:
         try:
@@ -109,29 +118,12 @@ class _HookedDataStream(StockDataStream):
         return stale
 
 
-class _HookedTradingStream(TradingStream):
+class _HookedTradingStream(_StreamHooks, TradingStream):
     """alpaca-py's TradingStream, reporting connects, losses and auth answers."""
 
-    def __init__(self, *args: Any, hooks: _Hooks, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._hooks = hooks
-
-    async def _auth(self) -> None:
-        try:
-            await super()._auth()
-        except ValueError as exc:
-            if self._hooks.auth_refused(str(exc)):
-                _stop_now(self)
-            raise
-
-    async def _start_ws(self) -> None:
-        self._hooks.connecting()
-        try:
-            await super()._start_ws()
-        except BaseException as exc:
-            self._hooks.connect_failed(exc)
-            raise
+    def _on_started(self) -> None:
         # Not "connected" yet: updates only flow once Alpaca acknowledges the listen request.
+        pass
 
     async def _dispatch(self, msg: dict[str, Any]) -> None:
         if msg.get("stream") == "listening":
