@@ -809,9 +809,14 @@ class TradingSession:
         self._stream_symbols = ()
         if task is None:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        while not task.done():
+            # Cancel again until it ends: a cancel that lands while on_trade awaits a broker
+            # call can be swallowed (asyncio.wait_for in 3.11 drops it when the inner call
+            # completes at the same moment), and the task would wait for ticks forever.
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("the price stream ended with an error: %r", task.exception())
 
     async def _consume(self, symbols: tuple[str, ...]) -> None:
         agen = self.market.stream(symbols)
