@@ -248,28 +248,9 @@ def watch_close(win: MainWindow, on_closed: Callable[[], None]) -> Any:
 # ------------------------------------------------------------------ the app
 def open_home(args: argparse.Namespace) -> tuple[Paths, ConfigManager]:
     """The home's folders and configuration (cheap: what the window needs to open)."""
-    from workstation.core.config_files import ConfigError, ConfigManager
-    from workstation.errors import UserError
+    from workstation.home import open_home as _open_home
 
-    paths = Paths.resolve(getattr(args, "home", None))
-    try:
-        paths.ensure()
-    except OSError as exc:
-        raise UserError(
-            f"cannot use the home folder {paths.config_dir.parent}: "
-            f"{exc.strerror or exc}; choose another with --home"
-        ) from exc
-    try:
-        config = ConfigManager(paths.config_dir, paths.config_history_dir)
-    except ConfigError as exc:
-        first = exc.errors[0]
-        more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
-        raise UserError(
-            f"configuration is invalid: {first}{more}; run 'workstation config check' for "
-            "the full list",
-            exit_code=2,
-        ) from exc
-    return paths, config
+    return _open_home(args)
 
 
 def context_for(args: argparse.Namespace, paths: Paths, config: ConfigManager) -> Context:

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 from workstation.core.calendar import ET, TradingCalendar, get_calendar
 from workstation.core.clock import Clock, SimClock, WallClock
 from workstation.core.config import Config, SimConfig
-from workstation.core.config_files import ConfigError, ConfigManager
+from workstation.core.config_files import ConfigManager
 from workstation.core.models import Universe
 from workstation.core.paths import Paths
 from workstation.errors import UserError
+from workstation.home import open_home
 from workstation.market.base import MarketData, MarketDataError
 
 if TYPE_CHECKING:
@@ -150,24 +151,7 @@ class Context:
 
 
 def open_context(args: argparse.Namespace) -> Context:
-    paths = Paths.resolve(getattr(args, "home", None))
-    try:
-        paths.ensure()
-    except OSError as exc:
-        raise UserError(
-            f"cannot use the home folder {paths.config_dir.parent}: "
-            f"{exc.strerror or exc}; choose another with --home"
-        ) from exc
-    try:
-        config = ConfigManager(paths.config_dir, paths.config_history_dir)
-    except ConfigError as exc:
-        first = exc.errors[0]
-        more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
-        raise UserError(
-            f"configuration is invalid: {first}{more}; run 'workstation config "
-            "check' for the full list",
-            exit_code=2,
-        ) from exc
+    paths, config = open_home(args)
     market = getattr(args, "market", None) or config.current.app.market
     return Context(
         paths,
