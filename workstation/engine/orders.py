@@ -204,6 +204,39 @@ class OrderManager:
         await self._absorb(answer, source="submit")
         return self._orders[cid]
 
+    def _record_new(
+        self,
+        request: OrderRequest,
+        *,
+        session: date,
+        candidate_id: int | None = None,
+        position_id: int | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> Order:
+        """Write ``request`` as a new order (status new) and track it; the order."""
+        now = self.clock.now()
+        self.store.upsert_order(
+            request.client_order_id,
+            at=now,
+            session=session,
+            symbol=request.symbol,
+            side=request.side,
+            qty=request.qty,
+            order_type=request.type,
+            tif=request.tif,
+            limit_price=request.limit_price,
+            stop_price=request.stop_price,
+            intent=request.intent,
+            strategy=request.strategy,
+            candidate_id=candidate_id,
+            position_id=position_id,
+            status=OrderStatus.NEW,
+            event_detail=detail,
+        )
+        order = Order(request, OrderStatus.NEW, created_at=now, updated_at=now)
+        self._orders[request.client_order_id] = order
+        return order
+
     def prepare(
         self,
         request: OrderRequest,
@@ -223,28 +256,13 @@ class OrderManager:
         cid = request.client_order_id
         existing = self.store.order_by_client_id(cid)
         if existing is None:
-            now = self.clock.now()
-            self.store.upsert_order(
-                cid,
-                at=now,
+            return self._record_new(
+                request,
                 session=session,
-                symbol=request.symbol,
-                side=request.side,
-                qty=request.qty,
-                order_type=request.type,
-                tif=request.tif,
-                limit_price=request.limit_price,
-                stop_price=request.stop_price,
-                intent=request.intent,
-                strategy=request.strategy,
                 candidate_id=candidate_id,
                 position_id=position_id,
-                status=OrderStatus.NEW,
-                event_detail=detail,
+                detail=detail,
             )
-            order = Order(request, OrderStatus.NEW, created_at=now, updated_at=now)
-            self._orders[cid] = order
-            return order
         stored = order_from_row(existing)
         if _identity(stored.request) != _identity(request):
             raise ValueError(
@@ -444,24 +462,11 @@ class OrderManager:
         )
         now = self.clock.now()
         if self.store.order_by_client_id(new_client_order_id) is None:
-            self.store.upsert_order(
-                new_client_order_id,
-                at=now,
+            self._record_new(
+                new_request,
                 session=session,
-                symbol=new_request.symbol,
-                side=new_request.side,
-                qty=new_request.qty,
-                order_type=new_request.type,
-                tif=new_request.tif,
-                stop_price=new_request.stop_price,
-                intent=new_request.intent,
-                strategy=new_request.strategy,
                 position_id=position_id,
-                status=OrderStatus.NEW,
-                event_detail={"replaces": client_order_id, **(detail or {})},
-            )
-            self._orders[new_client_order_id] = Order(
-                new_request, OrderStatus.NEW, created_at=now, updated_at=now
+                detail={"replaces": client_order_id, **(detail or {})},
             )
         else:
             stored = self.order(new_client_order_id)
