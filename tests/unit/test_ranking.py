@@ -13,7 +13,7 @@ import pytest
 
 from workstation.core.config import STRATEGY_PARAMS, RankingConfig, RegimeConfig, StrategyParams
 from workstation.core.models import Group, Regime, Side
-from workstation.signals.ranking import percentile_rank, rank_candidates
+from workstation.signals.ranking import percentile_rank, rank_candidates, tie_classes_desc
 from workstation.signals.strategy_api import (
     Check,
     StrategyInputs,
@@ -370,3 +370,92 @@ def test_ranking_is_fast_enough_for_the_scan_budget() -> None:
         best = min(best, time.perf_counter() - t0)
     # A few ms on the 2-core machine; the bound is loose so that a loaded CI box passes.
     assert best < 0.05
+
+
+# ------------------------------------------------- ties under float noise (issue 12.7)
+
+# Score = 100 * strength: the table below sets the relative gap between two scores exactly.
+STRENGTH_ONLY = RankingConfig(w_strength=1.0, w_liquidity=0.0, w_reward_risk=0.0, w_fit=0.0)
+ULP = float(np.spacing(0.5)) / 0.5
+
+
+@pytest.mark.parametrize(
+    ("rel_gap", "first"),
+    [
+        pytest.param(0.0, "HIGHDV", id="exact-tie-dv20-decides"),
+        pytest.param(ULP, "HIGHDV", id="1-ulp-is-a-tie"),
+        pytest.param(0.5e-9, "HIGHDV", id="half-the-tolerance-is-a-tie"),
+        pytest.param(0.99e-9, "HIGHDV", id="just-inside-the-tolerance-is-a-tie"),
+        pytest.param(1.01e-9, "LOWDV", id="just-outside-the-tolerance-score-decides"),
+        pytest.param(1e-6, "LOWDV", id="a-real-difference-score-decides"),
+    ],
+)
+def test_scores_within_the_rules_tolerance_tie_and_dv20_decides(rel_gap: float, first: str) -> None:
+    # LOWDV scores higher by rel_gap; HIGHDV has the higher dv20.
+    data = data_for([1e8, 2e8], Regime.TREND, symbols=["LOWDV", "HIGHDV"])
+    strengths = {0: 0.5, 1: 0.5 * (1.0 - rel_gap)}
+    res = rank(data, {"bb_squeeze": fake("bb_squeeze", data, strengths)}, ["A", "B"], STRENGTH_ONLY)
+    assert res.candidates[0].symbol == first
+    assert [c.rank for c in res.candidates] == [1, 2]
+
+
+def test_the_reported_case_equal_fractions_ordered_by_dv20_not_noise() -> None:
+    # RANGING, bb_squeeze allowed (fit 0.5), tp/sl 4.0/2.5 (reward/risk part 0.8); 4 eligible
+    # symbols so liquidity is 1/4, 2/4, 3/4, 4/4. As fractions 0.5*0.8 + 0.2*0.25 equals
+    # 0.5*0.7 + 0.2*0.5, but as floats the scores are 64.5 and 64.49999999999999.
+    data = data_for([1e8, 2e8, 3e8, 4e8], Regime.RANGING, symbols=["LOW", "HIGH", "X", "Y"])
+    res = rank(data, {"bb_squeeze": fake("bb_squeeze", data, {0: 0.8, 1: 0.7})}, ["A", "B"] * 2)
+    low, high = (next(c for c in res.candidates if c.symbol == s) for s in ("LOW", "HIGH"))
+    assert low.score == 64.5 and high.score == 64.49999999999999  # the noise is real
+    assert [c.symbol for c in res.candidates] == ["HIGH", "LOW"]  # dv20 desc decides
+
+
+@pytest.mark.parametrize(
+    ("rel_gap", "first"),
+    [
+        pytest.param(0.0, "AAA", id="exact-tie-symbol-decides"),
+        pytest.param(ULP, "AAA", id="1-ulp-is-a-tie"),
+        pytest.param(0.99e-9, "AAA", id="just-inside-the-tolerance-is-a-tie"),
+        pytest.param(1.01e-9, "ZZZ", id="just-outside-the-tolerance-score-decides"),
+    ],
+)
+def test_score_and_dv20_ties_within_tolerance_go_to_symbol(rel_gap: float, first: str) -> None:
+    # ZZZ scores higher by rel_gap and its dv20 is 1 ulp higher too: both are noise.
+    dv = 2e8
+    data = data_for([float(np.nextafter(dv, np.inf)), dv], Regime.TREND, symbols=["ZZZ", "AAA"])
+    strengths = {0: 0.5, 1: 0.5 * (1.0 - rel_gap)}
+    res = rank(data, {"bb_squeeze": fake("bb_squeeze", data, strengths)}, ["A", "B"], STRENGTH_ONLY)
+    assert res.candidates[0].symbol == first
+
+
+@pytest.mark.parametrize(
+    ("adx_strength", "winner"),
+    [
+        # bb_squeeze (listed first) at 0.375 scores 48.25; adx_pullback at 0.39 scores
+        # 48.25000000000001: equal as fractions (0.5*0.375 + 0.15*0.8 = 0.5*0.39 + 0.15*0.75).
+        pytest.param(0.39, "bb_squeeze", id="equal-fractions-first-listed-wins"),
+        # +d in strength is +0.5*d/0.4825 relative in score: 0.93e-9 (a tie), 2.07e-9 (not).
+        pytest.param(0.39 + 0.9e-9, "bb_squeeze", id="just-inside-tolerance-first-listed-wins"),
+        pytest.param(0.39 + 2e-9, "adx_pullback", id="beyond-tolerance-higher-wins"),
+        pytest.param(0.38, "bb_squeeze", id="lower-loses"),
+    ],
+)
+def test_one_candidate_per_symbol_tie_uses_the_tolerance(adx_strength: float, winner: str) -> None:
+    data = data_for([1e8, 2e8], Regime.RANGING)  # both allowed (fit 0.5); S00 liquidity 0.5
+    results = {
+        "adx_pullback": fake("adx_pullback", data, {0: adx_strength}),
+        "bb_squeeze": fake("bb_squeeze", data, {0: 0.375}),
+    }
+    res = rank(data, results, ["X", "Y"])
+    (c,) = res.candidates
+    assert c.strategy == winner
+    (s,) = res.superseded
+    assert s.kept_strategy == winner and s.kept_score == c.score
+    if adx_strength == 0.39:
+        assert s.score > c.score  # the loser's float is the larger one: only noise
+
+
+def test_tie_classes_are_anchored_at_their_largest_member_not_chained() -> None:
+    # 1 - 0.6e-9 ties 1.0; 1 - 1.2e-9 ties its neighbour but not the class's anchor 1.0.
+    values = np.array([1.0 - 1.2e-9, 1.0, 1.0 - 0.6e-9, 0.5, 0.5 + 1e-17])
+    assert tie_classes_desc(values).tolist() == [1, 0, 0, 2, 2]

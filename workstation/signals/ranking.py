@@ -10,6 +10,11 @@ symbol (its highest score; on a tie, the strategy listed first); ordered by scor
 desc, ``dv20`` desc, symbol asc; walked, taking a candidate unless its sector
 already has ``max_per_sector`` taken, stopping at ``top_n``.
 
+"A tie" is judged with the rules' float tolerance (:mod:`workstation.engine.rules.numeric`):
+scores that are equal as fractions can differ in their last bits as floats
+(``64.5`` vs ``64.49999999999999``), and letting that noise order them would bypass the
+spec's tie-breaks. Scores (and ``dv20`` values) within ``REL_TOL`` of each other are equal.
+
 Everything up to the walk is vectorised over symbols; the walk itself only visits
 the (few) candidates, so a 503-symbol ranking takes well under a millisecond or so.
 """
@@ -26,6 +31,7 @@ import numpy as np
 
 from workstation.core.config import RankingConfig, RegimeConfig, StrategyParams
 from workstation.core.models import Candidate, Regime, ScoreParts
+from workstation.engine.rules.numeric import REL_TOL, below
 
 if TYPE_CHECKING:
     from workstation.signals.strategy_api import Explanation, StrategyInputs, StrategyResult
@@ -171,6 +177,25 @@ class RankingResult:
         }
 
 
+def tie_classes_desc(values: np.ndarray) -> np.ndarray:
+    """Per value, a class number that orders ``values`` descending with float noise as ties.
+
+    Values are visited from the largest; each class is anchored at its largest member and
+    holds every following value not :func:`~workstation.engine.rules.numeric.below` that
+    anchor, so a class never spans more than the tolerance (no chaining of small gaps).
+    Class 0 is the largest; sort ascending on the class for "descending, ties equal".
+    """
+    v = np.asarray(values, dtype=np.float64)
+    out = np.empty(v.shape, dtype=np.int64)
+    klass, anchor = -1, 0.0
+    for k in np.argsort(-v, kind="stable").tolist():
+        x = float(v[k])
+        if klass < 0 or below(x, anchor):
+            klass, anchor = klass + 1, x
+        out[k] = klass
+    return out
+
+
 def _sector_list(symbols: Sequence[str], sectors: Sequence[str] | Mapping[str, str]) -> list[str]:
     if isinstance(sectors, Mapping):
         return [sectors.get(s, "Unknown") for s in symbols]
@@ -246,8 +271,12 @@ def rank_candidates(
         scores[r] = np.where(ok, sc, -np.inf)
         strengths[r] = res.strength
 
-    # argmax takes the first maximum: on a tie the strategy listed first wins.
-    best_row = np.argmax(scores, axis=0)
+    # The first strategy (in the listed order) whose score ties the maximum within the rules'
+    # tolerance wins; argmax over the boolean "ties the maximum" picks the first such row.
+    top = scores.max(axis=0)
+    with np.errstate(invalid="ignore"):
+        ties_top = scores >= top - REL_TOL * np.maximum(np.abs(scores), np.abs(top))
+    best_row = np.argmax(ties_top & (scores > -np.inf), axis=0)
     cols = np.arange(n)
     best = scores[best_row, cols]
     idx = np.flatnonzero(best > -np.inf)
@@ -265,10 +294,12 @@ def rank_candidates(
                         )
                     )
 
-    # Order: score desc, dv20 desc, symbol asc (np.lexsort: last key is the primary one).
+    # Order: score desc, dv20 desc, symbol asc (np.lexsort: last key is the primary one),
+    # scores and dv20 compared as tie classes so float noise falls through to the tie-breaks.
     sym_rank = np.empty(n, dtype=np.int64)
     sym_rank[np.argsort(np.array(symbols, dtype=str), kind="stable")] = cols
-    ordered = idx[np.lexsort((sym_rank[idx], -data.dv20[idx], -best[idx]))]
+    keys = (sym_rank[idx], tie_classes_desc(data.dv20[idx]), tie_classes_desc(best[idx]))
+    ordered = idx[np.lexsort(keys)]
 
     def scored(pos: int, i: int) -> Scored:
         r = int(best_row[i])
