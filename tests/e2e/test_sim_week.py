@@ -187,3 +187,29 @@ def test_manual_and_kill_switch_exits_come_from_commands(tmp_path: Path) -> None
         assert row.actor == "user"
     finally:
         store.close()
+
+
+def test_an_engine_exit_is_ordered_at_the_print_that_decided_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 12 item 9: the simulated decision-to-order delay, measured on every engine exit
+    of a week. The simulated market delivered a minute's prints (stamped :20 and :40) only
+    when the minute ended, so an exit decided at 14:47:20 was ordered at 14:48:00. At max
+    speed the clock stands still while a print is processed: the delay must be zero."""
+    home = _home(tmp_path)
+    _week(home, 49, 5, capsys)
+    store = Store.open(home / "data" / "workstation.db")
+    try:
+        delays: list[tuple[str, float]] = []
+        for row in store.audit_log(action="exit.decided", limit=None):
+            cid = (row.detail or {}).get("order")
+            if cid is None:
+                continue
+            order = store.order_by_client_id(cid)
+            assert order is not None
+            delays.append((cid, (order.created_at - row.at).total_seconds()))
+    finally:
+        store.close()
+    assert len(delays) >= 3, delays  # TAKE_PROFIT and TIME_EXIT exits are the engine's
+    late = [(cid, d) for cid, d in delays if abs(d) > 0.0]
+    assert late == [], f"decision-to-order delays of simulated time: {late}"

@@ -1072,8 +1072,10 @@ class SimMarket:
         :class:`TradeTick` and a :class:`Quote` per symbol. When that would exceed
         ``MAX_TICKS_PER_WALL_SECOND`` per real second (high or max clock speed), one batch per
         symbol per simulated minute instead: the minute's two extremes, in the order they
-        were traded, as trades, then a quote at its close, so a monitor still sees every
-        high and low. Unknown symbols raise :class:`MarketDataError` at once.
+        were traded, as trades (at :20 and :40), then a quote at its close, so a monitor
+        still sees every high and low. Each comes when the clock reaches its time, so what
+        the engine does about a print happens at that print's time. Unknown symbols raise
+        :class:`MarketDataError` at once.
         """
         cols = np.array([self._column(s) for s in symbols], dtype=np.int64)
         names = list(symbols)
@@ -1096,8 +1098,12 @@ class SimMarket:
             _, data, volume, rng = current
             if self._minute_mode():
                 k = int((now - open_at).total_seconds() // 60.0)
-                await self._clock.sleep_until(open_at + timedelta(minutes=k + 1))
+                # Each print at its own time (:20, :40, the quote at :60), not the whole
+                # minute at its end: an exit a :20 print decides is ordered at :20, as it
+                # would be live (issue 12 item 9: it went out 20-40 s late).
                 for ev in self._minute_events(data, k, cols, names, volume[k], rng):
+                    if ev.at > self._clock.now():
+                        await self._clock.sleep_until(ev.at)
                     yield ev
                 continue
             t = min(open_at + (int((now - open_at) / step) + 1) * step, close_at)
