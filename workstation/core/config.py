@@ -286,12 +286,77 @@ class AlpacaConfig:
 
 
 @dataclass(frozen=True)
+class NotifyConfig:
+    """Which alerts go out through the notification URLs (the URLs themselves carry tokens:
+    they live in the OS keyring or WORKSTATION_NOTIFY_URLS, never here)."""
+
+    scan_ready: bool = param(True, doc="the nightly top 12 and the time to approve by")
+    scan_failed: bool = param(True, doc="the nightly scan failed after its retries")
+    gap_results: bool = param(True, doc="the 09:25 gap filter's verdict per candidate")
+    entries: bool = param(True, doc="a position was opened")
+    exits: bool = param(True, doc="a position was closed: reason, P&L, R")
+    kill_switch: bool = param(True, doc="the kill switch engaged or was released")
+    unprotected: bool = param(True, doc="a position has no protective stop at the broker")
+    connection: bool = param(True, doc="a connection was lost for a while, and restored")
+    reconciliation: bool = param(True, doc="the store and the broker disagree")
+    missed_steps: bool = param(True, doc="a step of the day missed its deadline")
+    eod_summary: bool = param(True, doc="the end-of-day summary")
+    connection_lost_after_s: float = param(
+        60.0, lo=1.0, hi=3600.0, doc="a connection down this long (wall clock) is reported"
+    )
+    timeout_s: float = param(10.0, lo=1.0, hi=120.0, doc="one channel's send timeout")
+    min_interval_s: float = param(
+        1.0, lo=0.0, hi=60.0, doc="at most one message per this long to one channel"
+    )
+    retry_backoff_s: float = param(
+        5.0, lo=0.1, hi=600.0, doc="first retry of a failed channel; doubles each time"
+    )
+    retry_max_s: float = param(900.0, lo=1.0, hi=86400.0, doc="longest wait between retries")
+    give_up_after_h: float = param(
+        24.0, lo=0.01, hi=720.0, doc="an alert not delivered this long is dropped (logged)"
+    )
+
+    def enabled(self, kind: str) -> bool:
+        """Whether alerts of ``kind`` (a field name above) go out; unknown kinds do."""
+        value = getattr(self, kind, True)
+        return value if isinstance(value, bool) else True
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """Thresholds of ``workstation health`` and the status strip's health cell."""
+
+    scan_grace_min: float = param(
+        30.0, lo=1.0, hi=720.0, doc="the nightly scan counts as missed this long after its time"
+    )
+    step_grace_min: float = param(
+        5.0, lo=0.5, hi=240.0, doc="a step not done this long after its time is reported"
+    )
+    heartbeat_stale_s: float = param(
+        180.0, lo=10.0, hi=86400.0, doc="a running engine that wrote nothing for this long"
+    )
+    data_stale_min: float = param(
+        10.0, lo=1.0, hi=390.0, doc="no price of a held symbol this long in market hours"
+    )
+    stop_tolerance: float = param(
+        0.011, lo=0.0, hi=10.0, doc="dollars a resting stop may differ from its level"
+    )
+    min_free_disk_mb: float = param(500.0, lo=1.0, hi=1e7, doc="below: degraded")
+    critical_free_disk_mb: float = param(100.0, lo=0.0, hi=1e7, doc="below: failed")
+    backup_max_age_h: float = param(
+        26.0, lo=0.1, hi=8760.0, doc="the store's newest backup may be this old"
+    )
+
+
+@dataclass(frozen=True)
 class AppConfig:
     mode: str = param("sim", choices=("sim", "paper", "live", "backtest"))
     market: str = param("sim", doc="'sim', 'replay:PATH' or 'alpaca'")
     sim: SimConfig = dataclasses.field(default_factory=SimConfig)
     alpaca: AlpacaConfig = dataclasses.field(default_factory=AlpacaConfig)
     theme: str = param("dark", choices=("dark", "light"))
+    notify: NotifyConfig = dataclasses.field(default_factory=NotifyConfig)
+    health: HealthConfig = dataclasses.field(default_factory=HealthConfig)
 
     def __post_init__(self) -> None:
         if not (self.market in ("sim", "alpaca") or self.market.startswith("replay:")):

@@ -68,12 +68,15 @@ from workstation.engine.summary import SessionSummary, format_summary
 from workstation.engine.views import Mode
 from workstation.errors import UserError
 from workstation.market.base import MarketData, MarketDataError
+from workstation.notify.service import Notifications
 from workstation.store import Store, StoreError
 
 STATE_FILE = "sim_exchange.json"
 STATE_VERSION = 1
 EXIT_DIFFERENCES = 3
 EXIT_INTERRUPTED = 130
+#: At the end of a run, queued alerts get this long to go out (the rest: the next run).
+ALERT_FLUSH_S = 10.0
 
 #: TEST-ONLY: every order of every symbol fills this many shares first, the rest later
 #: (``SimBroker.set_partial_fills``), to exercise partial fills end to end.
@@ -219,6 +222,7 @@ class HeadlessRunner:
         self.saver: ExchangeSaver | None = None
         self.summaries: list[SessionSummary] = []
         self.differences: list[Difference] = []
+        self.notifications: Notifications | None = None
         #: Called once the session is started and reconciled (tests add command tasks here).
         self.on_started: Callable[[HeadlessRunner], None] | None = None
 
@@ -307,6 +311,7 @@ class HeadlessRunner:
         )
         self.session = session
         self.bus.subscribe(LogEvent, self._on_log)
+        self._start_alerts(clock, real_broker=True)
         try:
             await broker.start()
             diffs = await session.start()
@@ -325,6 +330,7 @@ class HeadlessRunner:
             return 0
         finally:
             await session.stop()
+            await self._stop_alerts()
             with contextlib.suppress(Exception):
                 await broker.aclose()
             with contextlib.suppress(Exception):
@@ -418,6 +424,7 @@ class HeadlessRunner:
         self.crash.attach(self.bus, lambda s: _exiting(session, s))
         self.bus.subscribe(StepFinished, lambda _e: saver.save())
         self.bus.subscribe(LogEvent, self._on_log)
+        self._start_alerts(clock, real_broker=False)
         saver.save()
         try:
             if resumed:
@@ -441,9 +448,31 @@ class HeadlessRunner:
             return 0
         finally:
             await session.stop()
+            await self._stop_alerts()
             with contextlib.suppress(Exception):
                 saver.save()
             store.close()
+
+    # ------------------------------------------------------------------ alerts
+    def _start_alerts(self, clock: Clock, *, real_broker: bool) -> None:
+        """Alerts from the session's events; delivered through apprise when notification
+        URLs are configured (what a killed run left queued goes out now)."""
+        from workstation.notify.service import start_notifications
+
+        ctx = self.ctx
+        self.notifications = start_notifications(
+            self.bus,
+            lambda: ctx.cfg,
+            ctx.calendar,
+            ctx.paths.data_dir,
+            real_broker=real_broker,
+            clock_now=clock.now,
+        )
+
+    async def _stop_alerts(self) -> None:
+        notes, self.notifications = self.notifications, None
+        if notes is not None:
+            await asyncio.to_thread(notes.stop, ALERT_FLUSH_S)
 
     def _market_and_clock(
         self, today: str, start: datetime | None, speed: float
