@@ -54,6 +54,7 @@ from workstation.engine.api import CommandRefused
 from workstation.engine.views import (
     CandidateView,
     ConnectionView,
+    DecisionView,
     GapView,
     Mode,
     OrderView,
@@ -399,7 +400,15 @@ class FakeEngine:
                         f"{c.view.symbol}: its entry time has passed; it can no longer be "
                         f"{'approved' if state is ApprovalState.APPROVED else 'vetoed'}"
                     )
-                c.view = replace(c.view, approval=state, note=note)
+                if state is ApprovalState.PENDING and c.view.approval not in (
+                    ApprovalState.APPROVED,
+                    ApprovalState.VETOED,
+                ):
+                    raise CommandRefused(f"{c.view.symbol}: nothing to undo: it is still pending")
+                decision = DecisionView(self.now, state, "user", note)
+                c.view = replace(
+                    c.view, approval=state, note=note, history=(*c.view.history, decision)
+                )
                 self.log("INFO", "approvals", f"{c.view.symbol} {state} {note}".strip())
                 self._publish(ViewName.CANDIDATES)
                 return
@@ -412,6 +421,10 @@ class FakeEngine:
     def veto(self, candidate_id: int, note: str = "") -> None:
         self._record("veto", candidate_id, note)
         self._decide(candidate_id, ApprovalState.VETOED, note)
+
+    def undo_decision(self, candidate_id: int) -> None:
+        self._record("undo_decision", candidate_id)
+        self._decide(candidate_id, ApprovalState.PENDING, "")
 
     def engage_kill_switch(self) -> None:
         self._record("engage_kill_switch")
@@ -540,6 +553,21 @@ class FakeEngine:
                 explanation=res.explain(c.symbol).as_dict(),
                 passed_over=_passed_over(res, c.symbol, c.rank == n),
                 decidable=self.scenario == "premarket",
+                decide_by=datetime.combine(
+                    TRADE_SESSION, time(9, 25) if c.group is Group.A else time(9, 50), ET
+                ),
+                history=(
+                    ()
+                    if approval is ApprovalState.PENDING
+                    else (
+                        DecisionView(
+                            datetime.combine(SCAN_SESSION, time(21, 10 + c.rank), ET),
+                            approval,
+                            "policy" if approval is ApprovalState.SKIPPED else "user",
+                            note,
+                        ),
+                    )
+                ),
             )
             out.append(_Cand(view))
         return out

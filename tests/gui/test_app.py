@@ -178,7 +178,13 @@ def test_approve_and_veto_reach_the_engine_and_the_store(wired, qtbot) -> None:
     cand.table.select_row(1)
     cand.table.setFocus()
     qtbot.waitUntil(cand.table.hasFocus, timeout=2000)
-    qtbot.keyClick(cand.table, Qt.Key.Key_V)  # the panel's shortcut
+    qtbot.keyClicks(cand.table, "av")  # plain letters: typed into the note, never a decision
+    assert cand.note.text() == "av" and store.get_candidate(second.id).approval == "pending"
+    cand.note.clear()
+    cand.table.setFocus()
+    qtbot.waitUntil(cand.table.hasFocus, timeout=2000)
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(cand.table, Qt.Key.Key_V, ctrl_shift)  # the panel's veto key
 
     a, v = store.get_candidate(first.id), store.get_candidate(second.id)
     assert (a.approval, a.approval_note, a.approval_source) == ("approved", "strong setup", "user")
@@ -192,6 +198,23 @@ def test_approve_and_veto_reach_the_engine_and_the_store(wired, qtbot) -> None:
     assert shown[first.id].approval is ApprovalState.APPROVED
     assert shown[first.id].note == "strong setup"
     assert shown[second.id].approval is ApprovalState.VETOED
+
+    # Undo (the panel's key) takes the veto back: pending in the store, with its audit row.
+    row = [c.id for c in cand.table.visible_rows()].index(second.id)
+    cand.table.select_row(row)
+    cand.table.setFocus()
+    qtbot.keyClick(cand.table, Qt.Key.Key_P, ctrl_shift)
+    assert store.get_candidate(second.id).approval == "pending"
+    assert [h.state for h in store.approvals_for(second.id)] == ["vetoed", "pending"]
+    [audit] = store.audit_log(action="candidate.pending", limit=None)
+    assert audit.subject == f"candidate:{second.id}" and audit.detail["previous"] == "vetoed"
+    assert "back to pending" in w.win.statusBar().currentMessage()
+    shown = {c.id: c for c in cand.table.visible_rows()}
+    assert shown[second.id].approval is ApprovalState.PENDING
+    assert [d.state for d in shown[second.id].history] == [
+        ApprovalState.VETOED,
+        ApprovalState.PENDING,
+    ]
 
 
 def test_a_decision_after_the_entry_time_is_refused_and_nothing_is_written(wired, qloop) -> None:

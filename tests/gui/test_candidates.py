@@ -29,7 +29,17 @@ def test_lists_the_twelve_by_rank(panel: CandidatesPanel, engine: FakeEngine) ->
     assert [c.symbol for c in rows] == [c.symbol for c in engine.candidates()]
     m = panel.table.proxy
     titles = [m.headerData(i, Qt.Orientation.Horizontal) for i in range(m.columnCount())]
-    assert titles[:8] == ["#", "Symbol", "Sector", "Strategy", "Side", "Group", "Score", "Approval"]
+    assert titles[:9] == [
+        "#",
+        "Symbol",
+        "Sector",
+        "Strategy",
+        "Side",
+        "Group",
+        "Score",
+        "Approval",
+        "Decide by",
+    ]
     assert m.index(0, 7).data() == "pending"
     assert "12 pending" in panel.summary.text()
 
@@ -56,27 +66,92 @@ def test_veto_button(qtbot, panel: CandidatesPanel, engine: FakeEngine) -> None:
     assert engine.candidates()[0].approval is ApprovalState.VETOED
 
 
-def test_keyboard_a_and_v(qtbot, panel: CandidatesPanel, engine: FakeEngine) -> None:
+def _focus(qtbot, widget) -> None:
+    widget.setFocus()
+    qtbot.waitUntil(widget.hasFocus, timeout=1000)
+
+
+CTRL_SHIFT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+
+
+def test_decision_keys_are_chords(qtbot, panel: CandidatesPanel, engine: FakeEngine) -> None:
     panel.table.select_row(4)
     fifth = panel.table.current_row()
-    panel.table.setFocus()
-    qtbot.waitUntil(panel.table.hasFocus, timeout=1000)
-    qtbot.keyClick(panel.table, Qt.Key.Key_A)
+    _focus(qtbot, panel.table)
+    qtbot.keyClick(panel.table, Qt.Key.Key_A, CTRL_SHIFT)
     assert engine.calls[-1] == ("approve", (fifth.id, ""))
     sixth = panel.table.current_row()
     assert sixth.rank == 6
-    qtbot.keyClick(panel.table, Qt.Key.Key_V)
+    qtbot.keyClick(panel.table, Qt.Key.Key_V, CTRL_SHIFT)
     assert engine.calls[-1] == ("veto", (sixth.id, ""))
     states = {c.rank: c.approval for c in engine.candidates()}
     assert states[5] is ApprovalState.APPROVED and states[6] is ApprovalState.VETOED
 
 
+def test_typing_in_the_table_goes_to_the_note(
+    qtbot, panel: CandidatesPanel, engine: FakeEngine
+) -> None:
+    """The trial's accident: the table had the focus and "a" approved. Now letters typed
+    there land in the note field, and nothing is approved, vetoed or re-selected."""
+    panel.table.select_row(0)
+    sel = panel.table.selectionModel()
+    for r in (1, 2):  # three selected, as in the trial
+        sel.select(panel.table.proxy.index(r, 0), sel.SelectionFlag.Select | sel.SelectionFlag.Rows)
+    _focus(qtbot, panel.table)
+    qtbot.keyClicks(panel.table, "a")
+    assert panel.note.hasFocus()
+    qtbot.keyClicks(panel.note, "void a v-shaped day")
+    qtbot.keyClick(panel.note, Qt.Key.Key_V)
+    qtbot.keyClick(panel.note, Qt.Key.Key_A)
+    assert engine.calls == []
+    assert panel.note.text() == "avoid a v-shaped dayva"
+    assert panel.table.current_row().rank == 1
+    assert len(panel.table.selected_rows()) == 3
+    assert {c.approval for c in engine.candidates()} == {ApprovalState.PENDING}
+
+
 def test_typing_a_note_never_approves(qtbot, panel: CandidatesPanel, engine: FakeEngine) -> None:
     panel.table.select_row(0)
-    panel.note.setFocus()
+    _focus(qtbot, panel.note)
     qtbot.keyClicks(panel.note, "avoid a v-shaped day")
+    for key in (Qt.Key.Key_A, Qt.Key.Key_V, Qt.Key.Key_P, Qt.Key.Key_Return, Qt.Key.Key_Space):
+        qtbot.keyClick(panel.note, key)
     assert engine.calls == []
-    assert panel.note.text() == "avoid a v-shaped day"
+    # ... and the chord with a note typed approves with that note.
+    qtbot.keyClick(panel.note, Qt.Key.Key_A, CTRL_SHIFT)
+    assert engine.calls[-1][0] == "approve"
+    assert engine.calls[-1][1][1] == "avoid a v-shaped dayavp"  # stripped of the space
+
+
+def test_undo_returns_to_pending(qtbot, panel: CandidatesPanel, engine: FakeEngine) -> None:
+    messages: list[tuple[str, str]] = []
+    panel.message.connect(lambda text, level: messages.append((text, level)))
+    panel.table.select_row(2)
+    target = panel.table.current_row()
+    assert not panel.undo_btn.isEnabled()  # nothing decided yet
+    qtbot.keyClicks(panel.note, "strong")
+    qtbot.mouseClick(panel.approve_btn, Qt.MouseButton.LeftButton)
+    assert f"Approved {target.symbol}" in messages[-1][0]
+    assert f"Ctrl+Shift+P undoes it until {target.decide_by:%H:%M} ET" in messages[-1][0]
+    # back on the approved row: the undo key returns it to pending
+    row = [c.id for c in panel.table.visible_rows()].index(target.id)
+    panel.table.select_row(row)
+    assert panel.undo_btn.isEnabled()
+    _focus(qtbot, panel.table)
+    qtbot.keyClick(panel.table, Qt.Key.Key_P, CTRL_SHIFT)
+    assert engine.calls[-1] == ("undo_decision", (target.id,))
+    shown = {c.id: c for c in panel.table.visible_rows()}
+    assert shown[target.id].approval is ApprovalState.PENDING
+    assert "back to pending" in messages[-1][0]
+    assert panel.table.current_row().id == target.id  # the selection stays on it
+    text = panel.detail.toPlainText()
+    assert "Decisions" in text and "approved" in text and "back to pending" in text
+    # the button does the same for a veto
+    qtbot.mouseClick(panel.veto_btn, Qt.MouseButton.LeftButton)
+    panel.table.select_row(row)
+    qtbot.mouseClick(panel.undo_btn, Qt.MouseButton.LeftButton)
+    assert [c[0] for c in engine.calls] == ["approve", "undo_decision", "veto", "undo_decision"]
+    assert engine.candidates()[2].approval is ApprovalState.PENDING
 
 
 def test_multi_select_approves_each(qtbot, panel: CandidatesPanel, engine: FakeEngine) -> None:
@@ -136,7 +211,9 @@ def test_chart_draws_candles_and_bands(panel: CandidatesPanel) -> None:
 def test_not_decidable_disables_buttons(qtbot, session_engine: FakeEngine) -> None:
     p = CandidatesPanel(session_engine)
     qtbot.addWidget(p)
+    p.table.select_row(0)
     assert not p.approve_btn.isEnabled() and not p.veto_btn.isEnabled()
+    assert not p.undo_btn.isEnabled()
     approvals = {c.approval for c in p.table.visible_rows()}
     assert ApprovalState.VETOED in approvals and ApprovalState.APPROVED in approvals
 

@@ -15,6 +15,7 @@ from tests.gui.fake_engine import FakeEngine
 from workstation.core.calendar import ET
 from workstation.core.events import LogEvent, OrderFilled
 from workstation.core.models import (
+    ApprovalState,
     Fill,
     Order,
     OrderRequest,
@@ -174,6 +175,24 @@ def test_trading_menu_commands_and_refusals(make_window, engine: FakeEngine) -> 
     assert "no scan while the market is open" in w.statusBar().currentMessage()
     log_rows = w.panels["log"].table.source.rows
     assert log_rows[-1].level == "ERROR" and "no scan" in log_rows[-1].message
+
+
+def test_text_typed_anywhere_never_decides(qtbot, make_window, engine: FakeEngine) -> None:
+    """Letters typed into the journal's filter, the log's filter or the candidates' note
+    (or into the candidates table itself) never approve or veto: only the chords do."""
+    w: MainWindow = make_window(engine)
+    cand = w.panels["candidates"]
+    cand.table.select_row(0)
+    for field in (w.panels["journal"].search, cand.note, cand.table):
+        w.docks["journal"].raise_()
+        field.setFocus()
+        qtbot.keyClicks(field, "a v pa")
+    assert engine.calls == []
+    assert "a v pa" in cand.note.text()
+    assert {c.approval for c in engine.candidates()} == {ApprovalState.PENDING}
+    # the menu names the chords
+    assert w.approve_action.text().endswith("Ctrl+Shift+A")
+    assert w.undo_action.text().endswith("Ctrl+Shift+P")
 
 
 def test_engine_events_reach_the_right_panels(qtbot, make_window, engine: FakeEngine) -> None:

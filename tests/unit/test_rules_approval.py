@@ -13,14 +13,20 @@ from workstation.engine.rules.approval import (
     ALREADY_RESOLVED,
     APPROVED_BY_USER,
     AUTO_APPROVED,
+    AUTO_EXPIRED,
     NOT_APPROVED,
+    NOTHING_TO_UNDO,
+    REFUSALS,
     TOO_LATE,
+    UNDONE_BY_USER,
     VETOED_BY_USER,
     can_decide,
     entry_time,
+    expire_pending,
     on_pending_policy,
     resolve_pending,
     user_decision,
+    user_undo,
 )
 
 P, A, V, S = (
@@ -122,3 +128,60 @@ def test_user_decision() -> None:
     assert user_decision(P, True, deadline, deadline) == (P, TOO_LATE)
     assert user_decision(A, False, deadline, deadline) == (A, TOO_LATE)
     assert user_decision(S, True, before, deadline) == (S, ALREADY_RESOLVED)
+
+
+DEADLINE = datetime(2024, 3, 12, 9, 25, tzinfo=ET)
+BEFORE, AT, AFTER = timedelta(seconds=-1), timedelta(0), timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(
+    ("action", "state", "offset", "expected", "reason"),
+    [
+        # approve: from pending or a veto until one second before the entry time
+        ("approve", P, BEFORE, A, APPROVED_BY_USER),
+        ("approve", V, BEFORE, A, APPROVED_BY_USER),
+        ("approve", A, BEFORE, A, APPROVED_BY_USER),
+        ("approve", P, AT, P, TOO_LATE),
+        ("approve", V, AFTER, V, TOO_LATE),
+        ("approve", S, BEFORE, S, ALREADY_RESOLVED),
+        # veto: the same boundaries
+        ("veto", P, BEFORE, V, VETOED_BY_USER),
+        ("veto", A, BEFORE, V, VETOED_BY_USER),
+        ("veto", A, AT, A, TOO_LATE),
+        ("veto", P, AFTER, P, TOO_LATE),
+        ("veto", S, AFTER, S, ALREADY_RESOLVED),
+        # undo: back to pending, only from a decision, only before the entry time
+        ("undo", A, BEFORE, P, UNDONE_BY_USER),
+        ("undo", V, BEFORE, P, UNDONE_BY_USER),
+        ("undo", A, AT, A, TOO_LATE),
+        ("undo", V, AT, V, TOO_LATE),
+        ("undo", V, AFTER, V, TOO_LATE),
+        ("undo", P, BEFORE, P, NOTHING_TO_UNDO),
+        ("undo", S, BEFORE, S, ALREADY_RESOLVED),
+        ("undo", S, AFTER, S, ALREADY_RESOLVED),
+    ],
+)
+def test_user_commands_at_the_entry_time_boundary(action, state, offset, expected, reason) -> None:
+    now = DEADLINE + offset
+    if action == "undo":
+        got = user_undo(state, now, DEADLINE)
+    else:
+        got = user_decision(state, action == "approve", now, DEADLINE)
+    assert got == (expected, reason)
+    if got.reason in REFUSALS:  # a refusal never changes the state
+        assert got.state is state
+
+
+@pytest.mark.parametrize(
+    ("state", "offset", "expected"),
+    [
+        (P, BEFORE, None),  # still decidable: left alone
+        (P, AT, (S, AUTO_EXPIRED)),  # at the entry time nobody can decide it any more
+        (P, AFTER, (S, AUTO_EXPIRED)),
+        (A, AFTER, None),  # decisions stand
+        (V, AFTER, None),
+        (S, AFTER, None),
+    ],
+)
+def test_expire_pending_after_the_entry_time(state, offset, expected) -> None:
+    assert expire_pending(state, DEADLINE + offset, DEADLINE) == expected

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.session_rig import DAY1, SessionRig, at, new_candidate, run
+from tests.unit.session_rig import DAY1, DAY2, SessionRig, at, new_candidate, run
 from workstation.core.config import ApprovalConfig, RiskConfig
 from workstation.engine.api import CommandRefused
 from workstation.engine.session_events import ApprovalChanged, EntryRejected
@@ -127,3 +127,88 @@ def test_an_approved_candidate_is_entered_and_a_vetoed_one_is_not(tmp_path: Path
     states = {i: rig.store.get_candidate(i).approval for i in (a, b, c)}  # type: ignore[union-attr]
     assert states == {a: "approved", b: "vetoed", c: "skipped"}
     assert rig.rejections() == [("FFF", "NOT_APPROVED", 0)]  # a veto is not a rejection
+
+
+def test_undo_returns_a_decision_to_pending_until_the_entry_time(tmp_path: Path) -> None:
+    rig = SessionRig(tmp_path, risk=RiskConfig(approval=ApprovalConfig(on_pending_sim="skip")))
+    a, b = rig.scan([new_candidate(1, "AAA", grp="A"), new_candidate(2, "EEE", grp="B")])
+    _tapes(rig, "AAA", "EEE")
+
+    async def scenario() -> None:
+        await rig.start()
+        s = rig.session
+        with pytest.raises(CommandRefused, match="nothing to undo"):
+            s.undo_decision(a)
+        s.approve(a, "typed by mistake")
+        row = s.undo_decision(a)
+        assert (row.approval, row.approval_note, row.approval_source) == ("pending", None, "user")
+        s.veto(b, "earnings")
+        await rig.until(at("09:24:59"))
+        s.undo_decision(b)  # the last second before group A's entry time: group B still open
+        s.approve(b, "fine after all")
+        await rig.until(at("09:25"))
+        await rig.session.premarket(DAY1)
+        await rig.session.gap_filter(DAY1)
+        await rig.session.enter_group_a(DAY1)
+        with pytest.raises(CommandRefused, match="already resolved"):
+            s.undo_decision(a)  # the policy resolved it (skipped): final
+        await rig.until(at("09:49:59"))
+        s.undo_decision(b)
+        s.approve(b, "really")
+        await rig.until(at("09:50"))
+        with pytest.raises(CommandRefused, match="too late"):
+            s.undo_decision(b)
+        await rig.session.stop()
+
+    run(scenario())
+    assert [(h.state, h.source) for h in rig.store.approvals_for(a)] == [
+        ("approved", "user"),
+        ("pending", "user"),
+        ("skipped", "policy"),  # pending at 09:25 with on_pending = skip: not entered
+    ]
+    assert rig.entry_orders() == []
+    assert [h.state for h in rig.store.approvals_for(b)] == [
+        "vetoed",
+        "pending",
+        "approved",
+        "pending",
+        "approved",
+    ]
+    undone = [e for e in rig.of_type(ApprovalChanged) if e.state == "pending"]
+    assert [(e.candidate_id, e.previous, e.source) for e in undone] == [
+        (a, "approved", "user"),
+        (b, "vetoed", "user"),
+        (b, "approved", "user"),
+    ]
+    audit = rig.store.audit_log(action="candidate.pending", limit=None)
+    assert sorted((r.subject, r.detail["previous"]) for r in audit) == sorted(
+        [
+            (f"candidate:{a}", "approved"),
+            (f"candidate:{b}", "vetoed"),
+            (f"candidate:{b}", "approved"),
+        ]
+    )
+
+
+def test_pending_candidates_of_a_session_never_run_expire(tmp_path: Path) -> None:
+    """The app was closed over DAY1: at the next start, DAY1's candidates are not left
+    "pending" for ever; they are recorded as expired (skipped, never entered)."""
+    rig = SessionRig(tmp_path, start=at("08:00", DAY2))
+    a, b = rig.scan([new_candidate(1, "AAA", grp="A"), new_candidate(2, "EEE", grp="B")])
+    later = rig.scan([new_candidate(1, "FFF", grp="A")], session=DAY1)  # DAY2's own list
+
+    async def scenario() -> None:
+        await rig.start()
+        await rig.session.stop()
+
+    run(scenario())
+    for cid in (a, b):
+        row = rig.store.get_candidate(cid)
+        assert row is not None and (row.approval, row.approval_source) == ("skipped", "policy")
+        assert "expired" in (row.approval_note or "")
+    assert rig.store.get_candidate(later[0]).approval == "pending"  # still decidable
+    expired = [e for e in rig.of_type(ApprovalChanged) if e.source == "policy"]
+    assert {(e.candidate_id, e.state, e.previous) for e in expired} == {
+        (a, "skipped", "pending"),
+        (b, "skipped", "pending"),
+    }

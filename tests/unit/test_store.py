@@ -388,7 +388,13 @@ def test_set_approval_updates_candidate_history_and_audit(store: Store) -> None:
         "symbol": "AAPL",
         "strategy": "rsi_reversion",
         "note": "earnings tomorrow",
+        "previous": "pending",
     }
+    assert audit[1].detail["previous"] == "vetoed"
+    assert [(a.candidate_id, a.state) for a in store.approvals_for_scan(c.scan_id)] == [
+        (c.id, "vetoed"),
+        (c.id, "approved"),
+    ]
 
 
 @pytest.mark.parametrize(

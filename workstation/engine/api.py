@@ -96,6 +96,10 @@ class EngineAPI(Protocol):
 
     def veto(self, candidate_id: int, note: str = "") -> None: ...
 
+    def undo_decision(self, candidate_id: int) -> None:
+        """Back to pending: undo the user's approval or veto (until the entry time)."""
+        ...
+
     def engage_kill_switch(self) -> None:
         """Block new entries for the session and cancel open entry orders (positions stay)."""
         ...

@@ -78,6 +78,9 @@ def describe(ev: Event) -> tuple[str, str, str] | None:
         if ev.source != "user":  # the policy's note says what happened
             return "INFO", "approvals", f"{ev.symbol}: {ev.note or ev.state}"
         note = f" ({ev.note})" if ev.note else ""
+        if ev.state == "pending":
+            was = f" (was {ev.previous})" if ev.previous else ""
+            return "INFO", "approvals", f"{ev.symbol} back to pending: undone by the user{was}"
         return "INFO", "approvals", f"{ev.symbol} {ev.state} by the user{note}"
     if isinstance(ev, GapChecked):
         r = ev.result

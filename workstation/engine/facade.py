@@ -630,6 +630,10 @@ class Workstation:
         self._running("veto")
         self.session.veto(candidate_id, note)
 
+    def undo_decision(self, candidate_id: int) -> None:
+        self._running("undo")
+        self.session.undo_decision(candidate_id)
+
     def engage_kill_switch(self) -> None:
         self._running("kill switch")
         if self.session.kill.engaged:

@@ -141,6 +141,9 @@ class EngineProxy:
     def veto(self, candidate_id: int, note: str = "") -> None:
         self._forward("veto", candidate_id, note)
 
+    def undo_decision(self, candidate_id: int) -> None:
+        self._forward("undo_decision", candidate_id)
+
     def engage_kill_switch(self) -> None:
         self._forward("engage_kill_switch")
 

@@ -110,12 +110,14 @@ from workstation.engine.paper import PaperTracker
 from workstation.engine.positions import EntryPlan, FlattenResult, PositionBook
 from workstation.engine.reconcile import Difference, Reconciler, TradingGate
 from workstation.engine.rules.approval import (
-    ALREADY_RESOLVED,
-    TOO_LATE,
+    REFUSALS,
+    Resolution,
     entry_time,
+    expire_pending,
     on_pending_policy,
     resolve_pending,
     user_decision,
+    user_undo,
 )
 from workstation.engine.rules.entries import (
     EntryCandidate,
@@ -133,7 +135,7 @@ from workstation.engine.rules.risk import KS_USER, KillSwitch
 from workstation.engine.rules.sizing import drawdown, position_size
 from workstation.engine.scan import ScanResult
 from workstation.engine.scanner import Scanner, tradable_candidates
-from workstation.engine.scheduler import CONSEQUENCE, Step, StepName, plan_day
+from workstation.engine.scheduler import CONSEQUENCE, Step, StepName, plan_day, session_to_run
 from workstation.engine.session_events import (
     ApprovalChanged,
     ConfirmationChecked,
@@ -284,6 +286,7 @@ class TradingSession:
         published (``ReconcileFinished`` and a WARNING log event each)."""
         self.paper.restore()
         self._restore_kill_switch()
+        self.expire_stale_pending()
         diffs = await self.reconciler.run(self.market)
         if diffs:
             self._log("WARNING", f"{len(diffs)} difference(s) with the broker: not trading")
@@ -338,6 +341,7 @@ class TradingSession:
         deadline are reported missed; the rest run at their time. Returns the session summary
         (None if the bookkeeping was done before or missed)."""
         steps = self.plan(session)
+        self.expire_stale_pending(session)
         self.bus.publish(DayPlanned(self.clock.now(), session, tuple(steps)))
         done = self._steps_done(session)
         summary: SessionSummary | None = None
@@ -881,13 +885,17 @@ class TradingSession:
     # ===================================================================== commands
     def approve(self, candidate_id: int, note: str = "") -> CandidateRow:
         """Approve a candidate until its entry time (CommandRefused after it)."""
-        return self._decide(candidate_id, True, note)
+        return self._decide(candidate_id, "approve", note)
 
     def veto(self, candidate_id: int, note: str = "") -> CandidateRow:
         """Veto a candidate until its entry time; it is paper-tracked instead."""
-        return self._decide(candidate_id, False, note)
+        return self._decide(candidate_id, "veto", note)
 
-    def _decide(self, candidate_id: int, approve: bool, note: str) -> CandidateRow:
+    def undo_decision(self, candidate_id: int) -> CandidateRow:
+        """Undo an approval or veto (back to pending) until the candidate's entry time."""
+        return self._decide(candidate_id, "undo", "")
+
+    def _decide(self, candidate_id: int, action: str, note: str) -> CandidateRow:
         c = self.store.get_candidate(candidate_id)
         if c is None:
             raise CommandRefused(f"there is no candidate {candidate_id}")
@@ -898,16 +906,58 @@ class TradingSession:
             raise CommandRefused(
                 f"{c.symbol}: this candidate is from a superseded scan of {scan.session}"
             )
-        entry_session = self.calendar.next_session(scan.session)
-        deadline = entry_time(Group(c.grp), entry_session, self._cfg.schedule, self.calendar)
+        deadline = self.decision_deadline(c, scan.session)
         now = self.clock.now()
-        res = user_decision(ApprovalState(c.approval), approve, now, deadline)
-        if res.reason in (TOO_LATE, ALREADY_RESOLVED):
+        current = ApprovalState(c.approval)
+        if action == "undo":
+            res = user_undo(current, now, deadline)
+        else:
+            res = user_decision(current, action == "approve", now, deadline)
+        if res.reason in REFUSALS:
             raise CommandRefused(
                 f"{c.symbol}: {res.reason} (entry time {deadline:%Y-%m-%d %H:%M} ET)"
             )
         row = self.store.set_approval(candidate_id, res.state, note or None, "user", at=now)
-        self.bus.publish(ApprovalChanged(now, c.id, c.symbol, str(res.state), note, "user"))
+        self.bus.publish(
+            ApprovalChanged(now, c.id, c.symbol, str(res.state), note, "user", str(current))
+        )
+        return row
+
+    def decision_deadline(self, c: CandidateRow, scan_session: date) -> datetime:
+        """The entry time of a candidate of ``scan_session``'s scan (rules §7)."""
+        entry_session = self.calendar.next_session(scan_session)
+        return entry_time(Group(c.grp), entry_session, self._cfg.schedule, self.calendar)
+
+    def expire_stale_pending(self, next_run: date | None = None) -> list[CandidateRow]:
+        """Candidates still pending whose entry session no step will run again (the engine
+        was not running then): recorded as skipped, "expired", so none reads "pending"
+        forever. ``next_run`` is the session the engine runs next (default: the one ``now``
+        belongs to); its own candidates are left to its entry steps (run, or missed)."""
+        now = self.clock.now()
+        if next_run is None:
+            next_run = session_to_run(now, self._cfg.schedule, self.calendar)
+        out: list[CandidateRow] = []
+        for scan in self.store.scans_with_pending(market=self.market.name):
+            try:
+                entry_session = self.calendar.next_session(scan.session)
+            except Exception:  # a session outside the calendar
+                continue
+            if entry_session >= next_run:
+                continue
+            for c in self.store.candidates_for_scan(scan.id):
+                res = expire_pending(
+                    ApprovalState(c.approval), now, self.decision_deadline(c, scan.session)
+                )
+                if res is not None:
+                    out.append(self._record_policy(c, res))
+        return out
+
+    def _record_policy(self, c: CandidateRow, res: Resolution) -> CandidateRow:
+        now = self.clock.now()
+        row = self.store.set_approval(c.id, res.state, res.reason, "policy", at=now)
+        self.bus.publish(
+            ApprovalChanged(now, c.id, c.symbol, str(res.state), res.reason, "policy", c.approval)
+        )
         return row
 
     async def engage_kill_switch(
@@ -1108,11 +1158,7 @@ class TradingSession:
         policy = on_pending_policy(self._cfg.risk.approval, self.real_broker)
         res = resolve_pending(state, policy)
         if res.state is not state:
-            now = self.clock.now()
-            self.store.set_approval(c.id, res.state, res.reason, "policy", at=now)
-            self.bus.publish(
-                ApprovalChanged(now, c.id, c.symbol, str(res.state), res.reason, "policy")
-            )
+            self._record_policy(fresh, res)
         return res.state
 
     def _paper_open(self, c: CandidateRow, price: float, at: datetime) -> None:

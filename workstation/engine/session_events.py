@@ -57,6 +57,7 @@ class ApprovalChanged(Event):
     state: str  # pending / approved / vetoed / skipped
     note: str
     source: str  # "user" or "policy"
+    previous: str = ""  # the state it replaced ("approved" when an approval was undone)
 
 
 @dataclass(frozen=True)

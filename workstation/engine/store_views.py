@@ -36,6 +36,7 @@ from workstation.engine.rules.approval import entry_time
 from workstation.engine.session import TradingSession
 from workstation.engine.views import (
     CandidateView,
+    DecisionView,
     GapView,
     OrderView,
     PassedOverView,
@@ -114,6 +115,11 @@ class StoreViews:
         if scan is None or scan.status != "ok":
             return (), ()
         rows = self.store.candidates_for_scan(scan.id)
+        history: dict[int, list[DecisionView]] = {}
+        for a in self.store.approvals_for_scan(scan.id):
+            history.setdefault(a.candidate_id, []).append(
+                DecisionView(a.at.astimezone(ET), ApprovalState(a.state), a.source, a.note or "")
+            )
         doc = self._scan_doc(scan.session)
         now = self.clock.now()
         cfg = self.session.cfg
@@ -156,6 +162,8 @@ class StoreViews:
                     explanation=rule or {},
                     passed_over=self._passed_over(r, doc, r.rank == last_rank),
                     decidable=decidable,
+                    decide_by=deadline,
+                    history=tuple(history.get(r.id, ())),
                 )
             )
             deadlines.append(deadline)

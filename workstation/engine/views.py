@@ -161,6 +161,16 @@ class PassedOverView:
 
 
 @dataclass(frozen=True)
+class DecisionView:
+    """One entry of a candidate's decision history (the store's approvals, oldest first)."""
+
+    at: datetime
+    state: ApprovalState
+    source: str  # "user" or "policy"
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class CandidateView:
     """One of the nightly top 12 with its approval state and the story of its pick."""
 
@@ -189,6 +199,8 @@ class CandidateView:
     """Entries that lost to this pick: sector-cap skips blocked by it, other strategies that
     fired for the same symbol, (for the last-ranked pick) the runners-up below the cut."""
     decidable: bool = True  # False once its entry time has passed: approve/veto are refused
+    decide_by: datetime | None = None  # the entry time: decisions (and undo) until then
+    history: tuple[DecisionView, ...] = ()  # every decision recorded, oldest first
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "indicators", _frozen_map(self.indicators))

@@ -195,6 +195,21 @@ class ScansRepo(StoreCore):
         row = self._one(sql, params)
         return None if row is None else cv.from_row(ScanRow, row)
 
+    def scans_with_pending(self, *, market: str | None = None) -> list[ScanRow]:
+        """Current (successful, not superseded) scans with a candidate still pending, oldest
+        session first."""
+        sql = (
+            "SELECT * FROM scans s WHERE s.status = 'ok' AND s.superseded_by IS NULL "
+            "AND EXISTS (SELECT 1 FROM candidates c WHERE c.scan_id = s.id "
+            "AND c.approval = 'pending')"
+        )
+        params: list[Any] = []
+        if market is not None:
+            sql += " AND s.market = ?"
+            params.append(market)
+        rows = self._rows(sql + " ORDER BY s.session, s.id", params)
+        return [cv.from_row(ScanRow, r) for r in rows]
+
     def scans_for_session(self, session: date) -> list[ScanRow]:
         """Every run for the session (oldest first), failed and superseded ones included."""
         rows = self._rows("SELECT * FROM scans WHERE session = ? ORDER BY id", [cv.day(session)])
@@ -220,12 +235,15 @@ class ScansRepo(StoreCore):
     ) -> CandidateRow:
         """Record a decision on a candidate: its current state, a history row and an audit row.
 
-        Whether the decision is still allowed (before entry time) is the caller's rule.
+        Whether the decision is still allowed (before entry time) is the caller's rule. The
+        audit row (``candidate.<state>``) names the state it replaced (``previous``): an undo
+        reads ``candidate.pending`` with ``previous: approved``.
         """
         state = cv.choice("approval state", state, APPROVAL_STATES)
         source = cv.choice("approval source", source, APPROVAL_SOURCES)
         at_text = cv.ts(at)
         with self._tx() as db:
+            before = list(db.query("SELECT approval FROM candidates WHERE id = ?", [candidate_id]))
             n = db.execute(
                 """
                 UPDATE candidates
@@ -254,7 +272,12 @@ class ScansRepo(StoreCore):
                 source,
                 f"candidate.{state}",
                 f"candidate:{candidate_id}",
-                {"symbol": row["symbol"], "strategy": row["strategy"], "note": note},
+                {
+                    "symbol": row["symbol"],
+                    "strategy": row["strategy"],
+                    "note": note,
+                    "previous": before[0]["approval"] if before else None,
+                },
             )
             return cv.from_row(CandidateRow, row)
 
@@ -262,6 +285,15 @@ class ScansRepo(StoreCore):
         """The decision history of a candidate, oldest first."""
         rows = self._rows(
             "SELECT * FROM approvals WHERE candidate_id = ? ORDER BY id", [candidate_id]
+        )
+        return [cv.from_row(ApprovalRow, r) for r in rows]
+
+    def approvals_for_scan(self, scan_id: int) -> list[ApprovalRow]:
+        """The decision history of every candidate of a scan, oldest first (one query)."""
+        rows = self._rows(
+            "SELECT a.* FROM approvals a JOIN candidates c ON c.id = a.candidate_id "
+            "WHERE c.scan_id = ? ORDER BY a.id",
+            [scan_id],
         )
         return [cv.from_row(ApprovalRow, r) for r in rows]
 

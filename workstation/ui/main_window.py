@@ -59,7 +59,7 @@ from workstation.ui.dialogs.confirm import (
 from workstation.ui.dialogs.params import ParameterEditor
 from workstation.ui.dialogs.settings import SecretStore, SettingsDialog
 from workstation.ui.panels.base import Panel
-from workstation.ui.panels.candidates import CandidatesPanel
+from workstation.ui.panels.candidates import APPROVE_KEY, UNDO_KEY, VETO_KEY, CandidatesPanel
 from workstation.ui.panels.gaps import GapsPanel
 from workstation.ui.panels.journal import JournalPanel
 from workstation.ui.panels.log import LogPanel
@@ -290,13 +290,21 @@ class MainWindow(QMainWindow):
             self.theme_actions[name] = a
 
         trading = mb.addMenu("&Trading")
-        # A and V live on the candidates panel (active only while it has the focus); the
-        # menu shows them as hints and acts on the panel's selection.
+        # The decision keys live on the candidates panel (active only while it has the
+        # focus); the menu shows them as hints and acts on the panel's selection.
         cand = self.panels["candidates"]
-        self.approve_action = self._action("Approve selected\tA", cand.approve_selected)
-        self.veto_action = self._action("Veto selected\tV", cand.veto_selected)
+        self.approve_action = self._action(
+            f"Approve selected candidates\t{APPROVE_KEY}", cand.approve_selected
+        )
+        self.veto_action = self._action(f"Veto selected candidates\t{VETO_KEY}", cand.veto_selected)
+        self.undo_action = self._action(
+            f"Put selected back to pending\t{UNDO_KEY}",
+            cand.undo_selected,
+            tip="Undo an approval or veto (until the candidate's entry time)",
+        )
         trading.addAction(self.approve_action)
         trading.addAction(self.veto_action)
+        trading.addAction(self.undo_action)
         trading.addSeparator()
         self.kill_action = self._action(
             "Kill switch...",

@@ -13,8 +13,13 @@ Choices made here:
 * "Until its entry time" is exclusive: at the entry time itself the ``on_pending`` policy has
   already been applied, so a click arriving at exactly 09:25:00 is too late (a decision can
   never race the order it decides).
-* The user may change their mind (approve -> veto, veto -> approve) until the entry time;
-  once the policy has resolved a candidate (``skipped``) it is final.
+* The user may change their mind (approve -> veto, veto -> approve) until the entry time,
+  and undo a decision (back to ``pending``) until then too; once the policy has resolved a
+  candidate (``skipped``) it is final.
+* A candidate still pending when its entry time has passed without the entry step having
+  resolved it (the engine was not running then, or the session's steps were missed) is
+  resolved as ``skipped`` ("expired"): it was never entered, and it must not read "pending"
+  forever.
 """
 
 from __future__ import annotations
@@ -34,8 +39,13 @@ APPROVED_BY_USER = "approved by user"
 VETOED_BY_USER = "vetoed by user"
 AUTO_APPROVED = "approved automatically at entry time (on_pending = approve)"
 NOT_APPROVED = "not approved"  # the spec's wording for on_pending = skip
+UNDONE_BY_USER = "back to pending: the user undid the decision"
+AUTO_EXPIRED = "expired: its entry time passed without an entry step (the engine was not running)"
 TOO_LATE = "too late: the candidate's entry time has passed"
 ALREADY_RESOLVED = "already resolved at entry time"
+NOTHING_TO_UNDO = "nothing to undo: it is still pending"
+#: The refusals: the state is unchanged and nothing may be recorded.
+REFUSALS = frozenset({TOO_LATE, ALREADY_RESOLVED, NOTHING_TO_UNDO})
 
 
 class Resolution(NamedTuple):
@@ -81,6 +91,30 @@ def user_decision(
     if approve:
         return Resolution(ApprovalState.APPROVED, APPROVED_BY_USER)
     return Resolution(ApprovalState.VETOED, VETOED_BY_USER)
+
+
+def user_undo(current: ApprovalState, now: datetime, entry_time: datetime) -> Resolution:
+    """The state after the user undoes their approval or veto at ``now``: pending again, as
+    long as the entry time has not come. Refusals return the current state (see
+    :data:`REFUSALS`)."""
+    if current is ApprovalState.SKIPPED:
+        return Resolution(current, ALREADY_RESOLVED)
+    if current is ApprovalState.PENDING:
+        return Resolution(current, NOTHING_TO_UNDO)
+    if not can_decide(now, entry_time):
+        return Resolution(current, TOO_LATE)
+    return Resolution(ApprovalState.PENDING, UNDONE_BY_USER)
+
+
+def expire_pending(state: ApprovalState, now: datetime, entry_time: datetime) -> Resolution | None:
+    """A still-pending candidate whose entry time has passed: ``skipped`` ("expired").
+
+    None when nothing changes (not pending, or the entry time is still ahead). The entry steps
+    resolve their own candidates with :func:`resolve_pending` first; this is for the ones no
+    step will ever see again."""
+    if state is ApprovalState.PENDING and not can_decide(now, entry_time):
+        return Resolution(ApprovalState.SKIPPED, AUTO_EXPIRED)
+    return None
 
 
 def resolve_pending(state: ApprovalState, on_pending: str) -> Resolution:

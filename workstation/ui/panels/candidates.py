@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -37,6 +37,12 @@ from workstation.ui.charts import (
 )
 from workstation.ui.panels.base import Panel
 from workstation.ui.tables import CENTER, Column, DataTable
+
+#: The decision keys: chords, never plain letters, so that text typed while the table has
+#: the focus (a note meant for the note field) can never approve or veto anything.
+APPROVE_KEY = "Ctrl+Shift+A"
+VETO_KEY = "Ctrl+Shift+V"
+UNDO_KEY = "Ctrl+Shift+P"
 
 APPROVAL_ROLE = {
     ApprovalState.PENDING: "warn",
@@ -74,8 +80,47 @@ def candidate_columns() -> list[Column]:
             color_fn=lambda c: theme.color(APPROVAL_ROLE.get(c.approval, "text")),
             tooltip="pending until you approve or veto (or the entry time passes)",
         ),
+        Column(
+            "Decide by",
+            lambda c: c.decide_by,
+            _decide_by_text,
+            align=CENTER,
+            color_fn=lambda c: None if c.decidable else theme.color("muted"),
+            tooltip="The entry time: approve, veto or undo until then (ET)",
+        ),
         Column("Note", lambda c: c.note, tooltip=lambda c: c.note),
     ]
+
+
+def _decide_by_text(t: Any) -> str:
+    return "" if t is None else t.strftime("%a %H:%M")
+
+
+class _NoteKeys(QObject):
+    """Sends text typed while the table has the focus to the note field: what a user types
+    there is a note they meant to write, never a command (and never a jump in the table)."""
+
+    def __init__(self, note: QLineEdit, on_redirect: Callable[[], None]) -> None:
+        super().__init__(note)
+        self.note = note
+        self.on_redirect = on_redirect
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() != QEvent.Type.KeyPress:
+            return False
+        assert isinstance(event, QKeyEvent)
+        commands = (
+            Qt.KeyboardModifier.ControlModifier
+            | Qt.KeyboardModifier.AltModifier
+            | Qt.KeyboardModifier.MetaModifier
+        )
+        text = event.text()
+        if not text or not text.isprintable() or event.modifiers() & commands:
+            return False
+        self.note.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.note.insert(text)
+        self.on_redirect()
+        return True
 
 
 def _num(v: Any, digits: int = 2) -> str:
@@ -90,6 +135,37 @@ def _num(v: Any, digits: int = 2) -> str:
     return html.escape(str(v)) if v is not None else "n/a"
 
 
+def decision_message(what: str, done: list[CandidateView], note: str) -> str:
+    """The status line after a decision: what was done, and until when it can be undone."""
+    names = ", ".join(f"{c.symbol} (group {c.group})" for c in done)
+    with_note = f" with the note \u201c{note}\u201d" if note else ""
+    if what == "Back to pending":
+        return f"{names}: back to pending (the decision is undone)"
+    verb = "Approved" if what == "Approve" else "Vetoed"
+    deadlines = sorted({c.decide_by for c in done if c.decide_by is not None})
+    until = f" until {deadlines[0]:%H:%M} ET" if deadlines else ""
+    return f"{verb} {names}{with_note} · {UNDO_KEY} undoes it{until}"
+
+
+def history_html(c: CandidateView) -> str:
+    """The candidate's decisions, oldest first (the audit trail of its approval)."""
+    muted = theme.hex_color("muted")
+    if not c.history:
+        return f"<p style='margin:6px 0 2px;color:{muted}'>No decision yet.</p>"
+    rows = "".join(
+        f"<tr><td>{d.at:%a %H:%M:%S}</td>"
+        f"<td style='color:{theme.hex_color(APPROVAL_ROLE.get(d.state, 'text'))}'>"
+        f"{'back to pending' if d.state is ApprovalState.PENDING else d.state}</td>"
+        f"<td>by {'you' if d.source == 'user' else 'the rules'}</td>"
+        f"<td>{html.escape(d.note)}</td></tr>"
+        for d in c.history
+    )
+    return (
+        "<p style='margin:8px 0 2px'><b>Decisions</b></p>"
+        f"<table cellspacing='0' cellpadding='3'>{rows}</table>"
+    )
+
+
 def explanation_html(c: CandidateView, ranking: RankingConfig) -> str:
     """The detail view's text: the rule, each check, the score parts, who was passed over."""
     pos, neg, muted = theme.hex_color("pos"), theme.hex_color("neg"), theme.hex_color("muted")
@@ -101,7 +177,9 @@ def explanation_html(c: CandidateView, ranking: RankingConfig) -> str:
         f" · score <b>{c.score:.1f}</b> · regime {html.escape(c.regime)}"
         f" · approval <b>{c.approval}</b>"
         + (f" · note: <i>{html.escape(c.note)}</i>" if c.note else "")
+        + (f" · decide by {c.decide_by:%a %H:%M} ET" if c.decide_by and c.decidable else "")
         + "</p>",
+        history_html(c),
     ]
     if ex:
         fired = ex.get("fired")
@@ -199,42 +277,50 @@ class CandidatesPanel(Panel):
         self._shown: CandidateView | None = None
 
         self.table = DataTable(candidate_columns(), key=lambda c: c.id, export_name="candidates")
-        self.table.setToolTip("Select a candidate; A approves, V vetoes (with the note below)")
+        self.table.setToolTip(
+            f"Select a candidate; {APPROVE_KEY} approves, {VETO_KEY} vetoes, {UNDO_KEY} puts it "
+            "back to pending (text you type goes to the note)"
+        )
         self.table.row_selected.connect(self._show)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._enable())
 
         self.note = QLineEdit()
         self.note.setPlaceholderText("Note for the approval / veto (optional)")
         self.note.setToolTip("Stored with the decision; shown in the journal")
-        self.approve_btn = QPushButton("Approve (A)")
+        self.table.installEventFilter(
+            _NoteKeys(self.note, lambda: self._hint("Typing goes to the note field"))
+        )
+        self.approve_btn = QPushButton(f"Approve ({APPROVE_KEY})")
         self.approve_btn.setObjectName("approve")
         self.approve_btn.setToolTip("Approve the selected candidate(s): they may be entered")
-        self.veto_btn = QPushButton("Veto (V)")
+        self.veto_btn = QPushButton(f"Veto ({VETO_KEY})")
         self.veto_btn.setObjectName("veto")
         self.veto_btn.setToolTip(
             "Veto the selected candidate(s): not entered, but paper-tracked in the journal"
         )
+        self.undo_btn = QPushButton(f"Back to pending ({UNDO_KEY})")
+        self.undo_btn.setObjectName("undoDecision")
+        self.undo_btn.setToolTip(
+            "Undo the approval or veto of the selected candidate(s), until their entry time"
+        )
         self.approve_btn.clicked.connect(self.approve_selected)
         self.veto_btn.clicked.connect(self.veto_selected)
+        self.undo_btn.clicked.connect(self.undo_selected)
         self.summary = QLabel()
         self.summary.setObjectName("muted")
+        self.summary.setWordWrap(True)
 
-        # A and V act only while the focus is in this panel (not while typing a note:
-        # the line edit takes plain letters first), so a stray key elsewhere never trades.
-        self.approve_action = QAction("Approve", self)
-        self.approve_action.setShortcut(QKeySequence(Qt.Key.Key_A))
-        self.approve_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.approve_action.triggered.connect(self.approve_selected)
-        self.veto_action = QAction("Veto", self)
-        self.veto_action.setShortcut(QKeySequence(Qt.Key.Key_V))
-        self.veto_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.veto_action.triggered.connect(self.veto_selected)
-        self.addAction(self.approve_action)
-        self.addAction(self.veto_action)
+        # The keys act only while the focus is in this panel (the table or the note), so a
+        # key pressed elsewhere never trades; they are chords, so typing never does either.
+        self.approve_action = self._shortcut("Approve", APPROVE_KEY, self.approve_selected)
+        self.veto_action = self._shortcut("Veto", VETO_KEY, self.veto_selected)
+        self.undo_action = self._shortcut("Back to pending", UNDO_KEY, self.undo_selected)
 
         bar = QHBoxLayout()
         bar.addWidget(self.note, 1)
         bar.addWidget(self.approve_btn)
         bar.addWidget(self.veto_btn)
+        bar.addWidget(self.undo_btn)
 
         top = QWidget()
         tl = QVBoxLayout(top)
@@ -273,27 +359,40 @@ class CandidatesPanel(Panel):
             rows = [self.table.current_row()]
         return rows
 
+    def _shortcut(self, text: str, key: str, slot: Callable[[], None]) -> QAction:
+        a = QAction(text, self)
+        a.setShortcut(QKeySequence(key))
+        a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        a.triggered.connect(lambda _=False: slot())
+        self.addAction(a)
+        return a
+
+    def _hint(self, text: str) -> None:
+        self.message.emit(text, "info")
+
     def approve_selected(self) -> None:
-        self._decide("Approve", self.engine.approve)
+        self._decide("Approve", lambda c, note: self.engine.approve(c.id, note))
 
     def veto_selected(self) -> None:
-        self._decide("Veto", self.engine.veto)
+        self._decide("Veto", lambda c, note: self.engine.veto(c.id, note))
 
-    def _decide(self, what: str, fn: Callable[[int, str], None]) -> None:
+    def undo_selected(self) -> None:
+        self._decide("Back to pending", lambda c, _note: self.engine.undo_decision(c.id))
+
+    def _decide(self, what: str, fn: Callable[[CandidateView, str], None]) -> None:
         targets = self._targets()
         if not targets:
             self.message.emit(f"{what}: select a candidate first", "warning")
             return
-        note = self.note.text().strip()
-        done = [c.symbol for c in targets if self.command(f"{what} {c.symbol}", fn, c.id, note)]
+        undo = what == "Back to pending"
+        note = "" if undo else self.note.text().strip()
+        done = [c for c in targets if self.command(f"{what} {c.symbol}", fn, c, note)]
         if done:
-            self.note.clear()
-            self.message.emit(
-                f"{what}d {', '.join(done)}" if what == "Approve" else f"Vetoed {', '.join(done)}",
-                "info",
-            )
+            if not undo:
+                self.note.clear()
+            self.message.emit(decision_message(what, done, note), "info")
         self.refresh()
-        if len(targets) == 1 and done:
+        if len(targets) == 1 and done and not undo:
             self._select_next_pending()
 
     def _select_next_pending(self) -> None:
@@ -320,9 +419,17 @@ class CandidatesPanel(Panel):
             self.summary.setText("No candidates: the nightly scan has not run yet.")
         cur = self.table.current_row()
         self._show(cur, force=False)
-        decidable = any(c.decidable for c in cands)
-        self.approve_btn.setEnabled(decidable)
-        self.veto_btn.setEnabled(decidable)
+        self._enable()
+
+    def _enable(self) -> None:
+        """Buttons for what the selection allows (the engine still checks every command)."""
+        rows = [c for c in self._targets() if c is not None]
+        decidable = [c for c in rows if c.decidable]
+        self.approve_btn.setEnabled(bool(decidable))
+        self.veto_btn.setEnabled(bool(decidable))
+        self.undo_btn.setEnabled(
+            any(c.approval in (ApprovalState.APPROVED, ApprovalState.VETOED) for c in decidable)
+        )
 
     def _show(self, c: CandidateView | None, force: bool = True) -> None:
         if c is None:
