@@ -85,7 +85,8 @@ def test_a_falling_price_engages_it_and_the_next_session_releases_it(tmp_path: P
     rig = SessionRig(tmp_path, start=at("10:00", SCAN))
     rig.scan([])
     rig.scan([new_candidate(1, "EEE", grp="B")], session=DAY1)
-    _tape(rig, "AAA", prints=[(at("09:35"), 94.5)])  # through the SL (97): -550 in all
+    # Through the SL (97): -550 in all; the check runs when time moves on to the next print.
+    _tape(rig, "AAA", prints=[(at("09:35"), 94.5), (at("09:35:05"), 94.5)])
     _record_eod_equity(rig, 101_500.0)  # the limit is 99,470
     _tape(rig, "EEE", session=DAY2, prints=[(at("09:50", DAY2), 100.0)])
 

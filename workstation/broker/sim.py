@@ -83,6 +83,7 @@ from workstation.core.models import (
     OrderType,
     TimeInForce,
 )
+from workstation.core.print_watch import PrintWatch
 
 log = logging.getLogger(__name__)
 
@@ -631,33 +632,76 @@ class SimBroker:
             return min(sizes[entry.n_fills], remaining)
         return remaining
 
+    @staticmethod
+    def _due(entry: _Entry, price: float) -> bool:
+        """Does a print at ``price`` fill (or trigger) ``entry``? A market order and a
+        triggered stop: always; a stop: at or through its price; a limit: when marketable."""
+        req = entry.order.request
+        buy = req.side is OrderSide.BUY
+        if req.type is OrderType.MARKET or entry.triggered:
+            return True
+        if req.type is OrderType.STOP:
+            assert req.stop_price is not None
+            return price >= req.stop_price if buy else price <= req.stop_price
+        assert req.limit_price is not None
+        return price <= req.limit_price if buy else price >= req.limit_price
+
     def _match(self, entry: _Entry, price: float, now: datetime, at_open: bool) -> bool:
         """Fill (one piece of) ``entry`` against a print at ``price`` if it is due."""
+        if not self._due(entry, price):
+            return False
         req = entry.order.request
         buy = req.side is OrderSide.BUY
         slip = (self.open_slippage_bps if at_open else self.slippage_bps) / 10_000.0
         market_price = price * (1.0 + slip) if buy else price * (1.0 - slip)
-        if req.type is OrderType.MARKET:
-            fill_price = market_price
-        elif req.type is OrderType.STOP:
-            assert req.stop_price is not None
-            if not entry.triggered:
-                crossed = price >= req.stop_price if buy else price <= req.stop_price
-                if not crossed:
-                    return False
-                entry.triggered = True
-            # Triggered: a market order. The print is at or beyond the stop, so this is the
-            # worse of the stop and the print (a gap through fills at the gapped price).
-            fill_price = market_price
-        else:
+        if req.type is OrderType.LIMIT:
             assert req.limit_price is not None
-            if not (price <= req.limit_price if buy else price >= req.limit_price):
-                return False
             fill_price = (
                 min(req.limit_price, market_price) if buy else max(req.limit_price, market_price)
             )
+        else:
+            # A market order, or a triggered stop (then a market order: the print is at or
+            # beyond the stop, so this is the worse of the stop and the print; a gap through
+            # fills at the gapped price).
+            entry.triggered = req.type is OrderType.STOP
+            fill_price = market_price
         self._execute(entry, self._next_piece(entry), fill_price, now)
         return True
+
+    # ------------------------------------------------------------- print watch
+    def reacts_to(self, symbol: str, price: float, at: datetime) -> bool:
+        """Would a regular-hours print of ``symbol`` at ``price`` fill or trigger one of its
+        orders? Without side effects (see :mod:`workstation.core.print_watch`)."""
+        if not self._is_regular(self._now(at)):
+            return False
+        return any(
+            self._due(e, price)
+            for e in self._open_entries(symbol)
+            if e.order.request.tif is not TimeInForce.OPG
+        )
+
+    def watch(self, symbol: str) -> PrintWatch | None:
+        """Where :meth:`reacts_to` can become true for ``symbol`` (None: no order can fill on
+        a print): market orders and triggered stops at any print, stops at their stop price,
+        limits where marketable."""
+        watches = []
+        for e in self._open_entries(symbol):
+            req = e.order.request
+            if req.tif is TimeInForce.OPG:
+                continue  # only the opening auction fills it
+            buy = req.side is OrderSide.BUY
+            if req.type is OrderType.MARKET or e.triggered:
+                return PrintWatch.always()
+            if req.type is OrderType.STOP:
+                assert req.stop_price is not None
+                level = req.stop_price
+                watches.append(PrintWatch.above(level) if buy else PrintWatch.below(level))
+            else:
+                assert req.limit_price is not None
+                level = req.limit_price
+                watches.append(PrintWatch.below(level) if buy else PrintWatch.above(level))
+        merged = PrintWatch.union(watches)
+        return None if merged is None else merged.widened()
 
     def _execute(self, entry: _Entry, qty: int, price: float, at: datetime) -> Fill:
         before = entry.order

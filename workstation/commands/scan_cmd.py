@@ -33,7 +33,9 @@ def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]
 
 async def _scan_and_close(scanner: Scanner, market: MarketData, session: date) -> ScanResult:
     try:
-        return await scanner.scan(session)
+        outcome = await scanner.scan(session)
+        assert outcome.result is not None  # scanned here, not computed elsewhere
+        return outcome.result
     finally:
         # A network market writes its bar cache in the background and owns connections.
         for name in ("flush_cache", "aclose"):

@@ -53,15 +53,25 @@ def render() -> str:
     _load_strategy_modules()
     out = [HEADER]
     for filename, cls in SECTIONS.items():
-        out += [f"\n## {filename}\n", "| key | type | default | allowed | meaning |",
-                "|---|---|---|---|---|", *_rows(cls, "")]
-    out += ["\n## strategies.yaml\n",
-            "One block per strategy, in tie-break order (the first listed wins a tie in score). "
-            "Adding a strategy is one module in `workstation/signals/strategies/` and one block "
-            "here."]
+        out += [
+            f"\n## {filename}\n",
+            "| key | type | default | allowed | meaning |",
+            "|---|---|---|---|---|",
+            *_rows(cls, ""),
+        ]
+    out += [
+        "\n## strategies.yaml\n",
+        "One block per strategy, in tie-break order (the first listed wins a tie in score). "
+        "Adding a strategy is one module in `workstation/signals/strategies/` and one block "
+        "here.",
+    ]
     for name, cls in STRATEGY_PARAMS.items():
-        out += [f"\n### {name}\n", "| key | type | default | allowed | meaning |",
-                "|---|---|---|---|---|", *_rows(cls, "")]
+        out += [
+            f"\n### {name}\n",
+            "| key | type | default | allowed | meaning |",
+            "|---|---|---|---|---|",
+            *_rows(cls, ""),
+        ]
     return "\n".join(out) + "\n"
 
 

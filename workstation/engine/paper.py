@@ -31,7 +31,8 @@ from workstation.core.clock import Clock
 from workstation.core.config import RiskConfig
 from workstation.core.events import EventBus
 from workstation.core.models import Side
-from workstation.engine.rules.exits import exit_decision
+from workstation.core.print_watch import PrintWatch
+from workstation.engine.rules.exits import ExitDecision, exit_decision, exit_watch
 from workstation.engine.session_events import PaperTrackClosed, PaperTrackOpened
 from workstation.store import CandidateRow, PaperTrackRow, Store
 
@@ -117,8 +118,10 @@ class PaperTracker:
         return row
 
     # ----------------------------------------------------------------- prices
-    def on_price(self, symbol: str, price: float, at: datetime) -> list[PaperTrackRow]:
-        """A price of ``symbol``: the exit rules for each open track of it."""
+    def _decisions(
+        self, symbol: str, price: float | None, at: datetime
+    ) -> list[tuple[_Track, ExitDecision]]:
+        """Each open track of ``symbol`` with the exit rules' decision on this print."""
         tracks = self._by_symbol.get(symbol)
         if not tracks:
             return []
@@ -127,10 +130,38 @@ class PaperTracker:
         time_exit = self.calendar.time_exit_time(
             today, cfg.time_exit_at, cfg.early_close_minutes_before
         )
-        closed: list[PaperTrackRow] = []
+        out = []
         for t in list(tracks):
             day = max(1, self.calendar.day_number(t.entry_session, today))
-            decision = exit_decision(t, price, at, day, cfg, time_exit)
+            out.append((t, exit_decision(t, price, at, day, cfg, time_exit)))
+        return out
+
+    def reacts_to(self, symbol: str, price: float, at: datetime) -> bool:
+        """Would this print close a paper track? (no side effects; see
+        :mod:`workstation.core.print_watch`)"""
+        return any(d.exit for _, d in self._decisions(symbol, price, at))
+
+    def watch(self, symbol: str, at: datetime) -> PrintWatch | None:
+        """Where :meth:`reacts_to` can become true for ``symbol`` in ``at``'s session."""
+        tracks = self._by_symbol.get(symbol)
+        if not tracks:
+            return None
+        cfg = self._config().exits
+        today = self.calendar.session_on_or_before(at.astimezone(ET).date())
+        time_exit = self.calendar.time_exit_time(
+            today, cfg.time_exit_at, cfg.early_close_minutes_before
+        )
+        return PrintWatch.union(
+            exit_watch(
+                t, max(1, self.calendar.day_number(t.entry_session, today)), cfg, time_exit, at
+            )
+            for t in tracks
+        )
+
+    def on_price(self, symbol: str, price: float, at: datetime) -> list[PaperTrackRow]:
+        """A price of ``symbol``: the exit rules for each open track of it."""
+        closed: list[PaperTrackRow] = []
+        for t, decision in self._decisions(symbol, price, at):
             if not decision.exit or decision.reason is None:
                 continue
             row = self.store.close_paper_track(

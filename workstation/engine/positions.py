@@ -80,6 +80,7 @@ from workstation.core.models import (
     TimeInForce,
     client_order_id,
 )
+from workstation.core.print_watch import PrintWatch
 from workstation.engine.events import (
     ExitHeld,
     PositionClosed,
@@ -90,7 +91,13 @@ from workstation.engine.events import (
 )
 from workstation.engine.orders import NOT_SENT, OrderManager, OrderUncertain, order_from_row
 from workstation.engine.rules.entries import sl_tp_from_fill
-from workstation.engine.rules.exits import emergency_level, exit_decision, protective_stop_level
+from workstation.engine.rules.exits import (
+    ExitDecision,
+    emergency_level,
+    exit_decision,
+    exit_watch,
+    protective_stop_level,
+)
 from workstation.engine.rules.mfe_mae import Excursions, backfill
 from workstation.engine.rules.numeric import at_or_above, at_or_below
 from workstation.engine.rules.risk import pdt_allows_exit, pdt_applies
@@ -303,10 +310,10 @@ class PositionBook:
             self.bus.publish(PositionUpdated(at, self._state(pos), "excursion"))
         return order
 
-    async def _check_exit(self, pos: _Live, price: float, at: datetime) -> Order | None:
+    def _exit_rule(self, pos: _Live, price: float | None, at: datetime) -> ExitDecision:
         cfg = self._config().exits
         today = self._session_of(at)
-        decision = exit_decision(
+        return exit_decision(
             pos,
             price,
             at,
@@ -314,6 +321,11 @@ class PositionBook:
             cfg,
             self._time_exit(today, cfg),
         )
+
+    async def _check_exit(self, pos: _Live, price: float, at: datetime) -> Order | None:
+        cfg = self._config().exits
+        today = self._session_of(at)
+        decision = self._exit_rule(pos, price, at)
         if not decision.exit:
             return None
         reason = decision.reason
@@ -325,6 +337,58 @@ class PositionBook:
         if order is None and pos.held == (today, reason):
             return await self._emergency_exit(pos, price, at, cfg)
         return order
+
+    # ============================================================ print watch
+    def reacts_to(self, symbol: str, price: float, at: datetime) -> bool:
+        """Would a print of ``symbol`` at ``price`` at ``at`` make the book act (send an exit
+        or record a PDT hold)? The decision part of :meth:`on_price`, without side effects:
+        the backtester's market asks it which prints it must not skip."""
+        pos = self._live.get(symbol)
+        if pos is None or pos.exiting:
+            return False
+        if pos.retry_after is not None and at < pos.retry_after:
+            return False
+        decision = self._exit_rule(pos, price, at)
+        if not decision.exit:
+            return False
+        if pos.held == (self._session_of(at), decision.reason):
+            level = emergency_level(pos.side, pos.fill_price, self._config().exits)
+            if pos.side is Side.LONG:
+                return at_or_below(price, level)
+            return at_or_above(price, level)
+        return True
+
+    def watch(self, symbol: str, at: datetime) -> PrintWatch | None:
+        """Where :meth:`reacts_to` can become true for ``symbol`` during ``at``'s session
+        (None: it cannot): ``rules.exits.exit_watch`` for the position's day, the emergency
+        level alone while the PDT guard holds a rule exit, nothing before a retry time."""
+        pos = self._live.get(symbol)
+        if pos is None or pos.exiting:
+            return None
+        if pos.retry_after is not None and pos.retry_after > at:
+            # No rule exit before the retry time: ask again then.
+            return PrintWatch(-math.inf, math.inf, pos.retry_after)
+        cfg = self._config().exits
+        today = self._session_of(at)
+        watch = exit_watch(
+            pos, self._day(pos.entry_session, today), cfg, self._time_exit(today, cfg), at
+        )
+        if pos.held is None or pos.held[0] != today:
+            return watch
+        # The PDT guard holds one rule exit until tomorrow: that rule no longer acts today,
+        # the emergency level and the other rules still do.
+        reason = pos.held[1]
+        emergency = exit_watch(pos, 1, cfg, self._time_exit(today, cfg), at, emergency_only=True)
+        long = pos.side is Side.LONG
+        if reason is ExitReason.STOP_LOSS:
+            lo, hi = (emergency.lo, watch.hi) if long else (watch.lo, emergency.hi)
+            return PrintWatch(lo, hi, watch.from_time)
+        if reason is ExitReason.TAKE_PROFIT:
+            lo, hi = (watch.lo, math.inf) if long else (-math.inf, watch.hi)
+            return PrintWatch(lo, hi, watch.from_time)
+        if reason is ExitReason.TIME_EXIT:
+            return PrintWatch(watch.lo, watch.hi)
+        return watch
 
     async def _emergency_exit(
         self, pos: _Live, price: float, at: datetime, cfg: ExitConfig

@@ -4,13 +4,40 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from workstation.core.config_files import atomic_write
 from workstation.core.models import Candidate
-from workstation.engine.scan import ScanResult
+from workstation.engine.scan import ScanReport, ScanResult
 from workstation.store import NewCandidate
+
+
+@dataclass(frozen=True, eq=False)
+class ScanOutcome:
+    """What the scanner records and publishes of a scan: the report, the ranked candidates
+    and their store rows (with explanations). Small and picklable, so a scan computed in
+    another process (the backtester's pool, its cache) arrives as one; ``result`` is the
+    whole :class:`ScanResult` when the scan ran here (the JSON file and the CLI's printout
+    read it)."""
+
+    session: date
+    report: ScanReport
+    candidates: tuple[Candidate, ...]
+    rows: tuple[NewCandidate, ...]
+    result: ScanResult | None = None
+
+    @staticmethod
+    def of(result: ScanResult, *, keep_result: bool = True) -> ScanOutcome:
+        return ScanOutcome(
+            result.session,
+            result.report,
+            result.candidates,
+            tuple(new_candidates(result)),
+            result if keep_result else None,
+        )
 
 
 def _clean(x: Any) -> Any:

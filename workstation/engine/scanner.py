@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from datetime import date
 from pathlib import Path
@@ -22,12 +22,16 @@ from workstation.core.clock import Clock
 from workstation.core.config import Config
 from workstation.core.events import EventBus, LogEvent, ScanFailed, ScanFinished, ScanStarted
 from workstation.core.models import Universe
-from workstation.engine.scan import ScanError, ScanResult, scan_session
-from workstation.engine.scan_record import new_candidates, write_scan_json
+from workstation.engine.scan import ScanError, scan_session
+from workstation.engine.scan_record import ScanOutcome, write_scan_json
 from workstation.market.base import MarketData
 from workstation.store import CandidateRow, Store
 
 log = logging.getLogger(__name__)
+
+#: Computes a session's scan elsewhere (the backtester: a process pool and a cache of scans
+#: made by the same :func:`scan_session`); the scanner records and publishes it as its own.
+ScanSource = Callable[[date, Config], Awaitable[ScanOutcome]]
 
 
 class Scanner:
@@ -36,26 +40,27 @@ class Scanner:
         market: MarketData,
         config: Callable[[], Config],
         store: Store,
-        scans_dir: Path,
+        scans_dir: Path | None,
         clock: Clock,
         bus: EventBus,
         universe: Universe | None = None,
         executor: Executor | None = None,
+        source: ScanSource | None = None,
     ) -> None:
         self.market = market
         self._config = config
         self.store = store
-        self.scans_dir = scans_dir
+        self.scans_dir = scans_dir  # None: no JSON file per scan (a backtest's store has all)
         self.clock = clock
         self.bus = bus
         self.universe = universe or market.universe()
         self.executor = executor
+        self.source = source
 
-    async def scan(self, session: date) -> ScanResult:
-        """One attempt: scan ``session`` and persist the result (raises on failure)."""
-        cfg = self._config()  # one parameter set for the whole scan
-        started = self.clock.now()
-        self.bus.publish(ScanStarted(started, session))
+    async def _compute(self, session: date, cfg: Config) -> ScanOutcome:
+        if self.source is not None:
+            with self.clock.hold():
+                return await self.source(session, cfg)
         symbols = [*self.universe.symbols, self.universe.benchmark]
         bars = await self.market.daily_bars(symbols, session, cfg.scanner.universe.history_sessions)
         loop = asyncio.get_running_loop()
@@ -63,8 +68,16 @@ class Scanner:
             result = await loop.run_in_executor(
                 self.executor, scan_session, bars, self.universe, session, cfg
             )
+        return ScanOutcome.of(result)
+
+    async def scan(self, session: date) -> ScanOutcome:
+        """One attempt: scan ``session`` and persist the result (raises on failure)."""
+        cfg = self._config()  # one parameter set for the whole scan
+        started = self.clock.now()
+        self.bus.publish(ScanStarted(started, session))
+        outcome = await self._compute(session, cfg)
         finished = self.clock.now()
-        rep = result.report
+        rep = outcome.report
         self.store.record_param_set(
             cfg.param_hash, _params_yaml(cfg), "scan", at=finished, actor="engine"
         )
@@ -83,32 +96,36 @@ class Scanner:
             failed_symbols=rep.failed,
             duration_s=rep.duration_s,
             market=self.market.name,
-            candidates=new_candidates(result),
+            candidates=list(outcome.rows),
         )
-        # The JSON file (~20 ms of encoding and writing) off the loop too, so the window stays
-        # responsive; the clock held, so simulated time does not run ahead of the scan.
-        with self.clock.hold():
-            path = await loop.run_in_executor(
-                self.executor, write_scan_json, result, self.scans_dir
-            )
+        file: str | None = None
+        if self.scans_dir is not None and outcome.result is not None:
+            # The JSON file (~20 ms of encoding and writing) off the loop too, so the window
+            # stays responsive; the clock held, so simulated time does not run ahead of it.
+            loop = asyncio.get_running_loop()
+            with self.clock.hold():
+                path = await loop.run_in_executor(
+                    self.executor, write_scan_json, outcome.result, self.scans_dir
+                )
+            file = path.name
         self.store.audit(
             "engine",
             "scan",
             f"session:{session}",
             {
                 "scan_id": scan_id,
-                "candidates": len(result.candidates),
-                "file": path.name,
+                "candidates": len(outcome.candidates),
+                "file": file,
                 **rep.as_dict(),
             },
             at=finished,
         )
         self.bus.publish(
-            ScanFinished(finished, session, scan_id, rep.regime, result.candidates, rep.as_dict())
+            ScanFinished(finished, session, scan_id, rep.regime, outcome.candidates, rep.as_dict())
         )
-        return result
+        return outcome
 
-    async def scan_with_retries(self, session: date) -> ScanResult | None:
+    async def scan_with_retries(self, session: date) -> ScanOutcome | None:
         """The 20:00 policy: up to ``retry.tries`` attempts with doubling backoff.
 
         Returns None when every attempt failed; the failure is recorded in the store

@@ -32,8 +32,13 @@ paper tracker, and runs each session's timetable (:func:`workstation.engine.sche
 Steps run under one lock; commands that change parameters (:meth:`reload_params`) take it
 too, so new parameters apply between steps, never in the middle of an entry. Prices flow
 outside the lock: each trade goes to the simulated exchange (if any), then the position book
-(exits, MFE/MAE), then the paper tracker, and the daily loss limit is checked on the equity at
-most every ``equity_check_s`` seconds of clock time.
+(exits, MFE/MAE), then the paper tracker. The daily loss limit is checked when time moves on:
+at the first print of a new instant, on the account as of the instant before (every print of
+that instant in, never half of them), at most every ``equity_check_s`` seconds of clock time
+(by default every instant with the simulated exchange, whose account costs nothing to read,
+and every 60 s with a real broker, whose account is a rate-limited request). So the check sees
+the same equity however the prints of one instant are ordered or thinned out (the backtester's
+market shows only the prints that matter, :mod:`workstation.core.print_watch`).
 
 Startup (:meth:`start`): paper tracks and the kill switch are restored, then the reconciler
 restores the position book and compares the store with the broker; the trading gate stays
@@ -131,10 +136,10 @@ from workstation.engine.rules.gap import (
     gap_decision,
     premarket_price,
 )
-from workstation.engine.rules.risk import KS_USER, KillSwitch
+from workstation.engine.rules.risk import KS_USER, KillSwitch, daily_loss_level
 from workstation.engine.rules.sizing import drawdown, position_size
-from workstation.engine.scan import ScanResult
-from workstation.engine.scanner import Scanner, tradable_candidates
+from workstation.engine.scan_record import ScanOutcome
+from workstation.engine.scanner import Scanner, ScanSource, tradable_candidates
 from workstation.engine.scheduler import CONSEQUENCE, Step, StepName, plan_day, session_to_run
 from workstation.engine.session_events import (
     ApprovalChanged,
@@ -208,14 +213,15 @@ class TradingSession:
         config: ConfigSource,
         calendar: TradingCalendar,
         *,
-        scans_dir: Path,
+        scans_dir: Path | None,
         mode: Mode = Mode.SIM,
         exchange: Exchange | None = None,
         universe: Universe | None = None,
         executor: Any = None,
-        equity_check_s: float = 60.0,
+        equity_check_s: float | None = None,
         crash_point: CrashPoint | None = None,
         order_timeout_s: float = 10.0,
+        scan_source: ScanSource | None = None,
     ) -> None:
         self.market = market
         self.broker = broker
@@ -232,7 +238,15 @@ class TradingSession:
         self._cfg: Config = self._read_config()
         self.universe = universe or market.universe()
         self.scanner = Scanner(
-            market, lambda: self._cfg, store, scans_dir, clock, bus, self.universe, executor
+            market,
+            lambda: self._cfg,
+            store,
+            scans_dir,
+            clock,
+            bus,
+            self.universe,
+            executor,
+            scan_source,
         )
         self.orders = OrderManager(broker, store, clock, bus, timeout_s=order_timeout_s)
         self.book = PositionBook(
@@ -242,6 +256,8 @@ class TradingSession:
         self.reconciler = Reconciler(store, broker, self.orders, self.book, self.gate, clock, bus)
         self.paper = PaperTracker(store, calendar, clock, bus, lambda: self._cfg.risk)
         self.kill = KillSwitch.off()
+        if equity_check_s is None:
+            equity_check_s = 0.0 if exchange is not None else 60.0
         self.equity_check_s = equity_check_s
         self._crash = crash_point or (lambda name: None)
         self._lock: asyncio.Lock | None = None
@@ -251,6 +267,7 @@ class TradingSession:
         self._day: date | None = None
         self._start_equity: float = math.nan
         self._last_equity_check: datetime | None = None
+        self._last_print_at: datetime | None = None
         self._missed: dict[date, list[str]] = {}
         self._entry_price: dict[str, float] = {}
         #: The time of the print being processed (None between prints): what the market
@@ -447,7 +464,7 @@ class TradingSession:
                     )
 
     # ==================================================================== the steps
-    async def scan(self, session: date) -> ScanResult | None:
+    async def scan(self, session: date) -> ScanOutcome | None:
         """The nightly scan of ``session`` with retries (a failure leaves no candidates)."""
         return await self.scanner.scan_with_retries(session)
 
@@ -780,17 +797,28 @@ class TradingSession:
         paper tracks, and now and then the daily loss limit. Returns an exit order if sent."""
         self.data_time = at
         try:
+            previous, self._last_print_at = self._last_print_at, at
+            if previous is not None and at > previous:
+                # Time moved on: the account now shows every print up to ``previous``.
+                last = self._last_equity_check
+                if last is None or (at - last).total_seconds() >= self.equity_check_s:
+                    self._last_equity_check = at
+                    await self.check_daily_loss()
             if self.exchange is not None:
                 self.exchange.on_price(symbol, price, at)
             order = await self.book.on_price(symbol, price, at)
             self.paper.on_price(symbol, price, at)
-            last = self._last_equity_check
-            if last is None or (at - last).total_seconds() >= self.equity_check_s:
-                self._last_equity_check = at
-                await self.check_daily_loss()
             return order
         finally:
             self.data_time = None
+
+    def daily_loss_watch(self) -> float | None:
+        """The equity at or below which the next daily-loss check engages the kill switch
+        (None while no check can engage it: already engaged, or no session started). For the
+        backtester's market (see :mod:`workstation.core.print_watch`)."""
+        if self.kill.engaged or self._day is None or not _usable(self._start_equity):
+            return None
+        return daily_loss_level(self._start_equity, self._cfg.risk.portfolio)
 
     async def _start_stream(self, symbols: Sequence[str]) -> None:
         symbols = tuple(symbols)
@@ -996,7 +1024,7 @@ class TradingSession:
         await self.book.settle()
         return order
 
-    async def run_scan_now(self) -> ScanResult | None:
+    async def run_scan_now(self) -> ScanOutcome | None:
         """Scan the last completed session now (between steps)."""
         session = self.calendar.last_completed_session(self.clock.now())
         async with self._step_lock():

@@ -691,6 +691,71 @@ class ReplayMarket:
         spread_bps: float = 5.0,
         premarket_trades: int = 12,
     ) -> None:
+        extra = (benchmark,) if benchmark_path is not None else ()
+        bars, report = load_daily_file(path, extra_symbols=extra)
+        self.benchmark_report: DataReport | None = None
+        if benchmark_path is not None:
+            bench, self.benchmark_report = load_daily_file(
+                benchmark_path,
+                symbols={benchmark},
+                start=report.first_date,
+                end=report.last_date,
+            )
+            _fill_column(bars, bench, benchmark)
+        self._setup(
+            bars,
+            report,
+            clock=clock,
+            seed=seed,
+            benchmark=benchmark,
+            quote_interval=quote_interval,
+            spread_bps=spread_bps,
+            premarket_trades=premarket_trades,
+        )
+        self._universe = self._build_universe(universe_csv)
+
+    @classmethod
+    def from_bars(
+        cls,
+        bars: DailyBars,
+        universe: Universe,
+        *,
+        report: DataReport | None = None,
+        clock: TimeSource | None = None,
+        seed: int = 0,
+        quote_interval: float = 5.0,
+        spread_bps: float = 5.0,
+        premarket_trades: int = 12,
+    ) -> ReplayMarket:
+        """A replay market over bars already in memory (another market's history, the bar
+        cache): the same intraday synthesis as over a file, for the same seed."""
+        self = cls.__new__(cls)
+        self.benchmark_report = None
+        self._setup(
+            bars,
+            report or DataReport(source="memory"),
+            clock=clock,
+            seed=seed,
+            benchmark=universe.benchmark,
+            quote_interval=quote_interval,
+            spread_bps=spread_bps,
+            premarket_trades=premarket_trades,
+        )
+        self._universe = universe
+        return self
+
+    def _setup(
+        self,
+        bars: DailyBars,
+        report: DataReport,
+        *,
+        clock: TimeSource | None,
+        seed: int,
+        benchmark: str,
+        quote_interval: float,
+        spread_bps: float,
+        premarket_trades: int,
+    ) -> None:
         if not quote_interval > 0:
             raise ValueError(f"quote_interval must be > 0 seconds, got {quote_interval}")
         self._clock = clock
@@ -699,25 +764,13 @@ class ReplayMarket:
         self.quote_interval = float(quote_interval)
         self.spread_bps = float(spread_bps)
         self.premarket_trades = int(premarket_trades)
-
-        extra = (benchmark,) if benchmark_path is not None else ()
-        bars, self.report = load_daily_file(path, extra_symbols=extra)
-        self.benchmark_report: DataReport | None = None
-        if benchmark_path is not None:
-            bench, self.benchmark_report = load_daily_file(
-                benchmark_path,
-                symbols={benchmark},
-                start=self.report.first_date,
-                end=self.report.last_date,
-            )
-            _fill_column(bars, bench, benchmark)
+        self.report = report
         self.bars: DailyBars = bars
         self.has_benchmark = benchmark in bars and bool(
             np.isfinite(bars.close[:, bars.col(benchmark)]).any()
         )
         first, last = bars.dates[0].astype(object), bars.dates[-1].astype(object)
         self.calendar: TradingCalendar = _calendar_for(first, last) or get_calendar()
-        self._universe = self._build_universe(universe_csv)
         self._days: OrderedDict[tuple[str, date], _Day | None] = OrderedDict()
         self._last_close_idx: np.ndarray | None = None
         self._indexes: dict[date, pd.DatetimeIndex] = {}
@@ -1027,20 +1080,13 @@ class ReplayMarket:
                 if upcoming and days:
                     nxt = min(nxt, days[0][1].midnight + timedelta(seconds=min(upcoming)))
             elif session is not None and state is MarketState.OPEN:
+                # Regular hours: prints on the grid now, now + step, ... until the close (the
+                # grid starts when the stream does); returns with the clock at the close.
                 days = self._days_of(syms, session)
-                if days:
-                    prices = np.array([d.price_at(now) for _, d in days])
-                    vols = np.array([d.volume_at(now) for _, d in days])
-                    sizes = np.maximum(np.round(vols * self.quote_interval / 60.0), 1.0)
-                    # One generator per step for all symbols: quotes are noise around the
-                    # path, reproducible for the same clock times.
-                    rng = np.random.default_rng([self.seed & 0xFFFFFFFF, int(now.timestamp())])
-                    bid, ask = quote_from_price(prices, self.spread_bps, rng)
-                    lots = (rng.integers(1, 10, size=(2, len(days))) * 100.0).tolist()
-                    for i, (sym, _) in enumerate(days):
-                        yield Quote(sym, now, float(bid[i]), float(ask[i]), lots[0][i], lots[1][i])
-                        yield TradeTick(sym, now, float(prices[i]), float(sizes[i]))
-                nxt = min(now + step, cal.close_time(session))
+                async for ev in self._regular_hours(days, now, cal.close_time(session)):
+                    yield ev
+                last = clock.now().astimezone(ET) - step
+                continue
             else:
                 if session is not None and last < cal.close_time(session) <= now:
                     close_time = cal.close_time(session)
@@ -1054,6 +1100,44 @@ class ReplayMarket:
                     nxt = cal.at(cal.next_session(now.date()), PRE_MARKET_START)
             last = now
             await clock.sleep_until(nxt)
+
+    def grid(self, start: datetime, close: datetime) -> list[datetime]:
+        """The times of the regular-hours prints of a stream that reaches the open (or starts)
+        at ``start`` on a max-speed clock: every ``quote_interval`` seconds before the close."""
+        step = timedelta(seconds=self.quote_interval)
+        out = []
+        t = start
+        while t < close:
+            out.append(t)
+            t = t + step
+        return out
+
+    async def _regular_hours(
+        self, days: list[tuple[str, _Day]], start: datetime, close: datetime
+    ) -> AsyncIterator[Quote | TradeTick]:
+        """A quote and a trade per symbol every ``quote_interval`` seconds from ``start`` until
+        the clock reaches the close (the caller prints the closing prints)."""
+        clock = self._clock
+        assert clock is not None
+        step = timedelta(seconds=self.quote_interval)
+        now = start
+        while now < close:
+            if days:
+                prices = np.array([d.price_at(now) for _, d in days])
+                vols = np.array([d.volume_at(now) for _, d in days])
+                sizes = np.maximum(np.round(vols * self.quote_interval / 60.0), 1.0)
+                # One generator per step for all symbols: quotes are noise around the
+                # path, reproducible for the same clock times.
+                rng = np.random.default_rng([self.seed & 0xFFFFFFFF, int(now.timestamp())])
+                bid, ask = quote_from_price(prices, self.spread_bps, rng)
+                lots = (rng.integers(1, 10, size=(2, len(days))) * 100.0).tolist()
+                for i, (sym, _) in enumerate(days):
+                    yield Quote(sym, now, float(bid[i]), float(ask[i]), lots[0][i], lots[1][i])
+                    yield TradeTick(sym, now, float(prices[i]), float(sizes[i]))
+            # From the time it is now (a slow consumer at a finite speed drifts, it never
+            # bursts old prints); at max speed exactly the grid of :meth:`grid`.
+            await clock.sleep_until(min(now + step, close))
+            now = clock.now().astimezone(ET)
 
     def _days_of(self, symbols: Sequence[str], session: date) -> list[tuple[str, _Day]]:
         out = []

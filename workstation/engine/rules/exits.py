@@ -31,6 +31,7 @@ from typing import Protocol
 
 from workstation.core.config import ExitConfig
 from workstation.core.models import ExitReason, Side
+from workstation.core.print_watch import PrintWatch
 from workstation.engine.rules.entries import sl_tp_from_fill
 from workstation.engine.rules.numeric import at_or_above, at_or_below, is_positive
 
@@ -138,3 +139,34 @@ def exit_decision(
             f"day {day_number} at {now:%H:%M:%S}: time exit from {time_exit_time:%H:%M}",
         )
     return HOLD
+
+
+def exit_watch(
+    position: PositionLike,
+    day_number: int,
+    cfg: ExitConfig,
+    time_exit_time: datetime,
+    now: datetime,
+    *,
+    emergency_only: bool = False,
+) -> PrintWatch:
+    """Where :func:`exit_decision` can say "exit" for the rest of ``now``'s session: below or
+    above the levels of the position's day, or from the time exit on (at once for a stale
+    position). ``emergency_only``: only the day-1 emergency level counts (a rule exit held by
+    the PDT guard). Widened by :data:`~workstation.core.print_watch.MARGIN`, so it is never
+    tighter than the decision."""
+    _check_day(day_number)
+    side = position.side
+    if emergency_only or day_number < cfg.sltp_from_day:
+        level = emergency_level(side, position.fill_price, cfg)
+        watch = PrintWatch.below(level) if side is Side.LONG else PrintWatch.above(level)
+    else:
+        sl, tp = sl_tp_from_fill(
+            side, position.fill_price, position.atr14, position.sl_mult, position.tp_mult
+        )
+        watch = PrintWatch(sl, tp) if side is Side.LONG else PrintWatch(tp, sl)
+    if day_number > cfg.time_exit_day:
+        watch = PrintWatch(watch.lo, watch.hi, now)
+    elif day_number == cfg.time_exit_day:
+        watch = PrintWatch(watch.lo, watch.hi, time_exit_time)
+    return watch.widened()
