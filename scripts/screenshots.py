@@ -130,6 +130,17 @@ async def planted_difference(home: Path) -> Any:
     return engines
 
 
+def sample_already_running(parent: QWidget | None = None) -> QDialog:
+    """The dialog of an app started beside a running headless run (made-up holder)."""
+    from workstation.instance import Holder
+    from workstation.ui.dialogs.home_problem import already_running_box
+
+    holder = Holder(
+        48213, "trading-desk", "workstation run --headless --sessions 5", "2025-03-12T08:55:02"
+    )
+    return already_running_box("/home/trader/workstation", holder, parent)
+
+
 def settle(app: QApplication, rounds: int = 5) -> None:
     for _ in range(rounds):
         app.processEvents()
@@ -261,6 +272,7 @@ def shoot(app: QApplication, win: MainWindow, out: Path, theme_name: str, plante
         ("dialog-flatten-all", lambda: FlattenAllDialog(engine.positions(), win), (560, 400)),
         ("dialog-live-mode", lambda: LiveModeDialog(win), (460, None)),
         ("dialog-settings", win.settings_dialog, (560, None)),
+        ("dialog-already-running", lambda: sample_already_running(win), (640, None)),
     ]
     for name, make, size in shots:
         dlg = make()

@@ -41,6 +41,7 @@ from workstation.core.paths import HOME_ENV, Paths
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication, QMessageBox
 
     from workstation.context import Context
     from workstation.core.config_files import ConfigManager
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from workstation.engine.facade import Workstation
     from workstation.engine.proxy import EngineProxy
     from workstation.engine.views import Mode
+    from workstation.instance import Holder
     from workstation.ui.dialogs.reconcile import ReconcileDialog
     from workstation.ui.main_window import MainWindow
 
@@ -297,14 +299,17 @@ class DesktopApp:
         self.closed: asyncio.Future[None] | None = None
         self.shown_after: float | None = None  # seconds from launch to the window shown
         self.ready_after: float | None = None  # ... to the engines running
+        #: The holder a killed or crashed workstation left on this home (taken over).
+        self.took_over: Holder | None = None
+        self.refusal: QMessageBox | None = None  # the "already running" dialog, if shown
 
     def run(self) -> int:
-        from PySide6.QtWidgets import QApplication, QDialog
+        from PySide6.QtWidgets import QApplication
 
-        from workstation.engine.views import Mode
-        from workstation.errors import UserError
+        from workstation.context import command_line
+        from workstation.instance import HomeBusy, InstanceLock
         from workstation.ui import theme
-        from workstation.ui.dialogs.confirm import LiveModeDialog
+        from workstation.ui.dialogs.home_problem import already_running_box
         from workstation.ui.main_window import APP_NAME, ORG_NAME
 
         app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "workstation"])
@@ -314,6 +319,29 @@ class DesktopApp:
         app.setQuitOnLastWindowClosed(False)  # the loop ends when the engines have stopped
         paths, config = open_home(self.args)
         setup_file_log(paths)
+        # One workstation per home, taken before anything connects or asks (live mode).
+        lock = InstanceLock(paths.data_dir, paths.home)
+        try:
+            self.took_over = lock.acquire(command_line(self.args))
+        except HomeBusy as busy:
+            sys.stderr.write(f"workstation: {busy}\n")
+            theme.apply(app, config.current.app.theme)
+            self.refusal = already_running_box(str(busy.home), busy.holder)
+            self.refusal.exec()
+            return busy.exit_code
+        try:
+            return self._run(app, paths, config)
+        finally:
+            lock.release()
+
+    def _run(self, app: QApplication, paths: Paths, config: ConfigManager) -> int:
+        from PySide6.QtWidgets import QDialog
+
+        from workstation.engine.views import Mode
+        from workstation.errors import UserError
+        from workstation.ui import theme
+        from workstation.ui.dialogs.confirm import LiveModeDialog
+
         raw = (getattr(self.args, "mode", None) or config.current.app.mode or "sim").lower()
         if raw == "backtest":
             raise UserError("mode 'backtest' has no window: use --mode sim (or run headless)")
@@ -408,6 +436,10 @@ class DesktopApp:
             f"{paths.data_dir.parent}); window shown after {self.shown_after:.2f} s, "
             f"engines ready after {self.ready_after:.2f} s",
         )
+        if self.took_over is not None:
+            from workstation.instance import took_over_message
+
+            engines.facade.log("WARNING", took_over_message(self.took_over))
         for name in ("candidates", "positions"):
             table = win.panels[name].table
             if table.current_row() is None and table.proxy.rowCount():

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shlex
 import sys
 import time
 import traceback
@@ -90,7 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    # Who holds a home is shown to a second instance by its command line (no secrets in it:
+    # keys come from the environment or the keyring, never from arguments).
+    args.command_line = shlex.join(["workstation", *argv])
     handler: Command | None = getattr(args, "handler", None)
     if handler is None:
         from workstation.commands import default_command

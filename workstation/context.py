@@ -164,5 +164,10 @@ def open_context(args: argparse.Namespace) -> Context:
     )
 
 
+def command_line(args: argparse.Namespace) -> str:
+    """The command as typed (``workstation.cli.main`` records it), for the instance lock."""
+    return str(getattr(args, "command_line", "") or "workstation")
+
+
 def market_error(exc: MarketDataError) -> UserError:
     return UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)

@@ -12,9 +12,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from workstation.context import open_context
+from workstation.context import Context, command_line, open_context
 from workstation.engine.runner import HeadlessRunner, RunOptions, parse_speed
 from workstation.errors import UserError
+from workstation.instance import hold_home
 
 
 def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -24,7 +25,8 @@ def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]
         description="Run whole trading days: the 20:00 scan, the gap filter, entries, exits "
         "and the end-of-day bookkeeping, printing a summary per session. A run that was "
         "interrupted (Ctrl-C) is resumed by the next one. Exit codes: 0 done, 3 the store "
-        "and the broker disagree (nothing traded), 130 stopped by Ctrl-C.",
+        "and the broker disagree (nothing traded), 130 stopped by Ctrl-C. One run per home: "
+        "a second 'run' or the desktop app on the same home refuses to start (exit 2).",
     )
     p.add_argument("--headless", action="store_true", help="without a window (required for now)")
     p.add_argument(
@@ -50,6 +52,12 @@ def run_headless(args: argparse.Namespace) -> int:
         raise UserError(f"--sessions must be at least 1, got {args.sessions}")
     speed = parse_speed(args.speed)
     ctx = open_context(args)
+    # The whole run holds the home: a second instance on it would trade the same account.
+    with hold_home(ctx.paths.data_dir, command_line(args), home=ctx.paths.home):
+        return _run(ctx, args, speed)
+
+
+def _run(ctx: Context, args: argparse.Namespace, speed: float | None) -> int:
     opts = RunOptions(
         sessions=args.sessions, speed=speed, mode=getattr(args, "mode", None), json=args.json
     )

@@ -10,12 +10,14 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from workstation.context import Context, market_error, open_context
+from workstation.context import Context, command_line, market_error, open_context
+from workstation.core.clock import Clock
 from workstation.core.events import EventBus
 from workstation.engine.scan import ScanError, ScanResult
 from workstation.engine.scan_record import scan_document
-from workstation.engine.scanner import Scanner
+from workstation.engine.scanner import Scanner, compute_scan
 from workstation.errors import UserError
+from workstation.instance import HomeBusy, InstanceLock, took_over_message
 from workstation.market.base import MarketData, MarketDataError
 from workstation.store import Store, StoreError
 
@@ -31,11 +33,15 @@ def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]
     p.set_defaults(handler=run_scan)
 
 
-async def _scan_and_close(scanner: Scanner, market: MarketData, session: date) -> ScanResult:
+async def _scan_and_close(
+    scanner: Scanner | None, market: MarketData, session: date, ctx: Context, clock: Clock
+) -> ScanResult:
     try:
-        outcome = await scanner.scan(session)
-        assert outcome.result is not None  # scanned here, not computed elsewhere
-        return outcome.result
+        if scanner is not None:
+            outcome = await scanner.scan(session)
+            assert outcome.result is not None  # scanned here, not computed elsewhere
+            return outcome.result
+        return await compute_scan(market, market.universe(), session, ctx.cfg, clock)
     finally:
         # A network market writes its bar cache in the background and owns connections.
         for name in ("flush_cache", "aclose"):
@@ -80,33 +86,56 @@ def _first_session(market: MarketData) -> date | None:
 
 
 def run_scan(args: argparse.Namespace) -> int:
+    """Scan and save the result; beside a running workstation (which owns the home's store
+    and trades from its scans) the scan is only shown, never saved."""
     ctx = open_context(args)
+    lock = InstanceLock(ctx.paths.data_dir, ctx.paths.home)
     try:
-        store = Store.open(ctx.paths.db_path)
-    except StoreError as exc:
-        raise UserError(str(exc)) from exc
-    with store:
+        previous = lock.acquire(command_line(args))
+    except HomeBusy as busy:
+        sys.stderr.write(
+            f"workstation: this scan is shown, not saved: the workstation running on this "
+            f"home ({busy.holder.describe() if busy.holder else 'starting'}) owns its store\n"
+        )
+        return _scan(ctx, args, None)
+    try:
+        if previous is not None:
+            sys.stderr.write(f"workstation: {took_over_message(previous)}\n")
         try:
-            clock = ctx.clock()
-            market = ctx.make_market(clock, store=store)
-            session = parse_session(ctx, market, args.date, clock.now())
-            bench = ctx.cfg.scanner.universe.benchmark
-            if getattr(market, "has_benchmark", True) is False:
-                raise UserError(
-                    f"the replay file has no {bench} rows: the market regime is "
-                    f"classified from {bench}; add its daily bars to the file"
-                )
-            scanner = Scanner(
-                market, lambda: ctx.cfg, store, ctx.paths.scans_dir, clock, EventBus()
+            store = Store.open(ctx.paths.db_path)
+        except StoreError as exc:
+            raise UserError(str(exc), exit_code=2) from exc
+        with store:
+            return _scan(ctx, args, store)
+    finally:
+        lock.release()
+
+
+def _scan(ctx: Context, args: argparse.Namespace, store: Store | None) -> int:
+    """The scan of ``--date``; recorded in ``store`` (None: nothing is written)."""
+    try:
+        clock = ctx.clock()
+        market = ctx.make_market(clock, store=store)
+        session = parse_session(ctx, market, args.date, clock.now())
+        bench = ctx.cfg.scanner.universe.benchmark
+        if getattr(market, "has_benchmark", True) is False:
+            raise UserError(
+                f"the replay file has no {bench} rows: the market regime is "
+                f"classified from {bench}; add its daily bars to the file"
             )
-            try:
-                result = asyncio.run(_scan_and_close(scanner, market, session))
-            except ScanError as exc:
-                raise UserError(f"scan of {session} failed: {exc}") from exc
-        except MarketDataError as exc:
-            raise market_error(exc) from exc
+        scanner = (
+            None
+            if store is None
+            else Scanner(market, lambda: ctx.cfg, store, ctx.paths.scans_dir, clock, EventBus())
+        )
+        try:
+            result = asyncio.run(_scan_and_close(scanner, market, session, ctx, clock))
+        except ScanError as exc:
+            raise UserError(f"scan of {session} failed: {exc}") from exc
+    except MarketDataError as exc:
+        raise market_error(exc) from exc
     if args.json:
-        json.dump(scan_document(result), sys.stdout, indent=2)
+        json.dump({**scan_document(result), "saved": store is not None}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print_result(result, market.name)

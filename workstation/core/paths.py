@@ -53,6 +53,13 @@ class Paths:
         return self.data_dir / "logs"
 
     @property
+    def home(self) -> Path:
+        """The folder messages name: the ``--home`` folder when config and data share one,
+        else the data folder (the store, the lock and the backups live there)."""
+        parent = self.data_dir.parent
+        return parent if self.config_dir.parent == parent else self.data_dir
+
+    @property
     def config_history_dir(self) -> Path:
         return self.config_dir / "history"
 

@@ -22,7 +22,7 @@ from workstation.core.clock import Clock
 from workstation.core.config import Config
 from workstation.core.events import EventBus, LogEvent, ScanFailed, ScanFinished, ScanStarted
 from workstation.core.models import Universe
-from workstation.engine.scan import ScanError, scan_session
+from workstation.engine.scan import ScanError, ScanResult, scan_session
 from workstation.engine.scan_record import ScanOutcome, write_scan_json
 from workstation.market.base import MarketData
 from workstation.store import CandidateRow, Store
@@ -61,13 +61,9 @@ class Scanner:
         if self.source is not None:
             with self.clock.hold():
                 return await self.source(session, cfg)
-        symbols = [*self.universe.symbols, self.universe.benchmark]
-        bars = await self.market.daily_bars(symbols, session, cfg.scanner.universe.history_sessions)
-        loop = asyncio.get_running_loop()
-        with self.clock.hold():
-            result = await loop.run_in_executor(
-                self.executor, scan_session, bars, self.universe, session, cfg
-            )
+        result = await compute_scan(
+            self.market, self.universe, session, cfg, self.clock, self.executor
+        )
         return ScanOutcome.of(result)
 
     async def scan(self, session: date) -> ScanOutcome:
@@ -177,6 +173,24 @@ class Scanner:
             {"error": message, "consequence": "no new candidates next session"},
             at=now,
         )
+
+
+async def compute_scan(
+    market: MarketData,
+    universe: Universe,
+    session: date,
+    cfg: Config,
+    clock: Clock,
+    executor: Executor | None = None,
+) -> ScanResult:
+    """Load the bars and scan ``session`` (the CPU work in ``executor``), persisting nothing:
+    :meth:`Scanner.scan` records the result; ``workstation scan`` beside a running
+    workstation only shows it."""
+    symbols = [*universe.symbols, universe.benchmark]
+    bars = await market.daily_bars(symbols, session, cfg.scanner.universe.history_sessions)
+    loop = asyncio.get_running_loop()
+    with clock.hold():
+        return await loop.run_in_executor(executor, scan_session, bars, universe, session, cfg)
 
 
 def tradable_candidates(
