@@ -65,8 +65,11 @@ def test_report_finds_the_known_dirt(market: ReplayMarket) -> None:
     assert rep.gaps["GPS"] == 39
     assert set(rep.gaps) == {"GPS", "ESRX", "EVHC", "NKTR", "UA", "VNT"}
     assert rep.blank_rows == 5
-    assert rep.nan_prices == 1 and rep.examples["nan_prices"][0].startswith("KDP 2020-07-01")
+    # KDP's dividend-only row of 2020-07-01 has no price or volume: a gap, not a bad bar.
+    assert rep.empty_rows == 1 and rep.examples["empty_rows"][0].startswith("KDP 2020-07-01")
     assert rep.duplicates == 0 and rep.non_session_dates == 0 and rep.missing_sessions == []
+    # §14: real moves of > 50% (PCG, APA, OXY in 2019-2020) hold the next day: no spike.
+    assert (rep.invalid_bars, rep.duplicate_conflicts, rep.spikes) == (0, 0, 0)
     assert rep.symbols == 560  # 558 stocks + ^GSPC + IP/WRB-style long histories included
     assert rep.last_date == date(2022, 9, 9)
     assert "BRK-B" in market.bars  # tickers kept as in the file

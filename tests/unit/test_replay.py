@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from workstation.core.bars import BarFlag
 from workstation.core.calendar import ET
 from workstation.core.models import Quote, TradeTick
 from workstation.market.base import MarketData, MarketDataError
@@ -38,7 +39,8 @@ def _clean(symbol: str, base: float, sessions: list[str] = S) -> list[str]:
 DIRTY_ROWS = [
     "Date,Symbol,OPEN,High,low,Close,Volume,Dividends",  # mixed-case names, extra column
     *[r + ",0" for r in _clean("AAA", 10.0)],
-    # BBB: a duplicate (the last kept), zero volume, a non-bracketing bar, a blank volume.
+    # BBB: duplicates that disagree (a conflict, not served), zero volume, a non-bracketing
+    # bar, a blank volume (an invalid bar).
     "2019-02-11,BBB,20,21,19,20.5,5000,0",
     "2019-02-12,BBB,20,21,19,20.1,5000,0",
     "2019-02-12,BBB,20,21,19,20.7,6000,0",
@@ -46,10 +48,10 @@ DIRTY_ROWS = [
     "2019-02-14,BBB,20,20.5,19,20.9,5000,0",  # high 20.5 < close 20.9
     "2019-02-15,BBB,20,21,19,20.5,,0",
     "2019-02-19,BBB,20,21,19,20.5,5000,0",
-    # CCC misses 2019-02-13 (a gap) and has a NaN close on 2019-02-19 (dropped, at its end).
+    # CCC misses 2019-02-13 (a gap) and has a NaN close on 2019-02-19 (an invalid bar).
     *[r + ",0" for r in _clean("CCC", 30.0, [S[0], S[1], S[3], S[4]])],
     "2019-02-19,CCC,30,31,29,,1000,0",
-    # DDD: a negative price on 2019-02-12 (dropped: a gap inside its span).
+    # DDD: a negative price on 2019-02-12 (an invalid bar, not a gap).
     *[r + ",0" for r in _clean("DDD", 40.0, [S[0], S[2], S[3], S[4], S[5]])],
     "2019-02-12,DDD,40,41,39,-1,1000,0",
     # EEE: one clean row and one with junk in a number.
@@ -100,32 +102,48 @@ def test_dirty_csv_report_counts_are_exact(dirty_csv: Path) -> None:
     assert rep.unparseable_dates == 2
     assert rep.blank_symbols == 1
     assert rep.non_session_dates == 2
-    assert rep.nan_prices == 2  # CCC's empty close, EEE's "abc"
-    assert rep.non_positive_prices == 1
-    assert rep.duplicates == 1
-    assert rep.bad_volume == 1
+    assert rep.empty_rows == 0
+    assert rep.duplicates == 1  # the second BBB 2019-02-12 row
+    # §14: BBB's blank volume, CCC's empty close, DDD's -1, EEE's "abc"
+    assert rep.invalid_bars == 4
+    assert rep.duplicate_conflicts == 1  # BBB 2019-02-12: 20.1 vs 20.7
+    assert rep.spikes == 0
     assert rep.zero_volume == 1
     assert rep.non_bracketing == 1
-    assert rep.gaps == {"CCC": 1, "DDD": 1}
-    assert rep.gap_sessions == 2
+    assert rep.unserved_bars == 5
+    assert rep.gaps == {"CCC": 1}  # an unserved bar is not a gap: it is named as what it is
+    assert rep.gap_sessions == 1
     assert rep.missing_sessions == []
-    assert rep.dropped_rows == 1 + 2 + 1 + 2 + 2 + 1 + 1
-    assert rep.rows_loaded == 6 + 6 + 4 + 5 + 1 + 6
+    assert rep.dropped_rows == 1 + 2 + 1 + 2 + 1
+    assert rep.rows_loaded == 6 + 6 + 5 + 6 + 2 + 6
     assert rep.rows_read == rep.rows_loaded + rep.dropped_rows + rep.malformed_lines
     assert rep.symbols == 6 and not rep.is_clean
     assert (rep.first_date, rep.last_date) == (date(2019, 2, 11), date(2019, 2, 19))
-    # Examples name the symbol, date and row.
+    # Examples name the symbol, date and row; the bar report names every bar and its kind.
     assert any("2019-13-45" in e for e in rep.examples["unparseable_dates"])
-    assert rep.examples["nan_prices"][0].startswith("CCC 2019-02-19")
-    assert "close NaN" in rep.examples["nan_prices"][0]
-    assert rep.examples["non_bracketing"][0].startswith("BBB 2019-02-14")
+    assert rep.bar_report.by_kind() == {
+        "invalid_bar": {
+            "BBB": ["2019-02-15"],
+            "CCC": ["2019-02-19"],
+            "DDD": ["2019-02-12"],
+            "EEE": ["2019-02-12"],
+        },
+        "duplicate_conflict": {"BBB": ["2019-02-12"]},
+        "repaired": {"BBB": ["2019-02-14"]},
+        "zero_volume": {"BBB": ["2019-02-13"]},
+    }
     text = rep.summary()
     for needle in (
-        "1 duplicate",
+        "1 duplicate (date, symbol) rows dropped",
         "2 rows with an unparseable date",
-        "1 zero-volume",
-        "1 bars whose high/low",
-        "2 missing sessions in 2 symbols",
+        "4 invalid bars (not served) in 4 symbols (BBB, CCC, DDD, EEE)",
+        "CCC 2019-02-19: close not usable",
+        "DDD 2019-02-12: close not usable (o=40 h=41 l=39 c=-1",
+        "BBB 2019-02-15: volume not usable",
+        "1 duplicate conflict (not served) in 1 symbol (BBB): BBB 2019-02-12",
+        "1 zero-volume bar (no entry that session)",
+        "1 repaired bar (high/low widened) in 1 symbol (BBB): BBB 2019-02-14",
+        "1 missing sessions in 1 symbols",
         "CCC 1",
     ):
         assert needle in text, needle
@@ -136,12 +154,20 @@ def test_dirty_csv_bars_are_repaired_and_aligned(dirty_csv: Path) -> None:
     assert bars.symbols == ("AAA", "BBB", "BRK-B", "CCC", "DDD", "EEE")  # BRK-B kept as is
     assert [str(d) for d in bars.dates] == S  # the XNYS grid: no 16th or 18th
     f = bars.frame("BBB", dropna=False)
-    assert f.loc["2019-02-12", "close"] == 20.7  # the last duplicate kept
-    assert f.loc["2019-02-12", "volume"] == 6000
-    assert f.loc["2019-02-13", "volume"] == 0
-    assert f.loc["2019-02-15", "volume"] == 0  # blank volume -> 0
+    assert f.loc["2019-02-12"].isna().all()  # conflicting duplicates: neither is served
+    assert f.loc["2019-02-13", "volume"] == 0  # zero volume: served
+    assert f.loc["2019-02-15"].isna().all()  # blank volume: an invalid bar, not served
     assert f.loc["2019-02-14", "high"] == 20.9  # envelope widened to the close
     assert f.loc["2019-02-14", "low"] == 19.0
+    flags = dict(zip(S, bars.flags[:, bars.col("BBB")].tolist(), strict=True))
+    assert flags == {
+        "2019-02-11": 0,
+        "2019-02-12": BarFlag.DUPLICATE_CONFLICT,
+        "2019-02-13": BarFlag.ZERO_VOLUME,
+        "2019-02-14": BarFlag.REPAIRED,
+        "2019-02-15": BarFlag.INVALID,
+        "2019-02-19": 0,
+    }
     c = bars.frame("CCC", dropna=False)["close"]
     assert np.isnan(c.loc["2019-02-13"]) and np.isnan(c.loc["2019-02-19"])
     assert np.isnan(bars.frame("DDD", dropna=False).loc["2019-02-12", "close"])
@@ -218,7 +244,7 @@ def test_symbols_and_date_window_filter_silently(dirty_csv: Path) -> None:
     )
     assert bars.symbols == ("AAA",)
     assert [str(d) for d in bars.dates] == S[1:4]
-    assert rep.duplicates == 0 and rep.nan_prices == 0  # other symbols' dirt is out of scope
+    assert rep.duplicates == 0 and not rep.bar_report  # other symbols' dirt is out of scope
 
 
 ERRORS = {
@@ -231,7 +257,7 @@ ERRORS = {
     "header only": ("date,symbol,open,high,low,close,volume\n", "has no rows with a date"),
     "only NaN prices": (
         "date,symbol,open,high,low,close,volume\n2019-02-11,AAA,,,,,\n",
-        "has no usable rows (1 rows read: 1 rows with NaN prices dropped",
+        "has no usable rows (1 rows read: 1 rows without prices or volume dropped (gaps)",
     ),
     "only bad dates": (
         "date,symbol,open,high,low,close,volume\nxx,AAA,1,2,0.5,1,1\n",
@@ -525,7 +551,7 @@ def test_report_survives_nan_everywhere(tmp_path: Path) -> None:
         "2019-02-13,AAA,1,1,1,1,1\n"
     )
     bars, rep = load_daily_file(p)
-    assert rep.nan_prices == 2 and bars.n_sessions == 1 and rep.rows_loaded == 1
+    assert rep.empty_rows == 2 and bars.n_sessions == 1 and rep.rows_loaded == 1
     assert math.isclose(bars.close[0, 0], 1.0)
     assert bars.last_date == date(2019, 2, 13)
 
@@ -589,3 +615,60 @@ def test_stream_orders_pre_market_prints_across_symbols(dirty_csv: Path) -> None
     ]
     assert len({e.symbol for e in pre}) == 3 and len(pre) > 3
     assert [e.at for e in pre] == sorted(e.at for e in pre)
+
+
+# ======================================================== bad bars are not served (§14)
+def _spiky_file(tmp_path: Path) -> Path:
+    """HELD: a 0.01 bar on 2019-02-14 between 11.x closes (a spike, issue 12's bad print);
+    IDLE: zero volume on 2019-02-14; AAA clean."""
+    rows = ["date,symbol,open,high,low,close,volume", *_clean("AAA", 10.0)]
+    for i, d in enumerate(S):
+        bad = d == "2019-02-14"
+        p = 0.01 if bad else 11.0 + i * 0.1
+        rows.append(f"{d},HELD,{p},{p},{p},{p},{1000 if not bad else 10}")
+        rows.append(f"{d},IDLE,20,20.5,19.5,20,{0 if bad else 5000}")
+    path = tmp_path / "spiky.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_a_spike_in_a_replay_file_is_not_served_anywhere(tmp_path: Path) -> None:
+    day = date(2019, 2, 14)
+    clock = FakeClock(datetime(2019, 2, 14, 8, 0, tzinfo=ET))
+    m = ReplayMarket(_spiky_file(tmp_path), clock=clock, quote_interval=60.0)
+    assert m.report.spikes == 1
+    (spike,) = m.report.bar_report.of_kind("spike")
+    assert (spike.symbol, spike.session) == ("HELD", day)
+    assert "close 0.01 is 99.9% from the previous close 11.2" in spike.detail
+    assert m.not_trading(["AAA", "HELD", "IDLE", "NOPE"], day) == {
+        "HELD": "spike",
+        "IDLE": "no_volume",
+    }
+    assert m.not_trading(["HELD", "IDLE"], date(2019, 2, 15)) == {}
+    # No prints, no minute bars, no official open from the bad day; the daily bar is NaN with
+    # its flag, so a scan reading it knows why.
+    assert run(m.minute_bars("HELD", day)).empty
+    snap = run(m.snapshots(["HELD"], datetime(2019, 2, 14, 11, 0, tzinfo=ET)))["HELD"]
+    assert snap.session_open is None and snap.latest_trade.price == pytest.approx(11.2)
+
+    async def collect() -> list[Quote | TradeTick]:
+        out = []
+        async for ev in m.stream(["AAA", "HELD", "IDLE"]):
+            if ev.at.date() > day:
+                break
+            out.append(ev)
+        return out
+
+    events = run(collect())
+    assert {e.symbol for e in events} == {"AAA"}
+    clock.t = datetime(2019, 2, 19, 17, 0, tzinfo=ET)
+    b = run(m.daily_bars(["HELD", "IDLE"], date(2019, 2, 19), 6))
+    assert np.isnan(b.close[3, 0]) and b.flags[3, 0] == BarFlag.SPIKE
+    assert b.close[3, 1] == 20 and b.flags[3, 1] == BarFlag.ZERO_VOLUME
+
+
+def test_spike_detection_is_the_configured_threshold(tmp_path: Path) -> None:
+    path = _spiky_file(tmp_path)
+    assert ReplayMarket(path, spike_pct=None).report.spikes == 0  # the 0.01 bar is served
+    assert ReplayMarket(path, spike_pct=0.999).report.spikes == 1
+    assert ReplayMarket(path, spike_pct=0.9995).report.spikes == 0

@@ -31,6 +31,7 @@ from workstation.core.paths import shipped_config_dir
 from workstation.engine.scan import ScanError, ScanResult, scan_session
 from workstation.market.sim import SimMarket
 from workstation.market.universe import sp500_universe
+from workstation.market.validation import validate_bars
 from workstation.signals.ta_reference import ta_reference
 
 SESSION = date(2024, 6, 14)  # a Friday
@@ -221,9 +222,8 @@ ELIGIBLE = Fate(loaded=1, eligible=1, stale=0, failed=0)
             "DVLOW", Fate(1, 0, 0, 0, "dollar_volume_below_min"), id="dv20-under-20M-ineligible"
         ),
         pytest.param("DV20M", ELIGIBLE, id="dv20-exactly-20M-eligible"),
-        pytest.param(
-            "NANHL", Fate(1, 0, 0, 0, "indicator_not_finite"), id="nan-high-low-today-ineligible"
-        ),
+        # §14: a NaN price is an invalid bar (not served), named as such, not as stale.
+        pytest.param("NANHL", Fate(1, 0, 0, 0, "invalid_bar"), id="nan-high-low-today-invalid"),
     ],
 )
 def test_eligibility_of_one_symbol(bars: DailyBars, cfg: Config, symbol: str, fate: Fate) -> None:
@@ -256,11 +256,15 @@ def test_report_counts_are_exact(full: ScanResult, cfg: Config) -> None:
     assert rep.stale == ("STALE",)
     assert rep.failed == ("EMPTY", "MISSING")
     assert rep.ineligible == {
+        "invalid_bar": 1,
+        "duplicate_conflict": 0,
+        "spike": 0,
         "too_few_bars": 1,
         "close_below_min": 1,
         "dollar_volume_below_min": 1,
-        "indicator_not_finite": 1,
+        "indicator_not_finite": 0,
     }
+    assert rep.data_problems.by_kind() == {"invalid_bar": {"NANHL": [SESSION.isoformat()]}}
     assert rep.eligible + sum(rep.ineligible.values()) + len(rep.stale) == rep.loaded
     assert rep.param_hash == cfg.param_hash and len(rep.param_hash) == 16
     assert rep.duration_s > 0
@@ -268,6 +272,79 @@ def test_report_counts_are_exact(full: ScanResult, cfg: Config) -> None:
     assert (d["loaded"], d["eligible"], d["stale"], d["failed"]) == (13, 8, 1, 2)
     assert d["stale_symbols"] == ["STALE"] and d["failed_symbols"] == ["EMPTY", "MISSING"]
     assert d["param_hash"] == cfg.param_hash
+
+
+# -- §14: a bad bar among the bars the indicators read ----------------------------------------
+def _rev_with(row: int, change: Callable[[Bars], None]) -> DailyBars:
+    """The hand-built bars with REV (an rsi_reversion candidate) changed at ``row``."""
+    b = make_bars()
+    j = b.col("REV")
+    fields = [getattr(b, f).copy() for f in ("open", "high", "low", "close", "volume")]
+    col = tuple(f[:, j] for f in fields)
+    change(col)  # type: ignore[arg-type]
+    return DailyBars(b.dates, b.symbols, *fields)
+
+
+def _set(field: int, value: float, row: int) -> Callable[[Bars], None]:
+    def change(col: Bars) -> None:
+        if field == 3:  # a close: the whole bar at that price
+            for k in range(4):
+                col[k][row] = value
+        else:
+            col[field][row] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("row", "change", "reason", "kind"),
+    [
+        pytest.param(-50, _set(3, 0.01, -50), "spike", "spike", id="a-0.01-spike-50-sessions-ago"),
+        pytest.param(0, _set(3, -1.0, 0), "invalid_bar", "invalid_bar", id="invalid-first-bar"),
+        pytest.param(-1, _set(3, 0.0, -1), "invalid_bar", "invalid_bar", id="invalid-on-session"),
+        pytest.param(-120, _set(4, -5.0, -120), "invalid_bar", "invalid_bar", id="neg-volume"),
+        pytest.param(-1, None, "duplicate_conflict", "duplicate_conflict", id="conflict-today"),
+        pytest.param(-10, _set(4, 0.0, -10), None, "zero_volume", id="zero-volume-stays-eligible"),
+        pytest.param(-3, _set(1, 1.0, -3), None, "repaired", id="repaired-stays-eligible"),
+    ],
+)
+def test_a_bad_bar_in_the_window_makes_the_symbol_ineligible(
+    cfg: Config,
+    full: ScanResult,
+    row: int,
+    change: Callable[[Bars], None] | None,
+    reason: str | None,
+    kind: str,
+) -> None:
+    assert "REV" in {c.symbol for c in full.candidates}  # clean, REV is a candidate
+    raw = _rev_with(row, change or (lambda col: None))
+    conflicts = np.zeros(raw.close.shape, dtype=bool)
+    if change is None:
+        conflicts[row, raw.col("REV")] = True
+    bars = validate_bars(raw, spike_pct=0.5, conflicts=conflicts).bars
+    res = scan_session(bars, make_universe(), SESSION, cfg)
+    rep = res.report
+    session = DATES[row].astype(object).isoformat()
+    assert rep.data_problems.by_kind()[kind]["REV"] == [session]
+    assert rep.as_dict()["data_problems"]["by_kind"][kind]["REV"] == [session]
+    if reason is None:
+        assert "REV" in {c.symbol for c in res.candidates}
+        assert rep.eligible == full.report.eligible
+    else:
+        assert "REV" not in {c.symbol for c in res.candidates}  # never entered
+        assert rep.ineligible[reason] == 1 + (reason == "invalid_bar")  # + NANHL
+        assert rep.eligible == full.report.eligible - 1
+        assert rep.stale == full.report.stale and rep.failed == full.report.failed
+
+
+def test_unvalidated_bars_are_validated_by_the_scan(cfg: Config) -> None:
+    raw = _rev_with(-50, _set(3, -1.0, -50))
+    assert raw.flags is None
+    rep = scan_session(raw, make_universe(), SESSION, cfg).report
+    assert rep.data_problems.by_kind()["invalid_bar"]["REV"] == [
+        DATES[-50].astype(object).isoformat()
+    ]
+    assert rep.ineligible["invalid_bar"] == 2  # REV and NANHL
 
 
 def test_symbols_the_market_reports_failed_are_counted_not_scanned(

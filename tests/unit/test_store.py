@@ -105,7 +105,15 @@ def ok_scan(
         duration_s=42.5,
         market="sim",
         candidates=[cand(i + 1, s) for i, s in enumerate(symbols)],
+        ineligible={"spike": 1, "too_few_bars": 3},
+        data_problems=PROBLEMS,
     )
+
+
+PROBLEMS = {
+    "counts": {"spike": 1, "zero_volume": 2},
+    "by_kind": {"spike": {"XYZ": ["2024-03-05"]}, "zero_volume": {"ABC": ["2024-03-01"]}},
+}
 
 
 @pytest.fixture
@@ -148,7 +156,7 @@ def test_open_creates_file_schema_and_pragmas(db_path: Path) -> None:
     s = Store.open(db_path, busy_timeout_s=1.25)
     try:
         assert db_path.is_file()
-        assert s.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 3
+        assert s.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 4
         assert set(s.db.table_names()) == TABLES
         conn = s.db.conn
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -278,6 +286,8 @@ def test_scan_round_trip(store: Store) -> None:
     assert scan.started_at == T0
     assert scan.finished_at == T0 + timedelta(seconds=42)
     assert scan.status == "ok" and scan.error is None and scan.superseded_by is None
+    assert scan.ineligible == {"spike": 1, "too_few_bars": 3}
+    assert scan.data_problems == PROBLEMS  # §14: named by kind and symbol in the store
 
     cands = store.candidates_for_scan(scan_id)
     assert [(c.rank, c.symbol) for c in cands] == [(1, "AAPL"), (2, "MSFT")]
@@ -1318,7 +1328,7 @@ def test_migrating_v2_turns_the_bar_cache_into_series(tmp_path: Path) -> None:
     path = tmp_path / "workstation.db"
     make_v2_database(path)
     with Store.open(path) as s:
-        assert s.schema_version == 3
+        assert s.schema_version == SCHEMA_VERSION
         assert set(s.db.table_names()) == TABLES  # bar_cache is gone
         got = s.get_bars(["AAPL", "MSFT"], None, None, "sip")
         expected = [
@@ -1498,7 +1508,7 @@ def test_newer_schema_is_refused_untouched(db_path: Path) -> None:
     c.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     c.close()
     before = db_path.read_bytes()
-    with pytest.raises(StoreError, match=r"newer version .*v3.*upgrade the app"):
+    with pytest.raises(StoreError, match=rf"newer version .*v{SCHEMA_VERSION}\b.*upgrade the app"):
         Store.open(db_path)
     assert_untouched(db_path, before)
 

@@ -155,6 +155,11 @@ def print_result(result: ScanResult, market: str) -> None:
     )
     if rep.stale:
         w(f"stale (skipped): {', '.join(rep.stale[:20])}{' ...' if len(rep.stale) > 20 else ''}\n")
+    for line in rep.data_problems.lines():
+        w(f"data: {line}\n")
+    skipped = {k: v for k, v in rep.ineligible.items() if v}
+    if skipped:
+        w("ineligible: " + ", ".join(f"{k} {v}" for k, v in skipped.items()) + "\n")
     if not result.candidates:
         w("No candidates.\n")
         return

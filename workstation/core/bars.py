@@ -4,10 +4,16 @@ The scanner computes indicators for every symbol at once, so bars are kept
 "wide": one float64 array per field, shape (T sessions, N symbols), NaN where a
 symbol has no bar on a session. Markets return this type; conversions to and
 from the long format (``date, symbol, open, high, low, close, volume``) live here.
+
+Bars that went through the data validation of trading rules §14
+(:mod:`workstation.market.validation`) carry ``flags``: per cell, what was found
+(:class:`BarFlag`). The flags travel with every slice, so the scan (and a backtest) can
+tell a symbol with a bad bar in its window from one with a plain gap.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,12 +24,29 @@ import pandas as pd
 FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 
 
+class BarFlag(enum.IntFlag):
+    """What the validation found in one (session, symbol) cell (trading rules §14)."""
+
+    INVALID = 1  # a price not finite or <= 0, or a volume not finite or negative
+    DUPLICATE_CONFLICT = 2  # two rows for the same (symbol, session) disagree
+    SPIKE = 4  # close far from the previous close and back the next session
+    REPAIRED = 8  # high/low did not bracket open/close: widened
+    ZERO_VOLUME = 16  # no shares traded that session
+
+
+#: Flags of a bar that is not served at all: its cell is NaN, the symbol does not trade that
+#: session, and a scan whose window holds it finds the symbol ineligible.
+NOT_SERVED = BarFlag.INVALID | BarFlag.DUPLICATE_CONFLICT | BarFlag.SPIKE
+
+
 @dataclass(frozen=True, eq=False)
 class DailyBars:
     """Aligned daily OHLCV of many symbols.
 
     ``dates`` are session dates (``datetime64[D]``, ascending, unique);
     ``symbols`` the column order; each field an array of shape (T, N).
+    ``flags``: the validation's :class:`BarFlag` bits per cell (uint8, shape (T, N)), or None
+    for bars that were not validated.
     """
 
     dates: np.ndarray
@@ -33,6 +56,7 @@ class DailyBars:
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray
+    flags: np.ndarray | None = None
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -45,6 +69,11 @@ class DailyBars:
             if arr.shape != shape:
                 raise ValueError(f"DailyBars.{name} has shape {arr.shape}, expected {shape}")
             object.__setattr__(self, name, arr)
+        if self.flags is not None:
+            flags = np.asarray(self.flags, dtype=np.uint8)
+            if flags.shape != shape:
+                raise ValueError(f"DailyBars.flags has shape {flags.shape}, expected {shape}")
+            object.__setattr__(self, "flags", flags)
         if len(dates) > 1 and not np.all(dates[1:] > dates[:-1]):
             raise ValueError("DailyBars.dates must be strictly ascending")
         object.__setattr__(self, "_index", {s: i for i, s in enumerate(self.symbols)})
@@ -81,10 +110,23 @@ class DailyBars:
     def select(self, symbols: Sequence[str]) -> DailyBars:
         """Only ``symbols`` (in that order); unknown symbols raise KeyError."""
         idx = [self._index[s] for s in symbols]
-        return DailyBars(self.dates, tuple(symbols), *(getattr(self, f)[:, idx] for f in FIELDS))
+        flags = None if self.flags is None else self.flags[:, idx]
+        return DailyBars(
+            self.dates, tuple(symbols), *(getattr(self, f)[:, idx] for f in FIELDS), flags=flags
+        )
 
     def _rows(self, rows: slice) -> DailyBars:
-        return DailyBars(self.dates[rows], self.symbols, *(getattr(self, f)[rows] for f in FIELDS))
+        flags = None if self.flags is None else self.flags[rows]
+        return DailyBars(
+            self.dates[rows], self.symbols, *(getattr(self, f)[rows] for f in FIELDS), flags=flags
+        )
+
+    # -- validation flags --------------------------------------------------
+    def flagged(self, flag: BarFlag) -> np.ndarray:
+        """(T, N) mask of the cells with any bit of ``flag`` (all False when not validated)."""
+        if self.flags is None:
+            return np.zeros(self.close.shape, dtype=bool)
+        return (self.flags & np.uint8(flag)) != 0
 
     # -- per-symbol view ---------------------------------------------------
     def frame(self, symbol: str, dropna: bool = True) -> pd.DataFrame:

@@ -113,6 +113,31 @@ class RankingConfig:
 
 
 @dataclass(frozen=True)
+class DataValidationConfig:
+    """Trading rules §14: what counts as a bad daily bar or an unconfirmed intraday print."""
+
+    spike_pct: float = param(
+        0.5,
+        lo=0.0,
+        hi=100.0,
+        lo_open=True,
+        doc="a close this far (0.5 = 50%) from the previous close, back within a fifth of it "
+        "the next session, is a spike (replay files only)",
+    )
+    print_jump_pct: float = param(
+        0.2,
+        lo=0.0,
+        hi=100.0,
+        lo_open=True,
+        doc="a print this far (0.2 = 20%) from the last accepted price waits for a second "
+        "print to confirm it",
+    )
+    confirm_s: float = param(
+        60.0, lo=0.0, hi=3600.0, lo_open=True, doc="seconds within which the second print confirms"
+    )
+
+
+@dataclass(frozen=True)
 class ScanRetryConfig:
     tries: int = param(3, lo=1, hi=10)
     backoff_s: float = param(60.0, lo=0.0, hi=3600.0, doc="wait before the 2nd try; doubles")
@@ -126,6 +151,7 @@ class ScannerConfig:
     regime: RegimeConfig = dataclasses.field(default_factory=RegimeConfig)
     ranking: RankingConfig = dataclasses.field(default_factory=RankingConfig)
     retry: ScanRetryConfig = dataclasses.field(default_factory=ScanRetryConfig)
+    validation: DataValidationConfig = dataclasses.field(default_factory=DataValidationConfig)
 
 
 # --------------------------------------------------------------- strategies.yaml

@@ -32,6 +32,7 @@ from workstation.engine.session_events import (
     SessionSummaryReady,
     StepStarted,
 )
+from workstation.market.validation import INELIGIBLE_KINDS, problems_text
 
 #: What each step is called in the status panel.
 STEP_TEXT: dict[str, str] = {
@@ -61,13 +62,21 @@ def describe(ev: Event) -> tuple[str, str, str] | None:
     if isinstance(ev, ScanFinished):
         rep = ev.report or {}
         extra = ""
+        level = "INFO"
         if rep:
             extra = (
                 f"; {rep.get('loaded', '?')} loaded, {rep.get('eligible', '?')} eligible, "
                 f"{rep.get('stale', 0)} stale, {float(rep.get('duration_s', 0.0)):.2f} s"
             )
+            problems = problems_text(rep.get("data_problems") or {})
+            if problems:
+                # §14: every bad bar the scan read is named, with what was done about it.
+                extra += f"; data problems: {problems}"
+                counts = (rep.get("data_problems") or {}).get("counts") or {}
+                if any(counts.get(k) for k in INELIGIBLE_KINDS):
+                    level = "WARNING"
         return (
-            "INFO",
+            level,
             "scanner",
             f"scan of {ev.session}: {len(ev.candidates)} candidates, regime {ev.regime}{extra}",
         )

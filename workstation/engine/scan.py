@@ -14,9 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from workstation.core.bars import DailyBars
+from workstation.core.bars import BarFlag, DailyBars
 from workstation.core.config import Config
 from workstation.core.models import Candidate, Regime, Universe
+from workstation.market.validation import (
+    DUPLICATE_CONFLICT,
+    INVALID_BAR,
+    SPIKE,
+    BarReport,
+    problems_in,
+    validate_bars,
+)
 from workstation.signals.indicators import IndicatorParams, Indicators, compute_indicators
 from workstation.signals.ranking import RankingResult, rank_candidates
 from workstation.signals.regime import RegimeError, RegimeResult, classify_regime
@@ -42,6 +50,8 @@ class ScanReport:
     duration_s: float
     param_hash: str
     regime_values: dict[str, Any] = field(default_factory=dict)
+    # §14: every problem in the bars the scan read, by kind and symbol (with sessions).
+    data_problems: BarReport = field(default_factory=BarReport)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +68,7 @@ class ScanReport:
             "duration_s": round(self.duration_s, 4),
             "param_hash": self.param_hash,
             "regime_values": self.regime_values,
+            "data_problems": self.data_problems.as_dict(),
         }
 
 
@@ -99,6 +110,12 @@ def scan_session(
     ``bars`` must hold the universe and the benchmark (extra columns are ignored);
     bars after ``session`` are ignored. ``failed`` names symbols whose data could not
     be loaded at all (they are counted, never scanned).
+
+    The indicators read every bar given up to ``session`` (the Wilder smoothers and the EMA
+    start at a symbol's first one), so a symbol with a bar that is not served anywhere in them
+    (trading rules §14: ``invalid_bar``, ``duplicate_conflict``, ``spike``) is ineligible.
+    Bars that did not come through a market's validation (``bars.flags`` None) are validated
+    here, without spike detection (that needs the next session).
     """
     started = time.perf_counter()
     bench = universe.benchmark
@@ -113,12 +130,22 @@ def scan_session(
     bars = bars.upto(session).select([*wanted, bench])
     if bars.n_sessions == 0 or bars.dates[-1] != np.datetime64(session, "D"):
         raise ScanError(f"no bars for the session {session} in the market data")
+    if bars.flags is None:
+        bars = validate_bars(bars).bars
 
     ind = compute_indicators(bars, indicator_params(cfg))
     n = len(wanted)
     last = ind.last_date[:n]
-    has_bars = ind.n_bars[:n] > 0
-    stale_mask = has_bars & (last != np.datetime64(session, "D"))
+    unserved = {
+        INVALID_BAR: bars.flagged(BarFlag.INVALID).any(axis=0)[:n],
+        DUPLICATE_CONFLICT: bars.flagged(BarFlag.DUPLICATE_CONFLICT).any(axis=0)[:n],
+        SPIKE: bars.flagged(BarFlag.SPIKE).any(axis=0)[:n],
+    }
+    has_bad_bar = np.logical_or.reduce(list(unserved.values()))
+    # A symbol whose bars were all bad, or whose scan-session bar is bad, is named for the bad
+    # bars, not counted as failed or stale.
+    has_bars = (ind.n_bars[:n] > 0) | has_bad_bar
+    stale_mask = has_bars & (last != np.datetime64(session, "D")) & ~has_bad_bar
     no_data = ~has_bars
 
     j_bench = n
@@ -129,6 +156,7 @@ def scan_session(
     e = cfg.scanner.eligibility
     today = {name: ind.last(name)[:n] for name in ind.names}
     checks = {
+        **unserved,
         "too_few_bars": ind.n_bars[:n] < e.min_bars,
         "close_below_min": ~(today["close"] >= e.min_close),
         "dollar_volume_below_min": ~(today["dv20"] >= e.min_dv20),
@@ -172,6 +200,7 @@ def scan_session(
         duration_s=time.perf_counter() - started,
         param_hash=cfg.param_hash,
         regime_values=_finite_dict(regime.as_dict()),
+        data_problems=problems_in(bars),
     )
     return ScanResult(session, regime, ranking, report, ind)
 

@@ -93,6 +93,8 @@ class Scanner:
             duration_s=rep.duration_s,
             market=self.market.name,
             candidates=list(outcome.rows),
+            ineligible=rep.ineligible,
+            data_problems=rep.data_problems.as_dict(),
         )
         file: str | None = None
         if self.scans_dir is not None and outcome.result is not None:

@@ -12,10 +12,15 @@ Real data is dirty. Loading never crashes on it; every problem is counted in a
 
 * blank rows, unparseable dates, rows without a symbol, malformed CSV lines: dropped;
 * dates that are not NYSE sessions: dropped (nothing can trade on them);
-* rows with a NaN price, or a price <= 0: dropped (the session becomes a gap);
-* duplicate (date, symbol) rows: the last one kept;
-* NaN or negative volume: set to 0; zero-volume bars are kept (halts happen) and counted;
-* high/low not bracketing open/close: the envelope is widened to max/min(o, h, l, c);
+* rows with a date and a symbol but no value at all: dropped (the session is a gap);
+* duplicate (date, symbol) rows that agree: one kept; rows that disagree: a
+  ``duplicate_conflict`` bar (never "the last one wins");
+* then the bars go through :func:`workstation.market.validation.validate_bars` (trading rules
+  §14), spikes included (a file knows the next session): invalid bars (a price not finite or
+  ``<= 0``, a volume not finite or negative), conflicting duplicates and spikes are not served
+  (NaN cells, flagged in ``bars.flags``; the symbol does not trade that session and a scan
+  whose window holds one finds it ineligible); high/low not bracketing open/close are widened
+  and counted; zero-volume bars are served and counted (no entry and no prints that session);
 * gaps (sessions missing for a symbol inside its own first..last span, or for every symbol):
   counted per symbol; the bars stay NaN there, as DailyBars' contract says.
 
@@ -29,6 +34,7 @@ import csv
 import functools
 import gzip
 import io
+import logging
 import zlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
@@ -71,17 +77,27 @@ from workstation.market.universe import (
     sp500_universe,
     universe_from_csv,
 )
+from workstation.market.validation import (
+    DUPLICATE_CONFLICT,
+    INVALID_BAR,
+    REPAIRED,
+    SPIKE,
+    ZERO_VOLUME,
+    BarReport,
+    duplicate_conflicts,
+    not_trading,
+    validate_bars,
+)
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("date", "symbol", *FIELDS)
-PRICE_FIELDS: tuple[str, ...] = ("open", "high", "low", "close")
-
-# Dividend adjustment leaves float noise (~1e-16 relative) where high == close in the raw
-# data; only a bar off by more than this is reported as not bracketing (all are repaired).
-BRACKET_TOLERANCE = 1e-9
+DEFAULT_SPIKE_PCT = 0.5  # trading rules §14 (config: scanner.validation.spike_pct)
 MAX_EXAMPLES = 5
 _PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
 _PREMARKET_SPREAD_FACTOR = 3.0  # pre-market books are thin: wider quotes
 _DAY_CACHE_SIZE = 2048  # (symbol, session) intraday days kept; ~16 kB each
+
+
+log = logging.getLogger(__name__)
 
 
 class ReplayDataError(MarketDataError):
@@ -113,12 +129,15 @@ class DataReport:
     unparseable_dates: int = 0  # (dropped)
     blank_symbols: int = 0  # a date but no symbol (dropped)
     non_session_dates: int = 0  # a date that is no NYSE session (dropped)
-    nan_prices: int = 0  # some of open/high/low/close NaN or infinite (dropped)
-    non_positive_prices: int = 0  # some price <= 0 (dropped)
-    duplicates: int = 0  # further rows of the same (date, symbol) (the last one kept)
-    bad_volume: int = 0  # NaN or negative volume (set to 0)
-    zero_volume: int = 0  # volume 0 in the file (kept)
+    empty_rows: int = 0  # a date and a symbol but no price or volume (dropped: a gap)
+    duplicates: int = 0  # further rows of the same (date, symbol) (dropped; see conflicts)
+    # Trading rules §14, from the validation (``bar_report`` names each bar):
+    invalid_bars: int = 0  # a price not finite or <= 0, a volume not finite or < 0 (not served)
+    duplicate_conflicts: int = 0  # (date, symbol)s whose rows disagree (not served)
+    spikes: int = 0  # close > spike_pct away and back the next session (not served)
+    zero_volume: int = 0  # volume 0 (served; no entry or prints that session)
     non_bracketing: int = 0  # high/low not bracketing open/close (envelope widened)
+    bar_report: BarReport = field(default_factory=BarReport)
     missing_sessions: list[date] = field(default_factory=list)  # no bar of any symbol
     gaps: dict[str, int] = field(default_factory=dict)  # symbol -> sessions missing in its span
     universe_without_data: list[str] = field(default_factory=list)
@@ -136,19 +155,21 @@ class DataReport:
             + self.unparseable_dates
             + self.blank_symbols
             + self.non_session_dates
-            + self.nan_prices
-            + self.non_positive_prices
+            + self.empty_rows
             + self.duplicates
         )
+
+    @property
+    def unserved_bars(self) -> int:
+        """Bars loaded but not served (invalid, conflicting, spikes)."""
+        return self.invalid_bars + self.duplicate_conflicts + self.spikes
 
     @property
     def is_clean(self) -> bool:
         return not (
             self.dropped_rows
             or self.malformed_lines
-            or self.bad_volume
-            or self.zero_volume
-            or self.non_bracketing
+            or self.bar_report
             or self.missing_sessions
             or self.gaps
             or self.universe_without_data
@@ -173,16 +194,9 @@ class DataReport:
         add(self.unparseable_dates, "rows with an unparseable date dropped", "unparseable_dates")
         add(self.blank_symbols, "rows without a symbol dropped", "blank_symbols")
         add(self.non_session_dates, "rows on non-NYSE-session dates dropped", "non_session_dates")
-        add(self.nan_prices, "rows with NaN prices dropped", "nan_prices")
-        add(self.non_positive_prices, "rows with prices <= 0 dropped", "non_positive_prices")
-        add(self.duplicates, "duplicate (date, symbol) rows dropped (last kept)", "duplicates")
-        add(self.bad_volume, "NaN or negative volumes set to 0", "bad_volume")
-        add(self.zero_volume, "zero-volume bars (kept)", "zero_volume")
-        add(
-            self.non_bracketing,
-            "bars whose high/low did not bracket open/close (envelope widened)",
-            "non_bracketing",
-        )
+        add(self.empty_rows, "rows without prices or volume dropped (gaps)", "empty_rows")
+        add(self.duplicates, "duplicate (date, symbol) rows dropped", "duplicates")
+        out += self.bar_report.lines(MAX_EXAMPLES)
         if self.missing_sessions:
             shown = ", ".join(d.isoformat() for d in self.missing_sessions[:MAX_EXAMPLES])
             out.append(f"{len(self.missing_sessions)} sessions with no bar at all (e.g. {shown})")
@@ -395,13 +409,15 @@ def load_daily_file(
     start: date | None = None,
     end: date | None = None,
     extra_symbols: Sequence[str] = (),
+    spike_pct: float | None = DEFAULT_SPIKE_PCT,
 ) -> tuple[DailyBars, DataReport]:
-    """Load a long-format daily file into :class:`DailyBars` on the XNYS session grid.
+    """Load a long-format daily file into validated :class:`DailyBars` on the XNYS grid.
 
     Symbols are sorted as strings. ``symbols`` keeps only those symbols and ``start``/``end``
     only that date range (used to take the benchmark from a bigger file); rows outside are
     skipped silently, not reported. ``extra_symbols`` the file lacks are appended as NaN
     columns, so a caller can fill them in place (the arrays of a big file are not copied).
+    ``spike_pct``: the §14 spike threshold (None: no spike detection).
     Raises :class:`ReplayDataError` when the file cannot be used at all.
     """
     p = Path(path).expanduser()
@@ -482,66 +498,28 @@ def load_daily_file(
     rep._add_examples("non_session_dates", ex(non_session, where))
     keep &= on_grid
 
-    # --- prices ------------------------------------------------------------------------
-    nan_price = np.zeros(n, dtype=bool)
-    for f in PRICE_FIELDS:
-        nan_price |= ~np.isfinite(vals[f])
-    nan_price &= keep
-    rep.nan_prices = int(nan_price.sum())
+    # --- rows without any value: no bar (a gap) --------------------------------------------
+    present = np.zeros(n, dtype=bool)
+    for f in FIELDS:
+        present |= ~np.isnan(vals[f])
+    empty = keep & ~present
+    rep.empty_rows = int(empty.sum())
+    rep._add_examples("empty_rows", ex(empty, where))
+    keep &= ~empty
 
-    def nan_fields(i: int) -> str:
-        bad = [f for f in PRICE_FIELDS if not np.isfinite(vals[f][i])]
-        return f"{where(i)}: {', '.join(bad)} NaN"
-
-    rep._add_examples("nan_prices", ex(nan_price, nan_fields))
-    keep &= ~nan_price
-    with np.errstate(invalid="ignore"):
-        non_pos = np.zeros(n, dtype=bool)
-        for f in PRICE_FIELDS:
-            non_pos |= vals[f] <= 0
-    non_pos &= keep
-    rep.non_positive_prices = int(non_pos.sum())
-    rep._add_examples("non_positive_prices", ex(non_pos, where))
-    keep &= ~non_pos
-
-    # --- duplicates: keep the last row of each (date, symbol) -------------------------
+    # --- duplicates: one row per (date, symbol); rows that disagree are a conflict ---------
     n_sym = len(names)
-    key = np.where(keep, pos_c.astype(np.int64) * max(n_sym, 1) + codes, -1)
+    key = pos_c.astype(np.int64) * max(n_sym, 1) + codes
     kept_rows = rowno[keep]
-    kept_keys = key[keep]
-    # np.unique on the reversed keys finds each key's last occurrence.
-    _, first_in_rev = np.unique(kept_keys[::-1], return_index=True)
-    last_rows = kept_rows[::-1][first_in_rev]
-    dup = keep.copy()
-    dup[last_rows] = False
+    values = np.column_stack([vals[f][kept_rows] for f in FIELDS])
+    first, conflict = duplicate_conflicts(key[kept_rows], values)
+    dup = np.zeros(n, dtype=bool)
+    dup[kept_rows[~first]] = True
     rep.duplicates = int(dup.sum())
     rep._add_examples("duplicates", ex(dup, where))
+    in_conflict = np.zeros(n, dtype=bool)
+    in_conflict[kept_rows[conflict]] = True
     keep &= ~dup
-
-    # --- volume and envelope (kept rows only) ------------------------------------------
-    vol = vals["volume"]
-    bad_vol = keep & ~(np.isfinite(vol) & (vol >= 0))
-    rep.bad_volume = int(bad_vol.sum())
-    rep._add_examples("bad_volume", ex(bad_vol, lambda i: f"{where(i)}: {vol[i]}"))
-    vol = np.where(bad_vol, 0.0, vol)
-    zero_vol = keep & (vol == 0) & ~bad_vol
-    rep.zero_volume = int(zero_vol.sum())
-    rep._add_examples("zero_volume", ex(zero_vol, where))
-
-    o, h, lo, c = (vals[f] for f in PRICE_FIELDS)
-    with np.errstate(invalid="ignore"):
-        top = np.maximum(o, c)
-        bottom = np.minimum(o, c)
-        outside = keep & (
-            (h < top * (1 - BRACKET_TOLERANCE)) | (lo > bottom * (1 + BRACKET_TOLERANCE))
-        )
-    rep.non_bracketing = int(outside.sum())
-    rep._add_examples(
-        "non_bracketing",
-        ex(outside, lambda i: f"{where(i)}: o={o[i]:.6g} h={h[i]:.6g} l={lo[i]:.6g} c={c[i]:.6g}"),
-    )
-    hi_fixed = np.maximum(np.maximum(h, lo), top)
-    lo_fixed = np.minimum(np.minimum(h, lo), bottom)
 
     if not keep.any():
         raise _file_error(
@@ -564,20 +542,25 @@ def load_daily_file(
     cols = col_of[cols]
     shape = (len(grid), len(sym_names))
     wide = {}
-    for f, arr in (
-        ("open", o),
-        ("high", hi_fixed),
-        ("low", lo_fixed),
-        ("close", c),
-        ("volume", vol),
-    ):
+    for f in FIELDS:
         w = np.full(shape, np.nan)
-        w[rows, cols] = arr[keep]
+        w[rows, cols] = vals[f][keep]
         wide[f] = w
-    bars = DailyBars(grid, sym_names, **wide)
+    conflicts = np.zeros(shape, dtype=bool)
+    conflicts[rows, cols] = in_conflict[keep]
+    del vals
+    checked = validate_bars(
+        DailyBars(grid, sym_names, **wide), spike_pct=spike_pct, conflicts=conflicts
+    )
+    bars = checked.bars
+    _count_problems(rep, checked.report)
+    if not np.isfinite(bars.close).any():
+        raise _file_error(
+            p, f"has no usable bars ({rep.rows_read} rows read: {'; '.join(rep.lines())})"
+        )
 
-    # --- gaps ------------------------------------------------------------------------------
-    has = np.isfinite(bars.close[:, :n_data])
+    # --- gaps (a session without a row; an unserved bar is a row, named in its own kind) ---
+    has = np.isfinite(bars.close[:, :n_data]) | (bars.flags[:, :n_data] != 0)
     t_len = bars.n_sessions
     first_i = np.argmax(has, axis=0)
     last_i = t_len - 1 - np.argmax(has[::-1], axis=0)
@@ -596,6 +579,17 @@ def load_daily_file(
     return bars, rep
 
 
+def _count_problems(rep: DataReport, found: BarReport) -> None:
+    """Put the validation's findings in the load report."""
+    rep.bar_report = found
+    counts = found.counts()
+    rep.invalid_bars = counts[INVALID_BAR]
+    rep.duplicate_conflicts = counts[DUPLICATE_CONFLICT]
+    rep.spikes = counts[SPIKE]
+    rep.non_bracketing = counts[REPAIRED]
+    rep.zero_volume = counts[ZERO_VOLUME]
+
+
 def _fill_column(bars: DailyBars, source: DailyBars, symbol: str) -> None:
     """Overwrite ``bars``' column ``symbol`` (which must exist) in place with ``source``'s,
     aligned on dates (NaN where ``source`` has no bar)."""
@@ -607,6 +601,10 @@ def _fill_column(bars: DailyBars, source: DailyBars, symbol: str) -> None:
         target = getattr(bars, f)
         target[:, k] = np.nan
         target[hit, k] = getattr(source, f)[idx_c[hit], j]
+    if bars.flags is not None:
+        bars.flags[:, k] = 0
+        if source.flags is not None:
+            bars.flags[hit, k] = source.flags[idx_c[hit], j]
 
 
 # ============================================================================ the market
@@ -690,9 +688,10 @@ class ReplayMarket:
         quote_interval: float = 5.0,
         spread_bps: float = 5.0,
         premarket_trades: int = 12,
+        spike_pct: float | None = DEFAULT_SPIKE_PCT,
     ) -> None:
         extra = (benchmark,) if benchmark_path is not None else ()
-        bars, report = load_daily_file(path, extra_symbols=extra)
+        bars, report = load_daily_file(path, extra_symbols=extra, spike_pct=spike_pct)
         self.benchmark_report: DataReport | None = None
         if benchmark_path is not None:
             bench, self.benchmark_report = load_daily_file(
@@ -700,6 +699,7 @@ class ReplayMarket:
                 symbols={benchmark},
                 start=report.first_date,
                 end=report.last_date,
+                spike_pct=spike_pct,
             )
             _fill_column(bars, bench, benchmark)
         self._setup(
@@ -713,6 +713,10 @@ class ReplayMarket:
             premarket_trades=premarket_trades,
         )
         self._universe = self._build_universe(universe_csv)
+        for rep in (self.report, self.benchmark_report):
+            if rep is not None:
+                # Every problem of the file, named, in the log (the scan names those it meets).
+                log.log(logging.INFO if rep.is_clean else logging.WARNING, "%s", rep.summary())
 
     @classmethod
     def from_bars(
@@ -726,14 +730,24 @@ class ReplayMarket:
         quote_interval: float = 5.0,
         spread_bps: float = 5.0,
         premarket_trades: int = 12,
+        spike_pct: float | None = DEFAULT_SPIKE_PCT,
     ) -> ReplayMarket:
         """A replay market over bars already in memory (another market's history, the bar
-        cache): the same intraday synthesis as over a file, for the same seed."""
+        cache): the same intraday synthesis as over a file, for the same seed.
+
+        Bars that did not come through the validation (``bars.flags`` None) are validated
+        here (trading rules §14, spikes with ``spike_pct``) and the findings go in the report.
+        """
         self = cls.__new__(cls)
         self.benchmark_report = None
+        report = report or DataReport(source="memory")
+        if bars.flags is None:
+            checked = validate_bars(bars, spike_pct=spike_pct)
+            bars = checked.bars
+            _count_problems(report, checked.report)
         self._setup(
             bars,
-            report or DataReport(source="memory"),
+            report,
             clock=clock,
             seed=seed,
             benchmark=universe.benchmark,
@@ -860,13 +874,21 @@ class ReplayMarket:
         has_col = cols >= 0
         arrays = {}
         rows_sel, cols_sel = np.nonzero(hit)[0], np.nonzero(has_col)[0]
+        cells = np.ix_(rows_sel, cols_sel)
+        source = np.ix_(idx_c[rows_sel], cols[cols_sel])
         for f in FIELDS:
             out = np.full((len(want), len(symbols)), np.nan)
-            out[np.ix_(rows_sel, cols_sel)] = getattr(src, f)[
-                np.ix_(idx_c[rows_sel], cols[cols_sel])
-            ]
+            out[cells] = getattr(src, f)[source]
             arrays[f] = out
-        return DailyBars(want, tuple(symbols), **arrays)
+        flags = np.zeros((len(want), len(symbols)), dtype=np.uint8)
+        if src.flags is not None:
+            flags[cells] = src.flags[source]
+        return DailyBars(want, tuple(symbols), **arrays, flags=flags)
+
+    def not_trading(self, symbols: Sequence[str], session: date) -> dict[str, str]:
+        """Symbols whose bar of ``session`` is not served or has zero volume, with the reason
+        (trading rules §14): the market plays no prints of them that session."""
+        return not_trading(self.bars, symbols, session)
 
     # ------------------------------------------------------------------ intraday
     def _rng(self, symbol: str, session: date, purpose: int) -> np.random.Generator:
@@ -907,7 +929,8 @@ class ReplayMarket:
             return None
         j = self.bars.col(symbol)
         o, h, lo, c, v = (float(getattr(self.bars, f)[row, j]) for f in FIELDS)
-        if not np.isfinite(c):
+        if not np.isfinite(c) or v == 0:
+            # No bar, a bar that is not served (§14), or nothing traded: no prints, no fills.
             return None
         return _Day(self, symbol, session, (o, h, lo, c, v), self._prev_close(j, row))
 

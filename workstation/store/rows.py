@@ -91,6 +91,8 @@ class ScanRow:
     started_at: datetime
     finished_at: datetime | None
     superseded_by: int | None
+    ineligible: dict[str, int]  # reason -> symbols (schema v4; {} before)
+    data_problems: dict[str, Any]  # BarReport.as_dict(): counts, kind -> symbol -> sessions
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,11 +126,15 @@ class ScansRepo(StoreCore):
         error: str | None = None,
         market: str = "",
         candidates: Iterable[NewCandidate | Mapping[str, Any]] = (),
+        ineligible: Mapping[str, int] | None = None,
+        data_problems: Mapping[str, Any] | None = None,
     ) -> int:
         """Record one scan run and its ranked candidates in one transaction; returns its id.
 
         ``status`` is ``ok`` or ``failed`` (a failed run has an ``error`` and no candidates).
         A successful run supersedes the previous successful run of the same session/market.
+        ``ineligible`` counts symbols per reason; ``data_problems`` is the scan report's
+        ``BarReport.as_dict()`` (trading rules §14).
         """
         status = cv.choice("status", status, ("ok", "failed"))
         cands = list(candidates)
@@ -152,6 +156,8 @@ class ScansRepo(StoreCore):
             "duration_s": cv.opt_num(duration_s),
             "started_at": cv.ts(started_at),
             "finished_at": cv.opt_ts(finished_at),
+            "ineligible": cv.to_json(dict(ineligible or {})),
+            "data_problems": cv.to_json(dict(data_problems or {})),
         }
         with self._tx() as db:
             scan_id = self._insert(db, "scans", record)

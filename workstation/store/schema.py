@@ -415,7 +415,14 @@ def _v2_to_v3(db: Database) -> None:
     db.execute("DROP TABLE bar_cache")
 
 
+def _v3_to_v4(db: Database) -> None:
+    """Scans record why symbols were ineligible and every data problem they read (trading
+    rules §14: bad bars are counted and named by kind and symbol). Older scans: empty."""
+    db.execute("ALTER TABLE scans ADD COLUMN ineligible TEXT NOT NULL DEFAULT '{}'")
+    db.execute("ALTER TABLE scans ADD COLUMN data_problems TEXT NOT NULL DEFAULT '{}'")
+
+
 Migration = Callable[[Database], None]
 
-MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3)
+MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4)
 SCHEMA_VERSION = len(MIGRATIONS)
