@@ -277,16 +277,23 @@ async def _session(rig: Rig) -> None:
     assert rig.stop_s < STOP_LIMIT_S - 0.5, f"TradingSession.stop() hung ({rig.stop_s:.1f} s)"
 
 
-async def _day(rig: Rig) -> None:
-    fake, state, s, store = rig.fake, rig.fake.state, rig.session, rig.store
+async def start_up(rig: Rig) -> None:
+    """Monday 19:55 at the fake (with the history), the trade stream listening, the session
+    reconciled with nothing to resolve."""
+    state = rig.fake.state
     state.set_now(at("19:55", SCAN))
     state.set_bars_frame(rig.history)
-
-    # ------------------------------------------------------------ start-up: reconcile
     await rig.broker.start()
     assert await asyncio.to_thread(state.wait_for_trading_listener, WAIT_S)
-    assert await s.start() == []
-    assert not s.gate.blocked
+    assert await rig.session.start() == []
+    assert not rig.session.gate.blocked
+
+
+async def _day(rig: Rig) -> None:
+    fake, state, s, store = rig.fake, rig.fake.state, rig.session, rig.store
+
+    # ------------------------------------------------------------ start-up: reconcile
+    await start_up(rig)
 
     # ------------------------------------------------------------ 20:00 scan (Monday)
     await rig.clock.sleep_until(at("20:00", SCAN))

@@ -4,7 +4,23 @@ Matching is driven by the test through prices (``FakeAlpacaState.set_price`` and
 the session clock: nothing fills while the XNYS session is closed, market-on-open orders fill
 only at the open, day orders expire at the close. Validation follows Alpaca's rules that trip
 real integrations (client order id uniqueness, shares held by other orders, buying power,
-stop prices on the wrong side of the market, the OPG submission window).
+stop prices on the wrong side of the market, the OPG submission window, potential wash trades).
+
+Two of those rules decide how an app must protect a position, so they are spelled out:
+
+* **Available quantity.** An order that closes (part of) a position may ask only for the
+  position minus what the other open closing orders (the resting protective stop) already
+  hold: HTTP 403 "insufficient qty available for order (requested: X, available: Y)". An exit
+  must cancel the stop first.
+* **Potential wash trade.** Alpaca refuses a new order (or a replacement) in a symbol that has
+  an open order on the OPPOSITE side the two could execute against: HTTP 403, code 40310000,
+  "potential wash trade detected. use complex orders". The fake's test, the conservative
+  reading of Alpaca's user-protection page: they could execute against each other when either
+  is a market order (it trades at any price), else when the buy's price is at or above the
+  sell's, a limit order's price being its limit and a stop's its stop price (a stop becomes a
+  market order there). Complex orders (bracket/OCO/OTO) are exempt at Alpaca; the fake does
+  not accept them. So a protective sell stop cannot be placed while the buy entry that built
+  the position still has shares working.
 """
 
 from __future__ import annotations
@@ -295,6 +311,30 @@ class Broker:
         if tif == "cls" and on_session and time(15, 50) <= now_et.time() < time(19, 0):
             raise unprocessable("cls orders must be submitted before 15:50 ET")
 
+    def _validate_no_wash_trade(
+        self,
+        symbol: str,
+        side: str,
+        otype: str,
+        limit: float | None,
+        stop: float | None,
+        exclude: str | None,
+    ) -> None:
+        """Refuse an order an open opposite-side order of the symbol could execute against
+        (see the module docstring for the test applied)."""
+        price = _order_price(otype, limit, stop)
+        for o in self.orders.values():
+            if o.symbol != symbol or not o.is_open or o.side == side or o.id == exclude:
+                continue
+            theirs = _order_price(o.type, o.limit_price, o.stop_price)
+            if price is None or theirs is None:
+                crosses = True  # a market order trades at any price
+            else:
+                buy, sell = (price, theirs) if side == "buy" else (theirs, price)
+                crosses = buy >= sell
+            if crosses:
+                raise forbidden("potential wash trade detected. use complex orders")
+
     def _validate_quantity(
         self, symbol: str, side: str, qty: float, ref_price: float | None, exclude: str | None
     ) -> None:
@@ -379,6 +419,7 @@ class Broker:
             raise unprocessable(f"asset {symbol} is not fractionable")
         self._validate_time_in_force(otype, tif, extended, qty)
         self._validate_prices(symbol, side, otype, limit, stop)
+        self._validate_no_wash_trade(symbol, side, otype, limit, stop, None)
         ref = limit or stop or self.host.price(symbol)
         self._validate_quantity(symbol, side, qty, ref, None)
 
@@ -453,6 +494,7 @@ class Broker:
         cid = self._check_client_order_id(fields.get("client_order_id"))
         self._validate_time_in_force(old.type, tif, old.extended_hours, qty)
         self._validate_prices(old.symbol, old.side, old.type, limit, stop)
+        self._validate_no_wash_trade(old.symbol, old.side, old.type, limit, stop, old.id)
         ref = limit or stop or self.host.price(old.symbol)
         self._validate_quantity(old.symbol, old.side, qty, ref, old.id)
 
@@ -704,6 +746,16 @@ class Broker:
         ]
         out.sort(key=lambda o: ((o.submitted_at or o.created_at), o.seq), reverse=not ascending)
         return out[:limit]
+
+
+def _order_price(otype: str, limit: float | None, stop: float | None) -> float | None:
+    """The price at which an order may execute, for the wash-trade test: None for a market
+    order (any price), the limit of a limit (or stop-limit) order, the stop price of a stop."""
+    if otype in ("limit", "stop_limit") and limit is not None:
+        return limit
+    if otype == "stop":
+        return stop
+    return None
 
 
 def _sgn(x: float) -> int:

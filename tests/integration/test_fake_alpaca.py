@@ -722,6 +722,58 @@ def test_buying_power_and_shortability_are_checked(fake_alpaca: FakeAlpacaServer
     assert (pos.qty, pos.side, pos.market_value) == ("-1", "short", "-500")
 
 
+def test_a_potential_wash_trade_is_refused_as_at_alpaca(fake_alpaca: FakeAlpacaServer) -> None:
+    """A buy entry partly filled, its remainder working: a protective sell stop for the filled
+    shares is refused (Alpaca's wash-trade protection), and so is a replacement that would
+    cross; same-side orders and non-crossing limits are not."""
+    st = fake_alpaca.state
+    st.set_now(OPEN_1000)
+    st.set_price("WT", 50.0)
+    st.partial_fills("WT", [4], stepwise=True)  # 4 now, the rest with the next trade
+    client = trading(fake_alpaca)
+    entry = client.submit_order(
+        MarketOrderRequest(symbol="WT", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+    )
+    got = client.get_order_by_id(entry.id)
+    assert (got.status, got.filled_qty) == (OrderStatus.PARTIALLY_FILLED, "4")
+    stop = StopOrderRequest(
+        symbol="WT", qty=4, side=OrderSide.SELL, time_in_force=TimeInForce.GTC, stop_price=46.5
+    )
+    with pytest.raises(APIError) as err:
+        client.submit_order(stop)
+    assert (err.value.status_code, err.value.code) == (403, 40310000)
+    assert err.value.message == "potential wash trade detected. use complex orders"
+    assert st.positions() == {"WT": 4.0}  # nothing else happened
+    # A non-crossing opposite limit is fine; a crossing one is not.
+    client.cancel_order_by_id(entry.id)
+    bid = client.submit_order(
+        LimitOrderRequest(
+            symbol="WT", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY, limit_price=45
+        )
+    )
+    resting = client.submit_order(stop)  # sell stop 46.5 above the buy limit 45: no cross
+    assert client.get_order_by_id(resting.id).status == OrderStatus.NEW
+    with pytest.raises(APIError) as err:
+        client.replace_order_by_id(resting.id, ReplaceOrderRequest(stop_price=44.0))
+    assert err.value.message == "potential wash trade detected. use complex orders"
+    with pytest.raises(APIError) as err:  # a market buy trades at any price: it would cross
+        client.submit_order(
+            MarketOrderRequest(
+                symbol="WT", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY
+            )
+        )
+    assert err.value.code == 40310000
+    client.cancel_order_by_id(bid.id)
+    # Same side, never a wash trade, but the stop holds the shares (available quantity).
+    with pytest.raises(APIError) as err:
+        client.submit_order(
+            MarketOrderRequest(
+                symbol="WT", qty=4, side=OrderSide.SELL, time_in_force=TimeInForce.DAY
+            )
+        )
+    assert err.value.message == "insufficient qty available for order (requested: 4, available: 0)"
+
+
 # ---- market-data stream -------------------------------------------------------------------------
 def test_data_stream_delivers_quotes_and_trades_with_timestamps(
     fake_alpaca: FakeAlpacaServer,

@@ -3,6 +3,7 @@ by a fake clock: the shared rig of test_order_manager, test_position_book and te
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
@@ -45,21 +46,42 @@ def at(hm: str, d: date = DAY1) -> datetime:
 
 
 class FakeClock:
-    """Time stands still until a test moves it; ``sleep`` moves it (and is recorded)."""
+    """Time stands still until a test moves it; ``sleep`` moves it (and is recorded);
+    ``sleep_until`` waits until the test (or a ``sleep``) moves time to its deadline."""
 
     def __init__(self, t: datetime) -> None:
-        self.t = t
+        self._t = t
         self.slept: list[float] = []
+        self._sleepers: list[tuple[datetime, asyncio.Future[None]]] = []
+
+    @property
+    def t(self) -> datetime:
+        return self._t
+
+    @t.setter
+    def t(self, value: datetime) -> None:
+        self._t = value
+        due = [(d, f) for d, f in self._sleepers if d <= value]
+        self._sleepers = [(d, f) for d, f in self._sleepers if d > value]
+        for _, fut in due:
+            if not fut.done():
+                with contextlib.suppress(RuntimeError):  # its loop is gone
+                    fut.set_result(None)
 
     def now(self) -> datetime:
-        return self.t
+        return self._t
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
-        self.t += timedelta(seconds=seconds)
+        self.t = self._t + timedelta(seconds=seconds)
 
     async def sleep_until(self, t: datetime) -> None:
-        self.t = max(self.t, t)
+        if t <= self._t:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((t, fut))
+        await fut
 
     @property
     def speed(self) -> float:
@@ -183,6 +205,14 @@ class Rig:
         )
         await self.book.settle()
         return order
+
+    async def pass_time(self, hm: str, d: date | None = None) -> None:
+        """Move the clock to ``hm`` and let what waited for it (the stop of a partly filled
+        entry) run to the end."""
+        self.go(hm, d or self.clock.t.date())
+        due = [t.task for t in self.book._stop_timers.values() if t.until <= self.clock.t]
+        await asyncio.gather(*due, return_exceptions=True)
+        await self.book.settle()
 
     # ----------------------------------------------------------------- looking
     def open_stops(self, symbol: str = "AAA") -> list[Order]:

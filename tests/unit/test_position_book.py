@@ -78,13 +78,18 @@ def test_a_short_gets_its_stop_above(tmp_path: Path) -> None:
     assert (stop.request.side, stop.request.qty, stop.request.stop_price) == ("buy", 50, 107.0)
 
 
-def test_partial_fills_grow_the_position_from_the_average_fill(tmp_path: Path) -> None:
+def test_partial_fills_grow_the_position_and_the_stop_waits_for_the_rest(tmp_path: Path) -> None:
+    """The rest fills within the wait: one stop for the whole position, never one beside the
+    working entry (the broker would refuse it as a potential wash trade)."""
     rig = Rig(tmp_path, partial_fill_sizes={"AAA": [30, 30]})
 
     async def scenario() -> None:
         await rig.enter("AAA", 100, 100.0)  # 30 @ 100 on submission
-        await rig.tick("AAA", 102.0, "10:01")  # 30 @ 102
-        await rig.tick("AAA", 104.0, "10:02")  # the last 40 @ 104
+        assert rig.open_stops() == []  # deferred, not refused
+        await rig.tick("AAA", 102.0, "10:00:10")  # 30 @ 102
+        assert rig.open_stops() == []
+        await rig.tick("AAA", 104.0, "10:00:20")  # the last 40 @ 104: the entry is done
+        await rig.pass_time("10:00:31")  # the wait would have ended: nothing left to do
 
     run(scenario())
     [row] = rig.store.open_positions()
@@ -92,21 +97,84 @@ def test_partial_fills_grow_the_position_from_the_average_fill(tmp_path: Path) -
     assert row.qty == 100 and row.avg_entry == pytest.approx(avg)
     assert row.sl == pytest.approx(avg - 3.0) and row.tp == pytest.approx(avg + 6.0)
     stops = rig.orders_of(OrderIntent.STOP)
-    assert [(o.request.qty, o.request.stop_price) for o in stops] == [
-        (30, 93.0),
-        (60, round_stop(101.0 * 0.93, Side.LONG)),
-        (100, round_stop(avg * 0.93, Side.LONG)),
+    assert [(o.request.qty, o.request.stop_price, o.status) for o in stops] == [
+        (100, round_stop(avg * 0.93, Side.LONG), OrderStatus.ACCEPTED)
     ]
-    assert [o.status for o in stops] == [
-        OrderStatus.CANCELED,
-        OrderStatus.CANCELED,
-        OrderStatus.ACCEPTED,
-    ]
-    assert [o.client_order_id for o in rig.open_stops()] == [stop_id(DAY1, 2)]
+    assert [o.client_order_id for o in rig.open_stops()] == [stop_id(DAY1, 0)]
     pos = rig.book.position("AAA")
     assert pos is not None and pos.qty == 100 and pos.fill_price == pytest.approx(avg)
     assert pos.mfe_price >= pos.fill_price >= pos.mae_price  # excursions from the new average
-    assert [e.change for e in rig.of_type(PositionUpdated)].count("fill") == 2
+    changes = [e.change for e in rig.of_type(PositionUpdated)]
+    assert changes.count("fill") == 2 and changes.count("stop_pending") == 1
+    [deferred] = rig.store.audit_log(action="stop.deferred")
+    assert (deferred.detail or {})["filled"] == 30 and (deferred.detail or {})["working"] == 70
+    assert rig.store.audit_log(action="protection.problem") == []
+    assert rig.store.audit_log(action="entry.remainder_canceled") == []
+
+
+def test_after_the_wait_the_rest_is_canceled_and_the_filled_shares_get_their_stop(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path, partial_fill_sizes={"AAA": [30, 10, 10, 10, 10, 10, 10]})
+    entry = client_order_id(DAY1, "AAA", "trend", OrderIntent.ENTRY)
+
+    async def scenario() -> None:
+        await rig.enter("AAA", 100, 100.0)  # 30 @ 100
+        await rig.tick("AAA", 100.0, "10:00:20")  # 10 more
+        assert rig.open_stops() == []
+        await rig.pass_time("10:00:29")  # not yet
+        assert rig.open_stops() == [] and rig.sim.order_by_client_id_sync(entry).status.is_open  # type: ignore[union-attr]
+        await rig.pass_time("10:00:30")  # 30 s after the first fill
+
+    run(scenario())
+    assert rig.sim.order_by_client_id_sync(entry).status is OrderStatus.CANCELED  # type: ignore[union-attr]
+    [stop] = rig.open_stops()
+    assert (stop.request.qty, stop.request.stop_price) == (40, 93.0)
+    [row] = rig.store.open_positions()
+    assert row.qty == 40 and row.stop_client_order_id == stop.client_order_id
+    [canceled] = rig.store.audit_log(action="entry.remainder_canceled")
+    d = canceled.detail or {}
+    assert (d["order"], d["filled"], d["canceled"], d["waited_s"]) == (entry, 40, 60, 30.0)
+    assert rig.store.audit_log(action="protection.problem") == []
+    assert [o.status for o in rig.sim.orders() if o.request.intent is OrderIntent.STOP] == [
+        OrderStatus.ACCEPTED
+    ]  # never a refused stop beside the working entry
+
+
+def test_during_the_wait_the_engine_watches_the_emergency_level(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, partial_fill_sizes={"AAA": [30, 10, 10, 10, 10, 10, 10]})
+    entry = client_order_id(DAY1, "AAA", "trend", OrderIntent.ENTRY)
+
+    async def scenario() -> None:
+        await rig.enter("AAA", 100, 100.0)  # 30 @ 100, no stop yet
+        # A crash print: the exchange fills 10 more at 85 (average 96.25, emergency 89.51);
+        # the engine exits: the rest of the entry is canceled first, then one sell.
+        await rig.tick("AAA", 85.0, "10:00:05")
+        await rig.tick("AAA", 85.5, "10:00:06")  # (the sim fills the exit in pieces too)
+
+    run(scenario())
+    assert rig.store.open_positions() == []
+    [trade] = rig.store.trades()
+    assert (trade.exit_reason, trade.qty) == ("EMERGENCY", 40)
+    assert rig.sim.order_by_client_id_sync(entry).status is OrderStatus.CANCELED  # type: ignore[union-attr]
+    assert rig.orders_of(OrderIntent.STOP) == []  # never one beside the working entry
+    assert rig.sim.positions_sync() == {}
+
+
+def test_the_entry_cutoff_ends_the_wait_at_once(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, partial_fill_sizes={"AAA": [30, 10, 10, 10, 10, 10, 10]})
+
+    async def scenario() -> None:
+        await rig.enter("AAA", 100, 100.0, hm="09:59:50")  # 30 @ 100
+        rig.go("10:00:00")
+        await rig.om.cancel_entries(DAY1)  # the 10:00 cut-off cancels the rest
+        await rig.book.settle()
+
+    run(scenario())
+    [stop] = rig.open_stops()
+    assert stop.request.qty == 30
+    assert rig.book._stop_timers == {}
+    assert rig.store.audit_log(action="entry.remainder_canceled") == []  # not the book's doing
 
 
 # ------------------------------------------------------------ the protective stop

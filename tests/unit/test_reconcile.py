@@ -280,7 +280,7 @@ def test_a_stop_filled_while_down_closes_the_position(tmp_path: Path) -> None:
     assert again.book.exited_today(DAY2) == frozenset({"AAA"})
 
 
-def test_partial_fills_while_down_are_caught_up_and_the_position_keeps_growing(
+def test_partial_fills_while_down_are_caught_up_and_the_rest_is_canceled_for_the_stop(
     tmp_path: Path,
 ) -> None:
     rig = Rig(tmp_path, partial_fill_sizes={"AAA": [30, 30]})
@@ -302,15 +302,21 @@ def test_partial_fills_while_down_are_caught_up_and_the_position_keeps_growing(
     assert run(rec.run()) == []
     [row] = again.store.open_positions()
     assert (row.qty, row.avg_entry) == (60, pytest.approx(100.5))
-    assert [o.request.qty for o in again.open_stops()] == [60]
     assert [f.fill_id for f in again.store.fills_for_order(entry)] == [
         f"{entry}-1",
         f"{entry}-2",
     ]  # the broker's own fill ids: a later replay of them is a duplicate
-    run(again.tick("AAA", 102.0, "09:36"))  # the rest, live: 40 @ 102
+    # The stop cannot rest beside the working rest (a potential wash trade) and is overdue
+    # after a restart: the rest (40) is canceled at once and the 60 filled shares protected.
+    assert again.sim.order_by_client_id_sync(entry).status is OrderStatus.CANCELED  # type: ignore[union-attr]
+    assert [o.request.qty for o in again.open_stops()] == [60]
+    [canceled] = again.store.audit_log(action="entry.remainder_canceled")
+    assert (canceled.detail or {})["order"] == entry
+    assert again.store.audit_log(action="protection.problem") == []
+    run(again.tick("AAA", 102.0, "09:36"))  # nothing more fills
     [row] = again.store.open_positions()
-    assert (row.qty, row.avg_entry) == (100, pytest.approx((3000 + 3030 + 4080) / 100))
-    assert [o.request.qty for o in again.open_stops()] == [100]
+    assert row.qty == 60
+    assert [o.request.qty for o in again.open_stops()] == [60]
 
 
 def test_apply_missed_fills_without_a_fill_list_records_one_catch_up_fill(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from workstation.broker.base import Broker, BrokerError, OrderRejected
-from workstation.broker.sim import SimBroker
+from workstation.broker.sim import WASH_TRADE, SimBroker
 from workstation.core.events import Event, EventBus, OrderFilled, OrderUpdated
 from workstation.core.models import (
     LEGAL_TRANSITIONS,
@@ -702,10 +702,11 @@ def test_buying_power_counts_positions_and_open_entry_orders_but_not_stops() -> 
     assert rig.broker.account_sync().buying_power == pytest.approx(7_000.0)
     rig.submit("stop", side="sell", type="stop", tif="gtc", stop=90.0, qty=30)
     assert rig.broker.account_sync().buying_power == pytest.approx(7_000.0)
-    rig.submit("lmt", symbol="AAA", type="limit", limit=95.0, qty=40)  # valued at the last price
+    # (below the sell stop: a buy limit above it would be a potential wash trade)
+    rig.submit("lmt", symbol="AAA", type="limit", limit=89.0, qty=40)  # valued at the last price
     assert rig.broker.account_sync().buying_power == pytest.approx(3_000.0)
     with pytest.raises(OrderRejected, match="insufficient buying power"):
-        rig.submit("more", symbol="AAA", type="limit", limit=95.0, qty=31)
+        rig.submit("more", symbol="AAA", type="limit", limit=89.0, qty=31)
     rig.broker.cancel_sync("lmt")
     assert rig.broker.account_sync().buying_power == pytest.approx(7_000.0)
     assert rig.broker.account_sync().equity == pytest.approx(10_000.0)
@@ -724,6 +725,76 @@ def test_an_order_without_any_price_is_rejected() -> None:
         rig.submit("m", symbol="NEW")
     assert err.value.reason == "insufficient buying power"
     assert "no price known for NEW" in str(err.value)
+
+
+# ------------------------------------------------------------ wash trades (Alpaca's rule)
+def test_a_stop_beside_a_working_entry_is_refused_as_a_potential_wash_trade() -> None:
+    rig = Rig(partial_fill_sizes={"AAA": [30]})
+    rig.price("AAA", 100.0, "10:00")
+    entry = rig.submit("entry", qty=100)  # 30 fill now, 70 work on
+    assert (entry.status, entry.filled_qty) == (OrderStatus.PARTIALLY_FILLED, 30)
+    with pytest.raises(OrderRejected) as err:
+        rig.submit("stop", side="sell", type="stop", tif="gtc", stop=93.0, qty=30)
+    assert err.value.reason == WASH_TRADE == "potential wash trade detected. use complex orders"
+    assert rig.status("stop") is OrderStatus.REJECTED  # recorded with what was asked
+    rig.broker.cancel_sync("entry")  # the remainder goes: now the stop may rest
+    assert rig.submit("stop2", side="sell", type="stop", tif="gtc", stop=93.0, qty=30).status in (
+        OrderStatus.ACCEPTED,
+        OrderStatus.NEW,
+    )
+
+
+@pytest.mark.parametrize(
+    ("resting", "new", "refused"),
+    [
+        (("sell", "stop", None, 90.0), ("buy", "market", None, None), True),
+        (("sell", "stop", None, 90.0), ("buy", "limit", 90.0, None), True),  # at the stop
+        (("sell", "stop", None, 90.0), ("buy", "limit", 89.99, None), False),
+        (("buy", "limit", 95.0, None), ("sell", "limit", 95.5, None), False),
+        (("buy", "limit", 95.0, None), ("sell", "limit", 95.0, None), True),
+        (("buy", "limit", 95.0, None), ("sell", "stop", None, 94.0), True),
+        (("sell", "stop", None, 90.0), ("sell", "limit", 99.0, None), False),  # same side
+    ],
+    ids=["market", "limit-at", "limit-below", "limits-apart", "limits-cross", "stop-under", "same"],
+)
+def test_wash_trade_prices(
+    resting: tuple[str, str, float | None, float | None],
+    new: tuple[str, str, float | None, float | None],
+    refused: bool,
+) -> None:
+    rig = Rig()
+    long_position(rig, qty=100)
+    side, kind, limit, stop = resting
+    tif = "gtc" if kind == "stop" else "day"
+    rig.submit("resting", side=side, type=kind, tif=tif, limit=limit, stop=stop, qty=10)
+    side, kind, limit, stop = new
+    tif = "gtc" if kind == "stop" else "day"
+    if refused:
+        with pytest.raises(OrderRejected, match="potential wash trade"):
+            rig.submit("new", side=side, type=kind, tif=tif, limit=limit, stop=stop, qty=10)
+    else:
+        rig.submit("new", side=side, type=kind, tif=tif, limit=limit, stop=stop, qty=10)
+
+
+def test_a_replacement_that_would_cross_is_refused_and_the_old_stop_stays() -> None:
+    rig = Rig()
+    long_position(rig, qty=100)
+    rig.submit("stop", side="sell", type="stop", tif="gtc", stop=90.0)
+    rig.submit("bid", type="limit", limit=89.0, qty=10)  # below the stop: fine
+    with pytest.raises(OrderRejected, match="potential wash trade"):
+        rig.broker.replace_stop_sync("stop", 88.5, "stop2")  # a sell stop under the bid
+    assert rig.status("stop") is not OrderStatus.CANCELED and rig.status("stop").is_open
+    assert rig.status("stop2") is OrderStatus.REJECTED
+
+
+def test_the_wash_trade_rule_can_be_switched_off_and_survives_a_restart() -> None:
+    rig = Rig(partial_fill_sizes={"AAA": [30]}, prevent_wash_trades=False)
+    rig.price("AAA", 100.0, "10:00")
+    rig.submit("entry", qty=100)
+    rig.submit("stop", side="sell", type="stop", tif="gtc", stop=93.0, qty=30)
+    again = SimBroker.from_state(rig.broker.snapshot_state(), rig.clock, market_hours=hours)
+    assert again.prevent_wash_trades is False
+    assert SimBroker.from_state(Rig().broker.snapshot_state(), rig.clock).prevent_wash_trades
 
 
 # ---------------------------------------------- available quantity and flips

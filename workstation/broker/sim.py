@@ -32,6 +32,12 @@ Rules copied from Alpaca, so an engine that works here works there:
   ("insufficient qty available for order (requested: X, available: Y)"). So a position
   cannot flip sides in one order, and an exit must cancel the resting protective stop
   first (or use :meth:`SimBroker.close_position_sync`, which cancels the symbol's orders).
+* ``prevent_wash_trades`` (default on): an order (or a stop replacement) is rejected with
+  "potential wash trade detected. use complex orders" while an open order of the symbol on
+  the other side could execute against it: either is a market order (or a triggered stop),
+  or the buy's price is at or above the sell's (a limit's price is its limit, a stop's its
+  stop price). So the protective stop of a partly filled entry cannot rest beside the
+  entry's working remainder, exactly as at Alpaca.
 * Buying power is Reg-T-like with a configurable gross limit (``max_gross``, 1.0 = cash
   account-like): ``max(0, equity * max_gross - gross position value - value of open
   orders that would add exposure)``, where the held value per symbol is the worst case of
@@ -89,6 +95,8 @@ log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
 DEFAULT_OPG_REJECT_WINDOW: tuple[time, time] = (time(9, 28), time(19, 0))
+#: Alpaca's words for an order refused by its wash-trade protection.
+WASH_TRADE = "potential wash trade detected. use complex orders"
 REGULAR = "open"  # the market state string (MarketState.OPEN) that means regular hours
 
 # Money comparisons: a cent's millionth is noise from float arithmetic, not a shortfall.
@@ -138,6 +146,16 @@ def _non_negative(value: float, what: str) -> float:
     return float(value)
 
 
+def _execution_price(req: OrderRequest, *, triggered: bool) -> float | None:
+    """The price at which an order may execute, for the wash-trade test: None for a market
+    order or a triggered stop (any price), a limit's limit, a waiting stop's stop price."""
+    if req.type is OrderType.LIMIT:
+        return req.limit_price
+    if req.type is OrderType.STOP and not triggered:
+        return req.stop_price
+    return None
+
+
 def _unchecked_request(base: OrderRequest, **changes: Any) -> OrderRequest:
     """A copy of ``base`` with ``changes``, skipping OrderRequest's own validation.
 
@@ -173,6 +191,7 @@ class SimBroker:
         opg_reject_window: tuple[time, time] | None = DEFAULT_OPG_REJECT_WINDOW,
         partial_fill_sizes: Mapping[str, Sequence[int]] | None = None,
         enforce_available_qty: bool = True,
+        prevent_wash_trades: bool = True,
         bus: EventBus | None = None,
     ) -> None:
         self._clock = clock
@@ -183,6 +202,7 @@ class SimBroker:
         self.max_gross = _positive_finite(max_gross, "max_gross")
         self.opg_reject_window = opg_reject_window
         self.enforce_available_qty = bool(enforce_available_qty)
+        self.prevent_wash_trades = bool(prevent_wash_trades)
         self._assets = assets
         self._market_hours: MarketHours = market_hours or _default_market_hours
         self._bus = bus
@@ -425,6 +445,9 @@ class SimBroker:
                 )
                 return reason, f"{reason} (now {wall:%H:%M:%S} ET)"
 
+        if self.prevent_wash_trades and self._could_wash(req, exclude):
+            return WASH_TRADE, f"{sym}: {WASH_TRADE} (an open {sym} order on the other side)"
+
         q = self._position(sym).qty
         reducing = (q > 0 and req.side is OrderSide.SELL) or (q < 0 and req.side is OrderSide.BUY)
         if self.enforce_available_qty and reducing:
@@ -462,6 +485,22 @@ class SimBroker:
                     f"available {max(bp, 0.0):,.2f}",
                 )
         return "", ""
+
+    def _could_wash(self, req: OrderRequest, exclude: str | None) -> bool:
+        """Whether an open order of ``req``'s symbol on the other side could execute
+        against ``req`` (see ``prevent_wash_trades`` in the module docstring)."""
+        mine = _execution_price(req, triggered=False)
+        for e in self._open_entries(req.symbol):
+            other = e.order.request
+            if other.side is req.side or other.client_order_id == exclude:
+                continue
+            theirs = _execution_price(other, triggered=e.triggered)
+            if mine is None or theirs is None:
+                return True  # a market order trades at any price
+            buy, sell = (mine, theirs) if req.side is OrderSide.BUY else (theirs, mine)
+            if buy >= sell:
+                return True
+        return False
 
     def _record(self, req: OrderRequest, now: datetime, reason: str) -> _Entry:
         """Put ``req`` in the book: accepted, or (with a reason) rejected."""
@@ -888,6 +927,7 @@ class SimBroker:
                 ),
                 "partial_fill_sizes": {s: list(v) for s, v in self._partial.items()},
                 "enforce_available_qty": self.enforce_available_qty,
+                "prevent_wash_trades": self.prevent_wash_trades,
             },
             "cash": self._cash,
             "commissions": self._commissions,

@@ -216,6 +216,13 @@ class EntryConfig:
     confirm_long: float = param(0.997, lo=0.5, hi=1.5, doc="long confirmed if price >= open*x")
     confirm_short: float = param(1.003, lo=0.5, hi=1.5, doc="short confirmed if price <= open*x")
     require_easy_to_borrow: bool = param(True)
+    partial_fill_wait_s: float = param(
+        30.0,
+        lo=0.0,
+        hi=600.0,
+        doc="a partly filled entry's remainder may work this long (from the first fill); "
+        "then it is canceled and the stop placed for the filled shares",
+    )
 
 
 @dataclass(frozen=True)

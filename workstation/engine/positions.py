@@ -16,7 +16,11 @@ open position of the trading rules (§9, §12, §13):
   start of a session. Stop prices are rounded to the cent towards the market (a long's stop up,
   a short's down), so the broker's stop is never looser than the rule. Under the PDT minimum
   a position opened today keeps its stop at the emergency level even where the SL would
-  apply (only the emergency exit may trade the same day).
+  apply (only the emergency exit may trade the same day). While the entry that built the
+  position is still working (a partial fill), the broker refuses the stop (a potential wash
+  trade): the engine watches the emergency level, gives the remainder
+  ``risk.entries.partial_fill_wait_s``, then cancels it and places the stop for what filled.
+  That half of the book lives in :mod:`workstation.engine.stops`.
 * **Exits.** :meth:`PositionBook.on_price` updates MFE/MAE and asks
   ``rules.exits.exit_decision``. On an exit: the PDT guard (``rules.risk.pdt_allows_exit``;
   a held exit is recorded once per session and reason; the emergency exit is never held),
@@ -61,7 +65,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from workstation.broker.base import Broker, BrokerError, OrderRejected
+from workstation.broker.base import Broker, BrokerError
 from workstation.core.calendar import ET, TradingCalendar
 from workstation.core.clock import Clock
 from workstation.core.config import ExitConfig, RiskConfig
@@ -96,11 +100,11 @@ from workstation.engine.rules.exits import (
     emergency_level,
     exit_decision,
     exit_watch,
-    protective_stop_level,
 )
 from workstation.engine.rules.mfe_mae import Excursions, backfill
 from workstation.engine.rules.numeric import at_or_above, at_or_below
-from workstation.engine.rules.risk import pdt_allows_exit, pdt_applies
+from workstation.engine.rules.risk import pdt_allows_exit
+from workstation.engine.stops import ProtectiveStops, StopTimer, round_stop
 from workstation.store import CandidateRow, OrderRow, PositionRow, Store, TradeRow
 
 log = logging.getLogger(__name__)
@@ -203,20 +207,11 @@ class _Live:
         return self.sl_mult * self.atr14
 
 
-def round_stop(level: float, side: Side) -> float:
-    """A stop price in cents, rounded towards the market: up for a long's (sell) stop, down
-    for a short's (buy) stop, so the broker's stop is never looser than the rule."""
-    cents = level * 100.0
-    if side is Side.LONG:
-        return math.ceil(cents - 1e-6) / 100.0
-    return math.floor(cents + 1e-6) / 100.0
-
-
 def _finite(x: float) -> float:
     return x if math.isfinite(x) else 0.0
 
 
-class PositionBook:
+class PositionBook(ProtectiveStops):
     """Open positions, their protective stops, exits and excursions (see the module doc)."""
 
     def __init__(
@@ -247,6 +242,7 @@ class PositionBook:
         self._plans: dict[str, EntryPlan] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._stop_timers: dict[str, StopTimer] = {}
         self._seq: dict[tuple[date, str, str, OrderIntent], int] = {}
         # Calendar answers cached: on_price asks them for every quote.
         self._session_cache: dict[date, date] = {}
@@ -481,15 +477,6 @@ class PositionBook:
             if stop is not None:
                 stops.append(stop)
         return stops
-
-    async def ensure_stop(self, symbol: str, *, session: date | None = None) -> Order | None:
-        """Make the broker's protective stop of ``symbol`` match the position (level and
-        quantity): place it, replace it, or leave it. Returns the resting stop or None."""
-        async with self._lock(symbol):
-            pos = self._live.get(symbol)
-            if pos is None or pos.exiting:
-                return None
-            return await self._ensure_stop_locked(pos, session)
 
     # ============================================================ reconciliation
     async def adopt_position(
@@ -962,6 +949,9 @@ class PositionBook:
             at=at,
         )
         self._live.pop(pos.symbol, None)
+        timer = self._stop_timers.pop(pos.symbol, None)
+        if timer is not None:
+            timer.task.cancel()
         for cid in pos.entry_cids:
             self._plans.pop(cid, None)
         self.bus.publish(PositionClosed(at, self._state(pos), trade, reason))
@@ -1018,6 +1008,12 @@ class PositionBook:
         elif cid == pos.stop_cid and order.status is not OrderStatus.FILLED and not pos.exiting:
             # The stop went away without our asking (expired, canceled at the broker): put
             # it back. A replacement also lands here; ensure_stop then finds nothing to do.
+            self._spawn(self.ensure_stop(pos.symbol), f"protective stop of {pos.symbol}")
+        elif cid in pos.entry_cids and pos.symbol in self._stop_timers and not pos.exiting:
+            # The working rest of a partly filled entry went away (the 10:00 cut-off, the
+            # kill switch, the broker): the stop it deferred need not wait any longer. (A
+            # rest that filled placed the stop from its fill.)
+            self._stop_timers.pop(pos.symbol).task.cancel()
             self._spawn(self.ensure_stop(pos.symbol), f"protective stop of {pos.symbol}")
 
     # =================================================================== exits
@@ -1225,92 +1221,6 @@ class PositionBook:
             return math.nan
 
     # ===================================================================== stops
-    async def _ensure_stop_locked(self, pos: _Live, session: date | None) -> Order | None:
-        now = self.clock.now()
-        today = session or self._session_of(now)
-        want = pos.open_qty
-        if want <= 0:
-            return None
-        level, kind = await self._stop_level(pos, today)
-        current = None if pos.stop_cid is None else self.orders.order(pos.stop_cid)
-        if (
-            current is not None
-            and current.status.is_open
-            and current.request.stop_price == level
-            and current.remaining_qty == want
-        ):
-            return current
-        cid = self._next_cid(today, pos, OrderIntent.STOP)
-        detail = {"level": kind, "day": self._day(pos.entry_session, today)}
-        try:
-            if current is not None and current.status.is_open:
-                new = await self.orders.replace_stop(
-                    current.client_order_id,
-                    level,
-                    cid,
-                    session=today,
-                    qty=want,
-                    position_id=pos.id,
-                    detail=detail,
-                )
-            else:
-                request = OrderRequest(
-                    client_order_id=cid,
-                    symbol=pos.symbol,
-                    side=OrderSide.to_close(pos.side),
-                    qty=want,
-                    type=OrderType.STOP,
-                    tif=TimeInForce.GTC,
-                    stop_price=level,
-                    intent=OrderIntent.STOP,
-                    strategy=pos.strategy,
-                )
-                new = await self.orders.submit(
-                    request, session=today, position_id=pos.id, detail=detail
-                )
-        except (BrokerError, KeyError) as exc:
-            if pos.symbol in self._live and not pos.exiting:
-                self._problem(
-                    pos.symbol,
-                    f"protective stop {cid} ({want} @ {level:g}) not placed: {exc}",
-                    rejected=isinstance(exc, OrderRejected),
-                )
-            return None
-        if pos.symbol not in self._live:
-            return None  # it filled at once (the price was already through it): closed
-        if not new.status.is_open:
-            self._problem(pos.symbol, f"protective stop {cid} is {new.status}, not resting")
-            return None
-        self.store.update_position(pos.id, at=now, stop_client_order_id=cid)
-        pos.stop_cid = cid
-        pos.stop_price = level
-        pos.stop_qty = want
-        self.store.audit(
-            "engine",
-            "stop.placed",
-            pos.symbol,
-            {"order": cid, "stop_price": level, "qty": want, "level": kind},
-            at=now,
-        )
-        self.bus.publish(PositionUpdated(now, self._state(pos), "stop"))
-        return new
-
-    async def _stop_level(self, pos: _Live, today: date) -> tuple[float, str]:
-        cfg = self._config()
-        day = self._day(pos.entry_session, today)
-        # SL active on the entry day (sltp_from_day = 1): under the PDT minimum only the
-        # emergency exit may trade today, so the broker must not hold the SL either.
-        if (
-            day >= cfg.exits.sltp_from_day
-            and pos.entry_session == today
-            and pdt_applies(await self._equity(), cfg.portfolio)
-        ):
-            level = emergency_level(pos.side, pos.fill_price, cfg.exits)
-            return round_stop(level, pos.side), "emergency"
-        level = protective_stop_level(pos, day, cfg.exits)
-        kind = "emergency" if day < cfg.exits.sltp_from_day else "stop_loss"
-        return round_stop(level, pos.side), kind
-
     def _next_cid(self, session: date, pos: _Live, intent: OrderIntent) -> str:
         """The first deterministic id of (session, symbol, strategy, intent) not yet used."""
         key = (session, pos.symbol, pos.strategy, intent)

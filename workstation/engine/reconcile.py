@@ -521,7 +521,7 @@ class Reconciler:
                 continue
             if d.symbol not in agreed:
                 continue
-            stop = await self.book.ensure_stop(d.symbol)
+            stop = await self.book.ensure_stop(d.symbol, wait=False)
             if stop is not None and stop.status.is_open:
                 done.append(d.symbol)
                 self.store.audit(
@@ -627,7 +627,7 @@ class Reconciler:
         elif kind in (DifferenceKind.STOP_MISSING, DifferenceKind.STOP_MISMATCH):
             self._audit(d, Resolution.ADOPT, note)
             self._forget_unsent(self.gate.open_differences, {d.symbol}, (OrderIntent.STOP,))
-            stop = await self.book.ensure_stop(d.symbol)
+            stop = await self.book.ensure_stop(d.symbol, wait=False)
             if stop is None or not stop.status.is_open:
                 raise BrokerError(f"the protective stop of {d.symbol} could not be placed")
         elif kind is DifferenceKind.ORDER_ONLY_AT_BROKER:

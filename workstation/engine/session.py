@@ -332,6 +332,7 @@ class TradingSession:
     async def stop(self) -> None:
         """Stop the price stream and background work (idempotent)."""
         await self._stop_stream()
+        self.book.cancel_stop_timers()
         for t in list(self._tasks):
             t.cancel()
         for t in list(self._tasks):
