@@ -50,7 +50,7 @@ from workstation.core.models import (
     client_order_id,
 )
 from workstation.core.paths import shipped_config_dir
-from workstation.engine.api import CommandRefused
+from workstation.engine.api import CommandRefused, ConfirmationNeeded
 from workstation.engine.views import (
     CandidateView,
     ConnectionView,
@@ -444,9 +444,28 @@ class FakeEngine:
         self._positions = ()
         self._publish(ViewName.POSITIONS, ViewName.ORDERS, ViewName.STATUS)
 
-    def run_scan_now(self) -> None:
-        self._record("run_scan_now")
+    def run_scan_now(self, confirm: bool = False) -> None:
+        """As the engine: refused once the entry times began (the session scenario); a list
+        with decisions needs ``confirm``; the same list comes back with its decisions."""
+        self._record("run_scan_now", *((True,) if confirm else ()))
+        decided = [
+            c.view
+            for c in self._candidates
+            if c.view.approval in (ApprovalState.APPROVED, ApprovalState.VETOED)
+        ]
+        if not any(c.view.decidable for c in self._candidates):
+            raise CommandRefused(
+                f"the scan of {SCAN_SESSION:%a %Y-%m-%d} is being traded (its entry times "
+                "began at Wed 09:25 ET): it is kept as it is, never re-run"
+            )
+        if decided and not confirm:
+            raise ConfirmationNeeded(
+                f"The scan of {SCAN_SESSION:%a %Y-%m-%d} already has {len(decided)} decisions. "
+                "Re-running it replaces the list: each decision is carried over."
+            )
         self._events.publish(ScanStarted(self.now, SCAN_SESSION))
+        report = dict(self.ranking.report_dict())
+        report.update(decisions_carried=len(decided), decisions_dropped=[])
         self._events.publish(
             ScanFinished(
                 self.now,
@@ -454,7 +473,7 @@ class FakeEngine:
                 1,
                 str(self.ranking.regime),
                 tuple(self.ranking.candidates),
-                self.ranking.report_dict(),
+                report,
             )
         )
         self.log("INFO", "scanner", f"scan of {SCAN_SESSION} done: {len(self._candidates)} picks")

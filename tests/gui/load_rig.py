@@ -194,7 +194,7 @@ async def measure(
     feeding = asyncio.get_running_loop().create_task(feed.run(stop))
     await asyncio.sleep(0.2)  # the feed runs before and after the scan
     t = time.perf_counter()
-    result = await scanner.scan(SCAN_DAY)
+    result = await scanner.scan(unscanned_session(engines))
     scan_s = time.perf_counter() - t
     rest = min_s - (time.perf_counter() - started)
     if rest > 0:
@@ -219,6 +219,16 @@ async def measure(
     )
 
 
+def unscanned_session(engines: Any) -> date:
+    """The newest session up to SCAN_DAY without a scan: each measurement scans a session
+    for the first time. (At 10:30 of SESSION, SCAN_DAY's list is being traded: a re-run of it
+    is refused, rightly; a first scan of an earlier session is the same work.)"""
+    day = SCAN_DAY
+    while engines.store.latest_scan(day, market=engines.market.name) is not None:
+        day = engines.ctx.calendar.previous_session(day)
+    return day
+
+
 __all__ = [
     "SCAN_DAY",
     "SESSION",
@@ -228,4 +238,5 @@ __all__ = [
     "build_engines",
     "measure",
     "plant_positions",
+    "unscanned_session",
 ]

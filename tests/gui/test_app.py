@@ -235,6 +235,64 @@ def test_a_decision_after_the_entry_time_is_refused_and_nothing_is_written(wired
     assert f"Approve {group_a.symbol} refused" in msg and "too late" in msg
 
 
+def test_run_scan_now_asks_keeps_the_decisions_and_refuses_a_traded_list(
+    wired, qtbot, qloop
+) -> None:
+    """The trial: "Run scan now" during the session discarded the approvals. Now it asks,
+    the re-run keeps every decision, and once the entry times began it is refused."""
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from workstation.core.events import ScanFinished
+    from workstation.ui.dialogs.confirm import RescanDialog
+
+    w = wired()
+    store = w.engines.store
+    win, cand = w.win, w.win.panels["candidates"]
+    win.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=2000)
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    cand.table.select_row(0)
+    cand.table.setFocus()
+    qtbot.keyClicks(cand.note, "strong")
+    qtbot.keyClick(cand.note, Qt.Key.Key_A, ctrl_shift)  # approves #1, moves to #2
+    cand.table.setFocus()
+    qtbot.keyClick(cand.table, Qt.Key.Key_V, ctrl_shift)
+    decided = {(c.symbol, c.strategy): c.approval for c in cand.table.visible_rows()[:2]}
+    assert set(decided.values()) == {ApprovalState.APPROVED, ApprovalState.VETOED}
+
+    asked: list[QDialog] = []
+
+    def click_rerun(dialog: QDialog) -> int:
+        asked.append(dialog)
+        dialog.show()
+        QTest.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)  # type: ignore[attr-defined]
+        return dialog.result()
+
+    win.exec_dialog = click_rerun  # type: ignore[method-assign]
+    qtbot.keyClick(cand.table, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert len(asked) == 1 and isinstance(asked[0], RescanDialog)
+    run(qloop, until(lambda: bool(w.of(ScanFinished))))
+    scans = store.scans_for_session(SCAN_DAY)
+    assert len(scans) == 2 and scans[0].superseded_by == scans[1].id
+    w.win.refresh_all()
+    now = {(c.symbol, c.strategy): c for c in cand.table.visible_rows()}
+    assert {c.id for c in now.values()} == {c.id for c in store.candidates_for_scan(scans[1].id)}
+    for key, state in decided.items():
+        assert now[key].approval is state
+    assert now[next(iter(decided))].note == "strong"
+    assert sum(c.approval is ApprovalState.PENDING for c in now.values()) == 10
+
+    # 09:47 of the entry session: the list is being traded; no question, a refusal.
+    run(qloop, w.jump(at(SESSION, "09:47")))
+    win.activateWindow()  # the dialog had been the active window
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=2000)
+    qtbot.keyClick(cand.table, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert len(asked) == 1
+    assert "being traded" in win.statusBar().currentMessage()
+    assert len(store.scans_for_session(SCAN_DAY)) == 2
+
+
 # ------------------------------------------------------------------ parameters
 def test_a_parameter_edit_writes_valid_yaml_that_the_engine_reloads(wired, qloop) -> None:
     w = wired()

@@ -9,7 +9,15 @@ from datetime import datetime
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QDockWidget, QMessageBox
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QDialogButtonBox,
+    QDockWidget,
+    QLabel,
+    QMessageBox,
+)
 
 from tests.gui.fake_engine import FakeEngine
 from workstation.core.calendar import ET
@@ -23,10 +31,17 @@ from workstation.core.models import (
     OrderStatus,
 )
 from workstation.engine.views import ViewName, ViewsChanged
-from workstation.ui.dialogs.confirm import FlattenAllDialog, KillSwitchDialog, LiveModeDialog
+from workstation.ui.dialogs.confirm import (
+    FlattenAllDialog,
+    KillSwitchDialog,
+    LiveModeDialog,
+    RescanDialog,
+)
 from workstation.ui.main_window import MainWindow, versions
 
 pytestmark = pytest.mark.gui
+
+CTRL_SHIFT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
 
 PANELS = {
     "status",
@@ -175,6 +190,63 @@ def test_trading_menu_commands_and_refusals(make_window, engine: FakeEngine) -> 
     assert "no scan while the market is open" in w.statusBar().currentMessage()
     log_rows = w.panels["log"].table.source.rows
     assert log_rows[-1].level == "ERROR" and "no scan" in log_rows[-1].message
+
+
+def clicking(button: str) -> Callable[[QDialog], int]:
+    """A stand-in for exec() that shows the dialog and clicks one of its buttons with the
+    mouse ("ok" or "cancel"), returning what the dialog returns."""
+
+    def answer(dialog: QDialog) -> int:
+        dialog.show()
+        box = dialog.findChild(QDialogButtonBox)
+        target = (
+            dialog.ok_button  # type: ignore[attr-defined]
+            if button == "ok"
+            else box.button(QDialogButtonBox.StandardButton.Cancel)
+        )
+        QTest.mouseClick(target, Qt.MouseButton.LeftButton)
+        return dialog.result()
+
+    return driver(answer)
+
+
+def test_a_rescan_over_decisions_asks_first(qtbot, make_window, engine: FakeEngine) -> None:
+    w: MainWindow = make_window(engine)
+    w.activateWindow()  # window shortcuts (Ctrl+R) need the active window
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=2000)
+    cand = w.panels["candidates"]
+    cand.table.select_row(0)
+    cand.table.setFocus()
+    qtbot.keyClick(cand.table, Qt.Key.Key_A, CTRL_SHIFT)
+    qtbot.keyClick(cand.table, Qt.Key.Key_V, CTRL_SHIFT)
+    assert [c[0] for c in engine.calls] == ["approve", "veto"]
+    # Cancel: nothing is re-run, the decisions stay.
+    w.exec_dialog = clicking("cancel")  # type: ignore[method-assign]
+    qtbot.keyClick(w, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    [dlg] = w.exec_dialog.seen  # type: ignore[attr-defined]
+    assert (
+        isinstance(dlg, RescanDialog) and "already has 2 decisions" in dlg.findChild(QLabel).text()
+    )
+    assert engine.calls[-1] == ("run_scan_now", ())
+    assert "Scan not re-run" in w.statusBar().currentMessage()
+    # Re-run: confirmed, and the decisions are still there afterwards.
+    w.exec_dialog = clicking("ok")  # type: ignore[method-assign]
+    said: list[str] = []
+    w.statusBar().messageChanged.connect(said.append)
+    qtbot.keyClick(w, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert engine.calls[-1] == ("run_scan_now", (True,))
+    w.bridge.flush()
+    assert any("2 decisions carried over" in m for m in said), said
+    states = [c.approval for c in cand.table.visible_rows()[:2]]
+    assert states == [ApprovalState.APPROVED, ApprovalState.VETOED]
+
+
+def test_a_rescan_while_the_list_is_traded_is_refused(make_window, session_engine) -> None:
+    w: MainWindow = make_window(session_engine)
+    w.exec_dialog = driver(lambda d: QDialog.DialogCode.Accepted)  # type: ignore[method-assign]
+    w.scan_action.trigger()
+    assert w.exec_dialog.seen == []  # type: ignore[attr-defined]
+    assert "being traded" in w.statusBar().currentMessage()
 
 
 def test_text_typed_anywhere_never_decides(qtbot, make_window, engine: FakeEngine) -> None:

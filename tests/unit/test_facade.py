@@ -27,7 +27,7 @@ from workstation.core.models import (
     TradeTick,
     client_order_id,
 )
-from workstation.engine.api import CommandRefused, EngineAPI
+from workstation.engine.api import CommandRefused, ConfirmationNeeded, EngineAPI
 from workstation.engine.assembly import Engines, build_sim
 from workstation.engine.positions import EntryPlan
 from workstation.engine.session_events import KillSwitchChanged
@@ -277,3 +277,44 @@ def test_shutdown_is_idempotent_and_closes_the_store(engines: Callable[..., Engi
     assert e.store.closed and e.facade.stopped
     with pytest.raises(CommandRefused, match="stopping"):
         e.facade.approve(1)
+
+
+def test_run_scan_now_asks_keeps_the_decisions_and_never_replaces_a_traded_list(
+    engines: Callable[..., Engines],
+) -> None:
+    """The trial: "Run scan now" at 09:47 re-ran the night's scan without asking and 8
+    approved became 12 pending. Now: a re-run with decisions needs a confirmation and carries
+    them over; once the list's entry times began it is refused and the list stays."""
+    e = engines()
+    f = e.facade
+    first = f.candidates()
+    f.approve(first[0].id, "go")
+    f.veto(first[1].id, "no")
+    with pytest.raises(ConfirmationNeeded, match=r"2 decisions \(1 approved, 1 vetoed\)"):
+        f.run_scan_now()
+    assert len(e.store.scans_for_session(SCAN_DAY)) == 1  # nothing ran
+
+    async def rerun() -> None:
+        f.run_scan_now(confirm=True)
+        await asyncio.gather(*f._tasks)
+
+    run(rerun())
+    assert len(e.store.scans_for_session(SCAN_DAY)) == 2
+    now = {(c.symbol, c.strategy): c for c in f.candidates()}
+    assert {c.id for c in now.values()}.isdisjoint({c.id for c in first})
+    kept = now[(first[0].symbol, first[0].strategy)]
+    assert (kept.approval.value, kept.note) == ("approved", "go")
+    assert now[(first[1].symbol, first[1].strategy)].approval.value == "vetoed"
+    assert sum(c.approval.value == "pending" for c in now.values()) == len(now) - 2
+    assert any("2 decisions carried over" in log.message for log in f.recent_logs())
+
+    async def during_the_session() -> None:
+        await jump(e, at(SESSION, "09:47"))
+
+    run(during_the_session())
+    scan = e.store.latest_scan(SCAN_DAY, market="sim")
+    for confirm in (False, True):
+        with pytest.raises(CommandRefused, match="being traded"):
+            f.run_scan_now(confirm=confirm)
+    assert e.store.latest_scan(SCAN_DAY, market="sim") == scan
+    assert e.store.get_candidate(kept.id).approval == "approved"

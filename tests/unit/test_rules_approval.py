@@ -20,10 +20,13 @@ from workstation.engine.rules.approval import (
     TOO_LATE,
     UNDONE_BY_USER,
     VETOED_BY_USER,
+    Decided,
     can_decide,
+    carry_decisions,
     entry_time,
     expire_pending,
     on_pending_policy,
+    rescan_refusal,
     resolve_pending,
     user_decision,
     user_undo,
@@ -185,3 +188,35 @@ def test_user_commands_at_the_entry_time_boundary(action, state, offset, expecte
 )
 def test_expire_pending_after_the_entry_time(state, offset, expected) -> None:
     assert expire_pending(state, DEADLINE + offset, DEADLINE) == expected
+
+
+@pytest.mark.parametrize(
+    ("offset", "allowed"),
+    [(timedelta(hours=-13), True), (BEFORE, True), (AT, False), (AFTER, False)],
+    ids=["evening-before", "one-second-before", "at-group-a-entry", "after"],
+)
+def test_a_list_may_be_replaced_only_before_its_first_entry_time(offset, allowed) -> None:
+    why = rescan_refusal(date(2024, 3, 11), DEADLINE + offset, DEADLINE)
+    assert (why == "") is allowed
+    if not allowed:
+        assert "being traded" in why and "Tue 09:25" in why
+
+
+def _d(symbol: str, strategy: str, state: ApprovalState, cid: int) -> Decided:
+    return Decided(symbol, strategy, state, f"note {cid}", cid)
+
+
+def test_decisions_carry_to_the_same_symbol_and_strategy() -> None:
+    previous = [
+        _d("AAA", "momentum", A, 1),  # same key in the new list: carried
+        _d("BBB", "squeeze", V, 2),  # carried
+        _d("CCC", "pullback", A, 3),  # the new list has CCC under another strategy: dropped
+        _d("DDD", "momentum", V, 4),  # not in the new list: dropped
+        _d("EEE", "momentum", P, 5),  # pending: nothing to carry
+        _d("FFF", "momentum", S, 6),  # a policy's resolution is not the user's decision
+    ]
+    new = [("AAA", "momentum"), ("BBB", "squeeze"), ("CCC", "reversion"), ("EEE", "momentum")]
+    carried, dropped = carry_decisions(previous, new)
+    assert carried == {("AAA", "momentum"): previous[0], ("BBB", "squeeze"): previous[1]}
+    assert dropped == [previous[2], previous[3]]
+    assert carry_decisions([], new) == ({}, [])

@@ -310,3 +310,63 @@ def test_flaky_market_is_a_market(rig: Rig) -> None:
     scanner = rig.scanner(market)
     assert scanner.universe == rig.sim.universe()
     assert len(scanner.universe.symbols) == 503
+
+
+def test_a_rescan_carries_the_decisions_over_and_reports_the_dropped(rig: Rig, cfg: Config) -> None:
+    box = [cfg]
+    scanner = rig.scanner(cfg=box)
+    asyncio.run(scanner.scan(SESSION))
+    first = rig.store.candidates_for_scan(rig.store.latest_scan(SESSION).id)
+    t = datetime.combine(SESSION, time(20, 10), tzinfo=ET)
+    rig.store.set_approval(first[0].id, "approved", "strong", at=t)
+    rig.store.set_approval(first[1].id, "vetoed", "earnings", at=t)
+    rig.store.set_approval(first[2].id, "approved", None, at=t)
+    rig.store.set_approval(first[2].id, "pending", None, at=t)  # undone: nothing to carry
+    rig.store.set_approval(first[9].id, "vetoed", "too far", at=t)  # drops out of a top 5
+    top5 = dataclasses.replace(cfg.scanner.ranking, top_n=5)
+    box[0] = dataclasses.replace(cfg, scanner=dataclasses.replace(cfg.scanner, ranking=top5))
+    asyncio.run(scanner.scan(SESSION))
+
+    new = {(c.symbol, c.strategy): c for c in tradable_candidates(rig.store, SESSION)}
+    assert len(new) == 5
+    by_key = {(c.symbol, c.strategy): c for c in first}
+    states = {k: (c.approval, c.approval_note, c.approval_source) for k, c in new.items()}
+    k0, k1, k2 = ((first[i].symbol, first[i].strategy) for i in range(3))
+    assert states[k0] == ("approved", "strong", "user")
+    assert states[k1] == ("vetoed", "earnings", "user")
+    assert states[k2][0] == "pending"
+    assert all(s[0] == "pending" for k, s in states.items() if k not in (k0, k1))
+    # The old list is untouched (the audit trail), the new one has one history row each.
+    assert rig.store.get_candidate(first[0].id).approval == "approved"
+    assert [h.state for h in rig.store.approvals_for(new[k0].id)] == ["approved"]
+    carried = rig.store.audit_log(action="candidate.carried", limit=None)
+    assert sorted((r.detail["symbol"], r.detail["from_candidate"]) for r in carried) == sorted(
+        [(k0[0], by_key[k0].id), (k1[0], by_key[k1].id)]
+    )
+    fin = rig.of(ScanFinished)[-1]
+    assert fin.report["decisions_carried"] == 2
+    assert fin.report["decisions_dropped"] == [
+        {"symbol": first[9].symbol, "strategy": first[9].strategy, "state": "vetoed"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("hhmm", "refused"),
+    [("09:24:59", False), ("09:25", True), ("09:47", True)],
+    ids=["last-second-before", "at-group-a-entry-time", "the-trial-0947"],
+)
+def test_a_list_being_traded_is_never_replaced(rig: Rig, hhmm: str, refused: bool) -> None:
+    from workstation.engine.scanner import ScanRefused
+
+    scanner = rig.scanner()
+    asyncio.run(scanner.scan(SESSION))
+    entry_session = date(2024, 6, 14)
+    rig.clock.jump_to(datetime.combine(entry_session, time.fromisoformat(hhmm), tzinfo=ET))
+    if refused:
+        with pytest.raises(ScanRefused, match="being traded"):
+            asyncio.run(scanner.scan_with_retries(SESSION))
+        assert len(rig.store.scans_for_session(SESSION)) == 1  # nothing recorded, no retry
+        assert len(rig.of(ScanStarted)) == 1
+    else:
+        asyncio.run(scanner.scan(SESSION))
+        assert len(rig.store.scans_for_session(SESSION)) == 2

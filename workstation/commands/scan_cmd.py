@@ -15,7 +15,7 @@ from workstation.core.clock import Clock
 from workstation.core.events import EventBus
 from workstation.engine.scan import ScanError, ScanResult
 from workstation.engine.scan_record import scan_document
-from workstation.engine.scanner import Scanner, compute_scan
+from workstation.engine.scanner import Scanner, ScanRefused, compute_scan
 from workstation.errors import UserError
 from workstation.instance import HomeBusy, InstanceLock, took_over_message
 from workstation.market.base import MarketData, MarketDataError
@@ -126,10 +126,20 @@ def _scan(ctx: Context, args: argparse.Namespace, store: Store | None) -> int:
         scanner = (
             None
             if store is None
-            else Scanner(market, lambda: ctx.cfg, store, ctx.paths.scans_dir, clock, EventBus())
+            else Scanner(
+                market,
+                lambda: ctx.cfg,
+                store,
+                ctx.paths.scans_dir,
+                clock,
+                EventBus(),
+                calendar=ctx.calendar,
+            )
         )
         try:
             result = asyncio.run(_scan_and_close(scanner, market, session, ctx, clock))
+        except ScanRefused as exc:
+            raise UserError(f"scan of {session} not run: {exc}") from exc
         except ScanError as exc:
             raise UserError(f"scan of {session} failed: {exc}") from exc
     except MarketDataError as exc:

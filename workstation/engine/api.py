@@ -41,6 +41,12 @@ class CommandRefused(Exception):
     """The engine did not accept a command; ``str(exc)`` says why, for the user."""
 
 
+class ConfirmationNeeded(CommandRefused):
+    """The command would undo something the user did (a re-run scan replacing a list with
+    decisions): ``str(exc)`` is the question to ask; the command runs when repeated with
+    ``confirm=True``."""
+
+
 @runtime_checkable
 class EngineAPI(Protocol):
     """What the workstation window needs of the running engines."""
@@ -110,8 +116,12 @@ class EngineAPI(Protocol):
         """Close every position at market (exit reason MANUAL) and cancel open orders."""
         ...
 
-    def run_scan_now(self) -> None:
-        """Scan the last completed session now (ScanStarted/ScanFinished/ScanFailed follow)."""
+    def run_scan_now(self, confirm: bool = False) -> None:
+        """Scan the last completed session now (ScanStarted/ScanFinished/ScanFailed follow).
+
+        A re-run of a list with decisions raises :class:`ConfirmationNeeded` unless
+        ``confirm``; the decisions are then carried over to the new list. A list being traded
+        (its entry times began) is never re-run (CommandRefused)."""
         ...
 
     def set_speed(self, speed: float) -> None:

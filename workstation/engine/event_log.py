@@ -5,6 +5,9 @@ reconciliation, the session's result). Errors and warnings the engines log direc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from workstation.core.events import (
     ConfigRejected,
     ConfigReloaded,
@@ -53,6 +56,21 @@ def _money(x: float | None) -> str:
     return "n/a" if x is None else f"{x:,.2f}"
 
 
+def carried_text(report: Mapping[str, Any]) -> str:
+    """What a re-run scan did with the user's decisions ("" for a first scan)."""
+    carried = report.get("decisions_carried") or 0
+    dropped = report.get("decisions_dropped") or []
+    if not carried and not dropped:
+        return ""
+    out = f"; {carried} decision{'s' if carried != 1 else ''} carried over"
+    if dropped:
+        names = ", ".join(
+            f"{d.get('symbol')} {d.get('strategy')} ({d.get('state')})" for d in dropped
+        )
+        out += f"; dropped (not in the new list): {names}"
+    return out
+
+
 def describe(ev: Event) -> tuple[str, str, str] | None:
     """The log line (level, source, message) of an engine event the engines do not log
     themselves: the Log panel tells the day's story (scan, gaps, entries, fills, exits,
@@ -78,7 +96,8 @@ def describe(ev: Event) -> tuple[str, str, str] | None:
         return (
             level,
             "scanner",
-            f"scan of {ev.session}: {len(ev.candidates)} candidates, regime {ev.regime}{extra}",
+            f"scan of {ev.session}: {len(ev.candidates)} candidates, regime {ev.regime}{extra}"
+            + carried_text(rep),
         )
     if isinstance(ev, StepStarted):
         late = " (late)" if ev.late else ""
@@ -167,4 +186,4 @@ def describe(ev: Event) -> tuple[str, str, str] | None:
     return None
 
 
-__all__ = ["STEP_TEXT", "describe"]
+__all__ = ["STEP_TEXT", "carried_text", "describe"]

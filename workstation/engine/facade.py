@@ -57,10 +57,8 @@ from workstation.core.events import (
     ScanStarted,
     TradeEvent,
 )
-from workstation.core.models import (
-    Side,
-)
-from workstation.engine.api import CommandRefused
+from workstation.core.models import ApprovalState, Side
+from workstation.engine.api import CommandRefused, ConfirmationNeeded
 from workstation.engine.event_log import STEP_TEXT, describe
 from workstation.engine.events import (
     DifferenceResolved,
@@ -74,6 +72,7 @@ from workstation.engine.events import (
 )
 from workstation.engine.positions import EntryPlan
 from workstation.engine.reconcile import Difference, DifferenceKind, Resolution
+from workstation.engine.rules.approval import Decided
 from workstation.engine.scheduler import session_to_run, step_times
 from workstation.engine.session import TradingSession
 from workstation.engine.session_events import (
@@ -652,10 +651,18 @@ class Workstation:
             raise CommandRefused("there are no open positions to flatten")
         self._spawn(self.session.flatten_all(), "flatten all")
 
-    def run_scan_now(self) -> None:
+    def run_scan_now(self, confirm: bool = False) -> None:
         self._running("scan")
         if self._scanning:
             raise CommandRefused("a scan is already running")
+        scanner = self.session.scanner
+        session = self.session.scan_now_session()
+        refusal = scanner.rerun_refusal(session)
+        if refusal:
+            raise CommandRefused(refusal)
+        decided = scanner.decisions(session)
+        if decided and not confirm:
+            raise ConfirmationNeeded(rescan_question(session, decided))
         self._scanning = True  # until ScanFinished / ScanFailed (final)
         task = self._spawn(self.session.run_scan_now(), "scan")
         task.add_done_callback(lambda _t: setattr(self, "_scanning", False))
@@ -874,6 +881,20 @@ class Workstation:
     @property
     def stopped(self) -> bool:
         return self._stopped
+
+
+def rescan_question(session: date, decided: list[Decided]) -> str:
+    """What to ask before a re-run replaces a list the user has decided on."""
+    approved = sum(d.state is ApprovalState.APPROVED for d in decided)
+    vetoed = len(decided) - approved
+    n = len(decided)
+    return (
+        f"The scan of {session:%a %Y-%m-%d} already has {n} decision{'s' if n != 1 else ''} "
+        f"({approved} approved, {vetoed} vetoed). Re-running it replaces the list: each "
+        "decision is carried over to the same symbol and strategy in the new list; a decision "
+        "whose candidate is not in the new list is dropped (the old list keeps it in the "
+        "audit log)."
+    )
 
 
 def _engine_loop() -> asyncio.AbstractEventLoop | None:

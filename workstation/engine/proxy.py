@@ -153,8 +153,8 @@ class EngineProxy:
     def flatten_all(self) -> None:
         self._forward("flatten_all")
 
-    def run_scan_now(self) -> None:
-        self._forward("run_scan_now")
+    def run_scan_now(self, confirm: bool = False) -> None:
+        self._forward("run_scan_now", confirm)
 
     def set_speed(self, speed: float) -> None:
         self._forward("set_speed", speed)

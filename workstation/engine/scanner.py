@@ -5,6 +5,11 @@ blocks; the clock is held meanwhile so a max-speed simulation does not run past 
 A failed scan is retried (``retry.tries``, backoff doubling); when every try fails the
 failure is recorded and published, and the next session trades no new candidates:
 :func:`tradable_candidates` only ever returns the scan of the exact previous session.
+
+A re-run of a session that already has a list (rules in :mod:`workstation.engine.rules.approval`)
+is refused once the list's entry times have begun (:class:`ScanRefused`, never retried: checked
+before the work and again just before recording), and otherwise carries the user's decisions
+over to the same (symbol, strategy) in the new list, in the transaction that records it.
 """
 
 from __future__ import annotations
@@ -15,23 +20,35 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from workstation.core.calendar import TradingCalendar
 from workstation.core.clock import Clock
 from workstation.core.config import Config
 from workstation.core.events import EventBus, LogEvent, ScanFailed, ScanFinished, ScanStarted
-from workstation.core.models import Universe
+from workstation.core.models import ApprovalState, Group, Universe
+from workstation.engine.rules.approval import (
+    Decided,
+    carry_decisions,
+    entry_time,
+    rescan_refusal,
+)
 from workstation.engine.scan import ScanError, ScanResult, scan_session
 from workstation.engine.scan_record import ScanOutcome, write_scan_json
 from workstation.market.base import MarketData
-from workstation.store import CandidateRow, Store
+from workstation.store import CandidateRow, CarriedDecision, ScanRow, Store
 
 log = logging.getLogger(__name__)
 
 #: Computes a session's scan elsewhere (the backtester: a process pool and a cache of scans
 #: made by the same :func:`scan_session`); the scanner records and publishes it as its own.
 ScanSource = Callable[[date, Config], Awaitable[ScanOutcome]]
+
+
+class ScanRefused(ScanError):
+    """The session's list may not be replaced now (its entry times have begun)."""
 
 
 class Scanner:
@@ -46,7 +63,9 @@ class Scanner:
         universe: Universe | None = None,
         executor: Executor | None = None,
         source: ScanSource | None = None,
+        calendar: TradingCalendar | None = None,
     ) -> None:
+        self._calendar = calendar
         self.market = market
         self._config = config
         self.store = store
@@ -66,14 +85,58 @@ class Scanner:
         )
         return ScanOutcome.of(result)
 
+    @property
+    def calendar(self) -> TradingCalendar:
+        if self._calendar is None:
+            from workstation.core.calendar import get_calendar
+
+            self._calendar = get_calendar()
+        return self._calendar
+
+    def current_list(self, session: date) -> ScanRow | None:
+        """The list a scan of ``session`` would replace (its current successful scan)."""
+        return self.store.latest_scan(session, market=self.market.name)
+
+    def rerun_refusal(self, session: date) -> str:
+        """Why ``session`` may not be scanned again now ("" when it may, or has no list)."""
+        if self.current_list(session) is None:
+            return ""
+        first = entry_time(
+            Group.A, self.calendar.next_session(session), self._config().schedule, self.calendar
+        )
+        return rescan_refusal(session, self.clock.now(), first)
+
+    def decisions(self, session: date) -> list[Decided]:
+        """The user's approvals and vetoes on ``session``'s current list."""
+        row = self.current_list(session)
+        if row is None:
+            return []
+        return [
+            Decided(c.symbol, c.strategy, ApprovalState(c.approval), c.approval_note or "", c.id)
+            for c in self.store.candidates_for_scan(row.id)
+            if c.approval_source == "user" and c.approval in ("approved", "vetoed")
+        ]
+
     async def scan(self, session: date) -> ScanOutcome:
         """One attempt: scan ``session`` and persist the result (raises on failure)."""
+        refusal = self.rerun_refusal(session)
+        if refusal:
+            raise ScanRefused(refusal)
         cfg = self._config()  # one parameter set for the whole scan
         started = self.clock.now()
         self.bus.publish(ScanStarted(started, session))
         outcome = await self._compute(session, cfg)
         finished = self.clock.now()
         rep = outcome.report
+        # Checked again, and the decisions read, right before the list is replaced: nothing
+        # runs on the loop between here and the recording transaction.
+        refusal = self.rerun_refusal(session)
+        if refusal:
+            raise ScanRefused(refusal)
+        rerun = self.current_list(session) is not None
+        carried, dropped = carry_decisions(
+            self.decisions(session), ((r.symbol, r.strategy) for r in outcome.rows)
+        )
         self.store.record_param_set(
             cfg.param_hash, _params_yaml(cfg), "scan", at=finished, actor="engine"
         )
@@ -95,7 +158,18 @@ class Scanner:
             candidates=list(outcome.rows),
             ineligible=rep.ineligible,
             data_problems=rep.data_problems.as_dict(),
+            decisions={
+                k: CarriedDecision(str(d.state), d.note or None, d.candidate_id)
+                for k, d in carried.items()
+            },
         )
+        # A re-run's report says what became of the decisions (a first scan's has no such keys).
+        kept: dict[str, Any] = {}
+        if rerun:
+            kept["decisions_carried"] = len(carried)
+            kept["decisions_dropped"] = [
+                {"symbol": d.symbol, "strategy": d.strategy, "state": str(d.state)} for d in dropped
+            ]
         file: str | None = None
         if self.scans_dir is not None and outcome.result is not None:
             # The JSON file (~20 ms of encoding and writing) off the loop too, so the window
@@ -115,11 +189,19 @@ class Scanner:
                 "candidates": len(outcome.candidates),
                 "file": file,
                 **rep.as_dict(),
+                **kept,
             },
             at=finished,
         )
         self.bus.publish(
-            ScanFinished(finished, session, scan_id, rep.regime, outcome.candidates, rep.as_dict())
+            ScanFinished(
+                finished,
+                session,
+                scan_id,
+                rep.regime,
+                outcome.candidates,
+                {**rep.as_dict(), **kept},
+            )
         )
         return outcome
 
@@ -132,8 +214,8 @@ class Scanner:
         for attempt in range(1, retry.tries + 1):
             try:
                 return await self.scan(session)
-            except asyncio.CancelledError:
-                raise
+            except (asyncio.CancelledError, ScanRefused):
+                raise  # a refusal is an answer, not a failure to retry
             except Exception as exc:
                 final = attempt == retry.tries
                 message = _describe(exc)

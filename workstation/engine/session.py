@@ -139,7 +139,7 @@ from workstation.engine.rules.gap import (
 from workstation.engine.rules.risk import KS_USER, KillSwitch, daily_loss_level
 from workstation.engine.rules.sizing import drawdown, position_size
 from workstation.engine.scan_record import ScanOutcome
-from workstation.engine.scanner import Scanner, ScanSource, tradable_candidates
+from workstation.engine.scanner import Scanner, ScanRefused, ScanSource, tradable_candidates
 from workstation.engine.scheduler import CONSEQUENCE, Step, StepName, plan_day, session_to_run
 from workstation.engine.session_events import (
     ApprovalChanged,
@@ -247,6 +247,7 @@ class TradingSession:
             self.universe,
             executor,
             scan_source,
+            calendar,
         )
         self.orders = OrderManager(broker, store, clock, bus, timeout_s=order_timeout_s)
         self.book = PositionBook(
@@ -466,8 +467,14 @@ class TradingSession:
 
     # ==================================================================== the steps
     async def scan(self, session: date) -> ScanOutcome | None:
-        """The nightly scan of ``session`` with retries (a failure leaves no candidates)."""
-        return await self.scanner.scan_with_retries(session)
+        """The nightly scan of ``session`` with retries (a failure leaves no candidates).
+
+        A list already being traded (its entry times began) is kept as it is."""
+        try:
+            return await self.scanner.scan_with_retries(session)
+        except ScanRefused as exc:
+            self._log("WARNING", f"nightly scan of {session} not run: {exc}")
+            return None
 
     async def premarket(self, session: date) -> None:
         now = self.clock.now()
@@ -1025,11 +1032,19 @@ class TradingSession:
         await self.book.settle()
         return order
 
+    def scan_now_session(self) -> date:
+        """The session "Run scan now" scans: the last completed one."""
+        return self.calendar.last_completed_session(self.clock.now())
+
     async def run_scan_now(self) -> ScanOutcome | None:
-        """Scan the last completed session now (between steps)."""
-        session = self.calendar.last_completed_session(self.clock.now())
+        """Scan the last completed session now (between steps). A re-run carries the user's
+        decisions over; a list being traded is never replaced (CommandRefused)."""
+        session = self.scan_now_session()
         async with self._step_lock():
-            return await self.scanner.scan_with_retries(session)
+            try:
+                return await self.scanner.scan_with_retries(session)
+            except ScanRefused as exc:
+                raise CommandRefused(str(exc)) from None
 
     async def reload_params(self) -> tuple[bool, tuple[str, ...]]:
         """Re-read the YAML files; the new set applies from the next step (never mid-entry).

@@ -38,6 +38,16 @@ TERMINAL_ORDER_STATUSES: tuple[str, ...] = ("filled", "canceled", "expired", "re
 
 
 @dataclass(frozen=True, slots=True)
+class CarriedDecision:
+    """A user's decision carried from a superseded list to a re-run scan's candidate with the
+    same (symbol, strategy) (input to ``record_scan``)."""
+
+    state: str  # "approved" or "vetoed"
+    note: str | None
+    from_candidate: int  # the candidate of the previous list it was made on
+
+
+@dataclass(frozen=True, slots=True)
 class NewCandidate:
     """One ranked candidate to record with its scan (input to ``record_scan``)."""
 

@@ -25,6 +25,7 @@ from workstation.store.rows import (
     SIDES,
     ApprovalRow,
     CandidateRow,
+    CarriedDecision,
     GapResultRow,
     NewCandidate,
     PaperTrackRow,
@@ -128,6 +129,7 @@ class ScansRepo(StoreCore):
         candidates: Iterable[NewCandidate | Mapping[str, Any]] = (),
         ineligible: Mapping[str, int] | None = None,
         data_problems: Mapping[str, Any] | None = None,
+        decisions: Mapping[tuple[str, str], CarriedDecision] | None = None,
     ) -> int:
         """Record one scan run and its ranked candidates in one transaction; returns its id.
 
@@ -135,6 +137,9 @@ class ScansRepo(StoreCore):
         A successful run supersedes the previous successful run of the same session/market.
         ``ineligible`` counts symbols per reason; ``data_problems`` is the scan report's
         ``BarReport.as_dict()`` (trading rules §14).
+        ``decisions`` (by (symbol, strategy)) are the user's decisions carried over from the
+        list it supersedes: set on the new candidates in the same transaction, each with a
+        history row and an audit row ``candidate.carried`` naming the old candidate.
         """
         status = cv.choice("status", status, ("ok", "failed"))
         cands = list(candidates)
@@ -163,6 +168,15 @@ class ScansRepo(StoreCore):
             scan_id = self._insert(db, "scans", record)
             if cands:
                 db.table("candidates").insert_all([_candidate_record(scan_id, c) for c in cands])
+            for (symbol, strategy), d in (decisions or {}).items():
+                self._carry(
+                    db,
+                    scan_id,
+                    symbol,
+                    strategy,
+                    d,
+                    started_at if finished_at is None else finished_at,
+                )
             if status == "ok":
                 db.execute(
                     """
@@ -173,6 +187,52 @@ class ScansRepo(StoreCore):
                     [scan_id, record["session"], record["market"], scan_id],
                 )
             return scan_id
+
+    def _carry(
+        self,
+        db: Any,
+        scan_id: int,
+        symbol: str,
+        strategy: str,
+        d: CarriedDecision,
+        at: datetime,
+    ) -> None:
+        state = cv.choice("approval state", d.state, APPROVAL_STATES)
+        rows = list(
+            db.query(
+                "SELECT id FROM candidates WHERE scan_id = ? AND symbol = ? AND strategy = ?",
+                [scan_id, symbol, strategy],
+            )
+        )
+        if not rows:
+            return
+        cid = rows[0]["id"]
+        at_text = cv.ts(at)
+        db.execute(
+            "UPDATE candidates SET approval = ?, approval_note = ?, approval_source = 'user', "
+            "decided_at = ? WHERE id = ?",
+            [state, d.note, at_text, cid],
+        )
+        self._insert(
+            db,
+            "approvals",
+            {"candidate_id": cid, "state": state, "note": d.note, "source": "user", "at": at_text},
+        )
+        self._audit_in(
+            db,
+            at,
+            "engine",
+            "candidate.carried",
+            f"candidate:{cid}",
+            {
+                "symbol": symbol,
+                "strategy": strategy,
+                "state": state,
+                "note": d.note,
+                "from_candidate": d.from_candidate,
+                "scan_id": scan_id,
+            },
+        )
 
     def get_scan(self, scan_id: int) -> ScanRow | None:
         row = self._one("SELECT * FROM scans WHERE id = ?", [scan_id])

@@ -46,7 +46,8 @@ from workstation.core.events import (
     ScanFinished,
 )
 from workstation.core.paths import Paths
-from workstation.engine.api import CommandRefused, EngineAPI
+from workstation.engine.api import CommandRefused, ConfirmationNeeded, EngineAPI
+from workstation.engine.event_log import carried_text
 from workstation.engine.views import ViewName
 from workstation.ui import theme
 from workstation.ui.bridge import EventBridge
@@ -55,6 +56,7 @@ from workstation.ui.dialogs.confirm import (
     KillSwitchDialog,
     LiveModeDialog,
     ReleaseKillSwitchDialog,
+    RescanDialog,
 )
 from workstation.ui.dialogs.params import ParameterEditor
 from workstation.ui.dialogs.settings import SecretStore, SettingsDialog
@@ -401,8 +403,19 @@ class MainWindow(QMainWindow):
                 self.panels[name].refresh()
 
     def run_scan_now(self) -> None:
-        if self._command("Run scan", self.engine.run_scan_now):
-            self.show_message("Scan started", "info")
+        """Scan now; a re-run over decisions asks first (the engine's question)."""
+        try:
+            self.engine.run_scan_now()
+        except ConfirmationNeeded as question:
+            if self.exec_dialog(RescanDialog(str(question), self)) != QDialog.DialogCode.Accepted:
+                self.show_message("Scan not re-run: the list and its decisions stay", "info")
+                return
+            if not self._command("Run scan", lambda: self.engine.run_scan_now(confirm=True)):
+                return
+        except CommandRefused as exc:
+            self.show_message(f"Run scan refused: {exc}", "error")
+            return
+        self.show_message("Scan started", "info")
 
     def confirm_live(self) -> bool:
         return self.exec_dialog(LiveModeDialog(self)) == QDialog.DialogCode.Accepted
@@ -491,7 +504,9 @@ class MainWindow(QMainWindow):
             )
         elif isinstance(ev, ScanFinished):
             self.show_message(
-                f"Scan of {ev.session} finished: {len(ev.candidates)} candidates", "info"
+                f"Scan of {ev.session} finished: {len(ev.candidates)} candidates"
+                + carried_text(ev.report or {}),
+                "info",
             )
         elif isinstance(ev, ScanFailed):
             self.show_message(

@@ -16,6 +16,14 @@ Choices made here:
 * The user may change their mind (approve -> veto, veto -> approve) until the entry time,
   and undo a decision (back to ``pending``) until then too; once the policy has resolved a
   candidate (``skipped``) it is final.
+* A scan that already has a list may be re-run (a manual "Run scan now", a late scheduled
+  scan) only while none of its candidates' entry times has come, i.e. strictly before the
+  group A entry time of the entry session: from then on the list is being traded and is never
+  replaced (it would hand the day's remaining steps new, undecided candidates).
+* A re-run carries the user's decisions over: an approval or veto of the old list applies to
+  the candidate with the same (symbol, strategy) in the new list, with its note. A decision
+  whose (symbol, strategy) is not in the new list is dropped (the old list keeps it, for the
+  audit). Pending candidates have nothing to carry.
 * A candidate still pending when its entry time has passed without the entry step having
   resolved it (the engine was not running then, or the session's steps were missed) is
   resolved as ``skipped`` ("expired"): it was never entered, and it must not read "pending"
@@ -24,6 +32,7 @@ Choices made here:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import NamedTuple
 
@@ -115,6 +124,49 @@ def expire_pending(state: ApprovalState, now: datetime, entry_time: datetime) ->
     if state is ApprovalState.PENDING and not can_decide(now, entry_time):
         return Resolution(ApprovalState.SKIPPED, AUTO_EXPIRED)
     return None
+
+
+def rescan_refusal(session: date, now: datetime, first_entry_time: datetime) -> str:
+    """Why the list of ``session``'s scan may not be replaced at ``now`` ("" when it may).
+
+    ``first_entry_time`` is the earliest entry time of its candidates (group A's, 09:25 of
+    the entry session)."""
+    if can_decide(now, first_entry_time):
+        return ""
+    return (
+        f"the scan of {session:%a %Y-%m-%d} is being traded (its entry times began at "
+        f"{first_entry_time:%a %H:%M} ET): it is kept as it is, never re-run"
+    )
+
+
+class Decided(NamedTuple):
+    """A user's decision on a candidate of the previous list."""
+
+    symbol: str
+    strategy: str
+    state: ApprovalState
+    note: str
+    candidate_id: int
+
+
+def carry_decisions(
+    previous: Iterable[Decided], new_keys: Iterable[tuple[str, str]]
+) -> tuple[dict[tuple[str, str], Decided], list[Decided]]:
+    """The decisions a re-run scan keeps: ``(carried by (symbol, strategy), dropped)``.
+
+    Only approvals and vetoes carry (pending has nothing to carry; a policy's resolution only
+    happens at the entry time, when a re-run is refused)."""
+    keys = set(new_keys)
+    carried: dict[tuple[str, str], Decided] = {}
+    dropped: list[Decided] = []
+    for d in previous:
+        if d.state not in (ApprovalState.APPROVED, ApprovalState.VETOED):
+            continue
+        if (d.symbol, d.strategy) in keys:
+            carried[(d.symbol, d.strategy)] = d
+        else:
+            dropped.append(d)
+    return carried, dropped
 
 
 def resolve_pending(state: ApprovalState, on_pending: str) -> Resolution:

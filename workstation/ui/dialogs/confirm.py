@@ -1,4 +1,5 @@
-"""Confirmations for the actions that move money: kill switch, flatten all, live mode.
+"""Confirmations for the actions that move money (kill switch, flatten all, live mode) or
+undo the user's work (a re-run scan over decisions).
 
 Each dialog defaults to the safe choice (Cancel has the focus; Enter does not trade).
 """
@@ -136,6 +137,22 @@ class FlattenAllDialog(QDialog):
         lay.addWidget(_positions_table(positions))
         box, self.ok_button = _buttons(self, f"Flatten {n} positions")
         self.ok_button.setEnabled(n > 0)
+        lay.addWidget(box)
+
+
+class RescanDialog(QDialog):
+    """Re-run a scan whose list has decisions: the engine's question, Cancel by default."""
+
+    def __init__(self, question: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Re-run the scan")
+        self.setObjectName("rescanDialog")
+        lay = QVBoxLayout(self)
+        text = QLabel(f"<h3 style='margin:0'>Re-run the scan?</h3>{question}")
+        text.setWordWrap(True)
+        text.setMinimumWidth(420)
+        lay.addWidget(text)
+        box, self.ok_button = _buttons(self, "Re-run and keep the decisions", danger=False)
         lay.addWidget(box)
 
 
