@@ -13,6 +13,8 @@ from tests.unit.session_rig import DAY1, SCAN, SessionRig, at, new_candidate, ru
 from workstation.core.config_files import ConfigManager
 from workstation.core.events import ConfigRejected, ConfigReloaded, ScanFailed
 from workstation.core.paths import Paths
+from workstation.engine.api import CommandRefused
+from workstation.engine.scanner import tradable_candidates
 from workstation.engine.session_events import (
     SessionSummaryReady,
     StepMissed,
@@ -186,13 +188,18 @@ def test_reload_applies_between_steps_and_a_bad_file_is_refused(tmp_path: Path) 
 
 
 def test_run_scan_now_scans_the_last_completed_session(tmp_path: Path) -> None:
-    rig = SessionRig(tmp_path, start=at("12:00"))  # Tuesday noon: Monday is the last closed
+    rig = SessionRig(tmp_path, start=at("21:00", SCAN))  # Monday evening: Monday is closed
     rig.scan([new_candidate(1, "AAA")])  # the 20:00 scan had worked
 
     async def scenario() -> None:
         await rig.start()
         # the tape market has no daily bars: every try fails, the failure is recorded
         assert await rig.session.run_scan_now() is None
+        assert rig.clock.now() == at("21:03", SCAN)  # the 60 s and 120 s backoffs
+        # Tuesday noon: Monday's list is being traded; it is never re-run
+        await rig.until(at("12:00"))
+        with pytest.raises(CommandRefused, match="being traded"):
+            await rig.session.run_scan_now()
 
     run(scenario())
     failed = [e for e in rig.of_type(ScanFailed)]
@@ -202,4 +209,4 @@ def test_run_scan_now_scans_the_last_completed_session(tmp_path: Path) -> None:
         (SCAN, 3, True),
     ]
     assert [s.status for s in rig.store.scans_for_session(SCAN)] == ["ok", "failed"]
-    assert rig.clock.now() == at("12:03")  # the 60 s and 120 s backoffs
+    assert tradable_candidates(rig.store, SCAN)  # a failed re-run never hides the list
