@@ -12,13 +12,17 @@ journal with several exit reasons, an equity curve. ``--engine fake`` uses the i
 FakeEngine of the GUI tests instead.
 
 The window, every dock panel and every dialog are saved as PNG files (the reconciliation
-dialog on a difference planted at the simulated exchange).
+dialog on a difference planted at the simulated exchange). The panels and dialogs of the
+trader's desk (issue 13: position control, charts, risk, regime) are also saved as they look
+in a window of 1280x800 and of 1920x1080, in the dark and the light theme
+(``panel-NAME-WxH-THEME.png``, ``main-window-WxH-THEME.png``, ``dialog-NAME-THEME.png``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import sys
@@ -43,7 +47,16 @@ from workstation.ui.dialogs.confirm import (  # noqa: E402
     KillSwitchDialog,
     LiveModeDialog,
 )
+from workstation.ui.dialogs.position import (  # noqa: E402
+    ClosePositionDialog,
+    MoveLevelsDialog,
+)
 from workstation.ui.main_window import MainWindow  # noqa: E402
+
+#: Window sizes the desk's panels are checked at (a laptop and a full-HD screen).
+SCREEN_SIZES = ((1280, 800), (1920, 1080))
+#: The panels new or changed for the trader's desk, shot at each screen size and theme.
+DESK_PANELS = ("positions",)
 
 PANEL_SIZES = {
     "status": (1600, 80),
@@ -104,6 +117,14 @@ async def simulate(home: Path, sessions: int) -> Any:
     if facade.error:
         raise SystemExit(f"the simulation stopped: {facade.error}")
     await asyncio.sleep(0.3)  # let coalesced view changes land
+    # The trader tightened one stop by hand (shown with its mark in the positions table).
+    for p in facade.positions():
+        if not p.day_one and not p.exiting:
+            sl = round(p.sl + p.side.sign * 0.25 * abs(p.last - p.sl), 2)
+            with contextlib.suppress(Exception):
+                facade.move_levels(p.symbol, sl=sl, note="tightened before earnings")
+            break
+    await asyncio.sleep(0.3)
     return engines
 
 
@@ -166,7 +187,7 @@ def show_dialog(dlg: QDialog, size: tuple[int, int | None], app: QApplication) -
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
-    ap.add_argument("--theme", default="dark", choices=("dark", "light"))
+    ap.add_argument("--theme", default="both", choices=("dark", "light", "both"))
     ap.add_argument("--engine", default="real", choices=("real", "fake"))
     ap.add_argument("--sessions", type=int, default=6, help="simulated sessions to run first")
     args = ap.parse_args(argv)
@@ -180,16 +201,21 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="ws-shots-") as tmp:
             paths = Paths.resolve(Path(tmp) / "home").ensure()
             manager = ConfigManager(paths.config_dir, paths.config_history_dir)
-            settings = QSettings(str(Path(tmp) / "ui.ini"), QSettings.Format.IniFormat)
-            win = MainWindow(
-                make_engine("fake"),
-                manager,
-                settings=settings,
-                paths=paths,
-                secrets=_NoSecrets(),
-                theme_name=args.theme,
-            )
-            shoot(app, win, out, args.theme, None)
+            engine = make_engine("fake")
+            made = iter(range(100))
+
+            def make_fake(theme_name: str) -> MainWindow:
+                ini = Path(tmp) / f"ui{next(made)}.ini"
+                return MainWindow(
+                    engine,
+                    manager,
+                    settings=QSettings(str(ini), QSettings.Format.IniFormat),
+                    paths=paths,
+                    secrets=_NoSecrets(),
+                    theme_name=theme_name,
+                )
+
+            shoot_all(app, make_fake, out, args.theme, None)
         return 0
 
     import qasync
@@ -211,15 +237,18 @@ def _real(
     print(f"simulating {sessions} sessions at max speed...", flush=True)
     engines = loop.run_until_complete(simulate(tmp / "home", sessions))
     planted = None
-    if theme_name == "dark":
+    if theme_name != "light":
         planted = loop.run_until_complete(planted_difference(tmp / "planted"))
-    settings = QSettings(str(tmp / "ui.ini"), QSettings.Format.IniFormat)
-    win = make_window(engines, settings=settings, secrets=_NoSecrets(), theme_name=theme_name)
+    made = iter(range(100))
+
+    def make(name: str) -> MainWindow:
+        ini = tmp / f"ui{next(made)}.ini"
+        settings = QSettings(str(ini), QSettings.Format.IniFormat)
+        return make_window(engines, settings=settings, secrets=_NoSecrets(), theme_name=name)
+
     try:
-        shoot(app, win, out, theme_name, planted)
+        shoot_all(app, make, out, theme_name, planted)
     finally:
-        win._shutdown_state = "stopped"
-        win.close()
         loop.run_until_complete(_stop(engines, planted))
 
 
@@ -227,6 +256,77 @@ async def _stop(*engines: Any) -> None:
     for e in engines:
         if e is not None:
             await e.facade.shutdown()
+
+
+def shoot_all(
+    app: QApplication,
+    make: Callable[[str], MainWindow],
+    out: Path,
+    theme_name: str,
+    planted: Any,
+) -> None:
+    """``theme_name`` "both": the dark set, then the light one. Each set on fresh windows
+    (floating and re-docking every panel leaves Qt's old dock tab bars behind)."""
+    for name in ("dark", "light") if theme_name == "both" else (theme_name,):
+        for shot in (lambda w, n=name: shoot(app, w, out, n, planted), None):
+            win = make(name)
+            try:
+                if shot is not None:
+                    shot(win)
+                else:
+                    shoot_desk(app, win, out, name)
+            finally:
+                win._shutdown_state = "stopped"
+                win.close()
+                win.deleteLater()
+                settle(app)
+
+
+def _select_positions(win: MainWindow) -> None:
+    """Select the position that explains the most: a moved level, else day 1."""
+    positions = win.panels["positions"]
+    rows = positions.table.visible_rows()
+    pick = next((i for i, p in enumerate(rows) if p.sl_moved or p.tp_moved), None)
+    if pick is None:
+        pick = next((i for i, p in enumerate(rows) if p.day_one), 0 if rows else None)
+    if pick is not None:
+        positions.table.select_row(pick)
+
+
+def shoot_desk(app: QApplication, win: MainWindow, out: Path, theme_name: str) -> None:
+    """The desk's panels as they sit in a window of each screen size, and its dialogs."""
+    win.show()
+    for w, h in SCREEN_SIZES:
+        win.resize(w, h)
+        settle(app, 20)
+        _select_positions(win)
+        settle(app, 20)
+        grab(win, out / f"main-window-{w}x{h}-{theme_name}.png", app)
+        for name in DESK_PANELS:
+            dock = win.docks[name]
+            dock.show()
+            dock.raise_()
+            settle(app, 20)
+            grab(dock, out / f"panel-{name.replace('_', '-')}-{w}x{h}-{theme_name}.png", app)
+    win.resize(1600, 1000)
+    settle(app, 10)
+    positions = win.panels["positions"]
+    rows = positions.table.visible_rows()
+    later = next((p for p in rows if not p.day_one), rows[0] if rows else None)
+    if later is None:
+        return
+    move = MoveLevelsDialog(later, win.engine, win)
+    show_dialog(move, (560, None), app)
+    # A tighter stop typed: the dialog shows the rule's verdict and what would change.
+    sl = later.sl + later.side.sign * 0.5 * abs(later.last - later.sl)
+    move.sl_edit.setText(f"{sl:.2f}")
+    move.note.setText("protect half the open gain")
+    grab(move, out / f"dialog-move-levels-{theme_name}.png", app)
+    move.close()
+    close = ClosePositionDialog(later, win)
+    show_dialog(close, (520, None), app)
+    grab(close, out / f"dialog-close-position-{theme_name}.png", app)
+    close.close()
 
 
 def shoot(app: QApplication, win: MainWindow, out: Path, theme_name: str, planted: Any) -> None:
@@ -245,12 +345,7 @@ def shoot(app: QApplication, win: MainWindow, out: Path, theme_name: str, plante
         table = win.panels[name].table
         if table.current_row() is None and table.proxy.rowCount():
             table.select_row(0)
-    positions = win.panels["positions"]
-    rows = positions.table.visible_rows()
-    # A day-1 position shows the emergency level and SL/TP "off": the most to explain.
-    day1 = next((i for i, p in enumerate(rows) if p.day_one), 0 if rows else None)
-    if day1 is not None:
-        positions.table.select_row(day1)
+    _select_positions(win)
     settle(app, 20)
     suffix = "" if theme_name == "dark" else "-light"
     grab(win, out / f"main-window{suffix}.png", app)

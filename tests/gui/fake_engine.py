@@ -51,6 +51,8 @@ from workstation.core.models import (
 )
 from workstation.core.paths import shipped_config_dir
 from workstation.engine.api import CommandRefused, ConfirmationNeeded
+from workstation.engine.rules.entries import StopTarget
+from workstation.engine.rules.levels import LevelCheck, check_levels
 from workstation.engine.views import (
     CandidateView,
     ConnectionView,
@@ -444,6 +446,66 @@ class FakeEngine:
         self._positions = ()
         self._publish(ViewName.POSITIONS, ViewName.ORDERS, ViewName.STATUS)
 
+    def _position(self, symbol: str) -> PositionView:
+        p = next((p for p in self._positions if p.symbol == symbol), None)
+        if p is None:
+            raise CommandRefused(f"there is no open position in {symbol}")
+        return p
+
+    def close_position(self, symbol: str) -> None:
+        self._record("close_position", symbol)
+        p = self._position(symbol)
+        if p.exiting:
+            raise CommandRefused(f"{symbol} is already being exited")
+        self._positions = tuple(x for x in self._positions if x.symbol != symbol)
+        self.log("INFO", "positions", f"{symbol}: closed MANUAL @ {p.last:,.2f}")
+        self._publish(ViewName.POSITIONS, ViewName.ORDERS, ViewName.STATUS, ViewName.TRADES)
+
+    def check_levels(
+        self,
+        symbol: str,
+        sl: float | None = None,
+        tp: float | None = None,
+        beyond_emergency_ok: bool = False,
+    ) -> LevelCheck:
+        p = self._position(symbol)
+        return check_levels(
+            p.side,
+            p.fill_price,
+            p.last,
+            p.day,
+            StopTarget(p.sl, p.tp),
+            StopTarget(p.rule_sl, p.rule_tp),
+            sl,
+            tp,
+            self.config.risk.exits,
+            beyond_emergency_ok=beyond_emergency_ok,
+        )
+
+    def move_levels(
+        self,
+        symbol: str,
+        sl: float | None = None,
+        tp: float | None = None,
+        beyond_emergency_ok: bool = False,
+        note: str = "",
+    ) -> None:
+        self._record("move_levels", symbol, sl, tp, beyond_emergency_ok, note)
+        c = self.check_levels(symbol, sl, tp, beyond_emergency_ok)
+        if not c.ok:
+            raise CommandRefused(f"{symbol}: {c.detail}")
+        p = self._position(symbol)
+        moved = replace(
+            p,
+            sl=c.sl,
+            tp=c.tp,
+            sl_moved=abs(c.sl - p.rule_sl) > 1e-9,
+            tp_moved=abs(c.tp - p.rule_tp) > 1e-9,
+        )
+        self._positions = tuple(moved if x.symbol == symbol else x for x in self._positions)
+        self.log("INFO", "positions", f"{symbol}: {c.detail} by the user")
+        self._publish(ViewName.POSITIONS, ViewName.ORDERS)
+
     def run_scan_now(self, confirm: bool = False) -> None:
         """As the engine: refused once the entry times began (the session scenario); a list
         with decisions needs ``confirm``; the same list comes back with its decisions."""
@@ -760,6 +822,8 @@ class FakeEngine:
                     day_one=day < self.config.risk.exits.sltp_from_day,
                     sl=fill - side.sign * r1,
                     tp=fill + side.sign * p.tp_atr * atr,
+                    rule_sl=fill - side.sign * r1,
+                    rule_tp=fill + side.sign * p.tp_atr * atr,
                     emergency=fill * (1 - side.sign * self.config.risk.exits.emergency_pct),
                     r_per_share=r1,
                     mfe_price=mfe_p,

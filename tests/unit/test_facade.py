@@ -318,3 +318,60 @@ def test_run_scan_now_asks_keeps_the_decisions_and_never_replaces_a_traded_list(
             f.run_scan_now(confirm=confirm)
     assert e.store.latest_scan(SCAN_DAY, market="sim") == scan
     assert e.store.get_candidate(kept.id).approval == "approved"
+
+
+def test_a_position_is_closed_and_its_levels_moved_through_the_facade(
+    engines: Callable[..., Engines],
+) -> None:
+    e = engines(start=at(SESSION, "10:30"), fresh=True)
+    f = e.facade
+
+    async def scenario() -> None:
+        await e.session.start()
+        now = e.clock.now()
+        price = float(e.market.price_at("AAPL", now))
+        e.broker.on_price("AAPL", price, now)
+        cid = client_order_id(SESSION, "AAPL", "rsi_reversion", OrderIntent.ENTRY)
+        atr = price * 0.02
+        e.session.book.expect_entry(cid, EntryPlan(Side.LONG, "rsi_reversion", atr, 2.0, 3.0))
+        await e.session.orders.submit(
+            OrderRequest(cid, "AAPL", OrderSide.BUY, 10, strategy="rsi_reversion"),
+            session=SESSION,
+        )
+        await e.session.book.settle()
+        # Day 1: SL/TP are off; the refusal is the rule's reason.
+        with pytest.raises(CommandRefused, match="SL and TP are off until day 2"):
+            f.move_levels("AAPL", sl=price * 0.99)
+        day2 = e.session.calendar.next_session(SESSION)
+        await jump(e, at(day2, "10:30"))
+        await e.session.book.roll_session(day2)
+        now = e.clock.now()
+        last = float(e.market.price_at("AAPL", now))
+        e.broker.on_price("AAPL", last, now)
+        await e.session.on_trade("AAPL", last, now)
+        with pytest.raises(CommandRefused, match="would exit at once"):
+            f.move_levels("AAPL", sl=last * 1.01)
+        new_sl = round(last * 0.99, 2)
+        check = f.check_levels("AAPL", sl=new_sl)
+        assert check.ok and check.sl == new_sl
+        f.move_levels("AAPL", sl=new_sl, note="tighter")
+        await asyncio.sleep(0.05)
+        await e.session.book.settle()
+        (p,) = f.positions()
+        assert (p.sl, p.sl_moved, p.tp_moved) == (new_sl, True, False)
+        assert p.rule_sl == pytest.approx(p.fill_price - 2.0 * atr)
+        stops = [o for o in e.broker.open_orders_sync() if o.request.intent is OrderIntent.STOP]
+        assert [o.request.stop_price for o in stops] == [new_sl]
+        assert any("stop" in ev.message and "by the user" in ev.message for ev in f.recent_logs())
+        f.close_position("AAPL")
+        await asyncio.sleep(0.05)
+        await e.session.book.settle()
+        assert f.positions() == ()
+        [trade] = e.store.trades()
+        assert trade.exit_reason == "MANUAL"
+        with pytest.raises(CommandRefused, match="no open position in AAPL"):
+            f.close_position("AAPL")
+        with pytest.raises(CommandRefused, match="no open position in AAPL"):
+            f.check_levels("AAPL", sl=1.0)
+
+    asyncio.run(scenario())

@@ -156,7 +156,7 @@ def test_open_creates_file_schema_and_pragmas(db_path: Path) -> None:
     s = Store.open(db_path, busy_timeout_s=1.25)
     try:
         assert db_path.is_file()
-        assert s.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 4
+        assert s.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 5
         assert set(s.db.table_names()) == TABLES
         conn = s.db.conn
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -692,6 +692,27 @@ def test_position_open_update_and_one_open_per_symbol(store: Store) -> None:
     # the protective stop must be a stored order (written before it is sent)
     with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
         store.update_position(p.id, at=t, stop_client_order_id="never-written")
+
+
+def test_manual_levels_sit_beside_the_rules_levels(store: Store) -> None:
+    p = open_pos(store, sl=97.0, tp=104.0)
+    assert (p.sl_manual, p.tp_manual) == (None, None)  # the rule's levels apply
+    t = datetime(2024, 3, 13, 10, 0, tzinfo=ET)
+    moved = store.set_manual_levels(p.id, sl_manual=98.5, tp_manual=None, at=t)
+    assert (moved.sl, moved.tp, moved.sl_manual, moved.tp_manual) == (97.0, 104.0, 98.5, None)
+    # a later fill re-derives the rule's levels; the trader's stays
+    again = store.update_position(p.id, at=t, avg_entry=100.5, sl=97.5, tp=104.5)
+    assert (again.sl, again.sl_manual) == (97.5, 98.5)
+    back = store.set_manual_levels(p.id, sl_manual=None, tp_manual=106.0, at=t)
+    assert (back.sl_manual, back.tp_manual) == (None, 106.0)
+    for bad in (0.0, -1.0, math.nan):
+        with pytest.raises(ValueError):
+            store.set_manual_levels(p.id, sl_manual=bad, tp_manual=None, at=t)
+    store.close_position(
+        p.id, exit_price=99.0, exit_at=t, exit_session=S2, exit_reason="MANUAL", days_held=2
+    )
+    with pytest.raises(ValueError, match="closed"):
+        store.set_manual_levels(p.id, sl_manual=98.0, tp_manual=None, at=t)
 
 
 @pytest.mark.parametrize(
@@ -1500,6 +1521,26 @@ def test_damaged_pages_are_found_at_open(tmp_path: Path) -> None:
     assert msg.endswith("; move it aside or restore a backup")
     assert "\n" not in msg
     assert_untouched(path, bytes(data))
+
+
+def test_migrating_v4_keeps_open_positions_on_the_rules_levels(tmp_path: Path) -> None:
+    path = tmp_path / "workstation.db"
+    conn = sqlite3.connect(str(path))
+    assert migrate(Database(conn), 4) == 4
+    conn.execute(
+        "INSERT INTO positions (id, symbol, side, qty, avg_entry, entry_session, entry_at, "
+        "strategy, sl, tp, sl_mult, tp_mult, atr14, status, updated_at) VALUES (1, 'AAPL', "
+        "'long', 10, 100, '2024-03-12', '2024-03-12T13:30:00.000000+00:00', 'rsi_reversion', "
+        "97, 104, 1.5, 2, 2, 'open', '2024-03-12T13:30:00.000000+00:00')"
+    )
+    conn.commit()
+    conn.close()
+    with Store.open(path) as s:
+        (p,) = s.open_positions()
+        assert (p.symbol, p.sl, p.tp, p.sl_manual, p.tp_manual) == ("AAPL", 97, 104, None, None)
+        moved = s.set_manual_levels(1, sl_manual=98.0, tp_manual=None, at=T0)
+        assert moved.sl_manual == 98.0
+    assert (tmp_path / "workstation.db.v4.bak").is_file()
 
 
 def test_newer_schema_is_refused_untouched(db_path: Path) -> None:

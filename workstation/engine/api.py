@@ -24,6 +24,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from workstation.core.events import EventBus, LogEvent
+from workstation.engine.rules.levels import LevelCheck
 from workstation.engine.views import (
     CandidateView,
     GapView,
@@ -114,6 +115,34 @@ class EngineAPI(Protocol):
 
     def flatten_all(self) -> None:
         """Close every position at market (exit reason MANUAL) and cancel open orders."""
+        ...
+
+    def close_position(self, symbol: str) -> None:
+        """Close one position at market (exit reason MANUAL); the pattern-day-trader guard
+        still applies (an ``ExitHeld`` event says when it holds the exit)."""
+        ...
+
+    def check_levels(
+        self,
+        symbol: str,
+        sl: float | None = None,
+        tp: float | None = None,
+        beyond_emergency_ok: bool = False,
+    ) -> LevelCheck:
+        """Would moving ``symbol``'s SL / TP (None: unchanged) be allowed now, and with what
+        warnings? A query for the dialog; nothing changes."""
+        ...
+
+    def move_levels(
+        self,
+        symbol: str,
+        sl: float | None = None,
+        tp: float | None = None,
+        beyond_emergency_ok: bool = False,
+        note: str = "",
+    ) -> None:
+        """Move ``symbol``'s SL and/or TP (refused at once with the check's reason); stored
+        with the old and new level, the broker's stop replaced when the SL moves."""
         ...
 
     def run_scan_now(self, confirm: bool = False) -> None:

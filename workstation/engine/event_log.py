@@ -18,6 +18,7 @@ from workstation.core.events import (
 )
 from workstation.engine.events import (
     DifferenceResolved,
+    LevelsMoved,
     PositionClosed,
     PositionOpened,
     ReconcileFinished,
@@ -153,6 +154,15 @@ def describe(ev: Event) -> tuple[str, str, str] | None:
             f"{t.symbol}: closed {ev.reason} @ {t.exit_price:,.2f}, P&L {t.pnl:+,.2f} "
             f"({t.r_multiple:+.2f} R)",
         )
+    if isinstance(ev, LevelsMoved):
+        moved = []
+        if abs(ev.new_sl - ev.old_sl) > 1e-9:
+            moved.append(f"stop {ev.old_sl:,.2f} -> {ev.new_sl:,.2f}")
+        if abs(ev.new_tp - ev.old_tp) > 1e-9:
+            moved.append(f"target {ev.old_tp:,.2f} -> {ev.new_tp:,.2f}")
+        extra = "".join(f"; {w}" for w in ev.warnings) + (f" ({ev.note})" if ev.note else "")
+        level = "WARNING" if ev.beyond_emergency else "INFO"
+        return level, "positions", f"{ev.symbol}: {', '.join(moved)} by the user{extra}"
     if isinstance(ev, PaperTrackOpened):
         return (
             "INFO",

@@ -8,6 +8,7 @@ state than the event.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -54,6 +55,12 @@ class PositionState:
     mae_pct: float
     mfe_r: float
     mae_r: float
+    # The rule's SL/TP from the fill; ``sl``/``tp`` above are the levels IN FORCE, which
+    # differ where the trader moved them (``sl_moved``/``tp_moved``).
+    rule_sl: float = math.nan
+    rule_tp: float = math.nan
+    sl_moved: bool = False
+    tp_moved: bool = False
 
     @property
     def r_per_share(self) -> float:
@@ -71,7 +78,8 @@ class PositionOpened(Event):
 class PositionUpdated(Event):
     """Something about an open position changed; ``change`` says what.
 
-    ``fill`` (the entry grew: qty, average, SL/TP), ``excursion`` (a new MFE/MAE extreme or
+    ``fill`` (the entry grew: qty, average, SL/TP), ``levels`` (the trader moved the SL or
+    TP), ``excursion`` (a new MFE/MAE extreme or
     the periodic save), ``stop`` (the protective stop was placed or replaced), ``exiting``
     (an exit was decided and is being sent), ``exit_failed`` (the exit order did not go out
     or did not fill; the stop is back), ``partial_exit`` (part of the position closed),
@@ -89,6 +97,21 @@ class PositionClosed(Event):
     position: PositionState
     trade: TradeRow
     reason: ExitReason
+
+
+@dataclass(frozen=True)
+class LevelsMoved(Event):
+    """The trader moved a position's SL and/or TP (stored, and the broker's stop replaced
+    when the SL moved); ``warnings`` are what the move was warned about."""
+
+    symbol: str
+    old_sl: float
+    new_sl: float
+    old_tp: float
+    new_tp: float
+    beyond_emergency: bool = False
+    warnings: tuple[str, ...] = ()
+    note: str = ""
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ from workstation.engine.event_log import STEP_TEXT, describe
 from workstation.engine.events import (
     DifferenceResolved,
     ExitHeld,
+    LevelsMoved,
     PositionClosed,
     PositionOpened,
     PositionUpdated,
@@ -73,6 +74,7 @@ from workstation.engine.events import (
 from workstation.engine.positions import EntryPlan
 from workstation.engine.reconcile import Difference, DifferenceKind, Resolution
 from workstation.engine.rules.approval import Decided
+from workstation.engine.rules.levels import LevelCheck
 from workstation.engine.scheduler import session_to_run, step_times
 from workstation.engine.session import TradingSession
 from workstation.engine.session_events import (
@@ -145,6 +147,7 @@ EVENT_VIEWS: dict[type[Event], frozenset[ViewName]] = {
     ConnectionStateChanged: frozenset({_V.STATUS}),
     ClockChanged: frozenset({_V.STATUS}),
     ExitHeld: frozenset({_V.POSITIONS}),
+    LevelsMoved: frozenset({_V.POSITIONS, _V.ORDERS}),
     ProtectionProblem: frozenset({_V.POSITIONS, _V.ORDERS}),
 }
 
@@ -650,6 +653,60 @@ class Workstation:
         if not self.session.book.held():
             raise CommandRefused("there are no open positions to flatten")
         self._spawn(self.session.flatten_all(), "flatten all")
+
+    def close_position(self, symbol: str) -> None:
+        self._running("close position")
+        state = self.session.book.position(symbol)
+        if state is None:
+            raise CommandRefused(f"there is no open position in {symbol}")
+        if state.exiting:
+            raise CommandRefused(f"{symbol} is already being exited")
+        self._spawn(self._close(symbol), f"close {symbol}")
+
+    async def _close(self, symbol: str) -> None:
+        order = await self.session.exit_position(symbol)
+        if order is None and self.session.book.position(symbol) is not None:
+            # The PDT guard's hold is reported by its own event; anything else is said here.
+            self.log("WARNING", f"{symbol}: the close was not sent (see the lines above)")
+
+    def check_levels(
+        self,
+        symbol: str,
+        sl: float | None = None,
+        tp: float | None = None,
+        beyond_emergency_ok: bool = False,
+    ) -> LevelCheck:
+        try:
+            return self.session.book.check_move(
+                symbol, sl, tp, beyond_emergency_ok=beyond_emergency_ok
+            )
+        except KeyError:
+            raise CommandRefused(f"there is no open position in {symbol}") from None
+
+    def move_levels(
+        self,
+        symbol: str,
+        sl: float | None = None,
+        tp: float | None = None,
+        beyond_emergency_ok: bool = False,
+        note: str = "",
+    ) -> None:
+        self._running("move levels")
+        check = self.check_levels(symbol, sl, tp, beyond_emergency_ok)
+        if not check.ok:
+            raise CommandRefused(f"{symbol}: {check.detail}")
+        if self.session.book.position(symbol).exiting:  # type: ignore[union-attr]
+            raise CommandRefused(f"{symbol} is being exited")
+        self._spawn(
+            self._move(symbol, sl, tp, beyond_emergency_ok, note), f"move levels of {symbol}"
+        )
+
+    async def _move(
+        self, symbol: str, sl: float | None, tp: float | None, ok: bool, note: str
+    ) -> None:
+        move = await self.session.move_levels(symbol, sl, tp, beyond_emergency_ok=ok, note=note)
+        if not move.applied:
+            self.log("WARNING", f"{symbol}: levels not moved: {move.why}")
 
     def run_scan_now(self, confirm: bool = False) -> None:
         self._running("scan")

@@ -8,6 +8,13 @@ open position of the trading rules (§9, §12, §13):
   and are recomputed as the average moves. What the fill cannot say (ATR, multipliers,
   strategy) comes from the :class:`EntryPlan` registered with :meth:`PositionBook.expect_entry`
   or, after a restart, from the entry order's candidate row in the store.
+* **Levels moved by hand.** :meth:`PositionBook.move_levels` lets the trader move the SL or
+  the TP, checked by ``rules.levels.check_levels``. The moved level is stored ON the position
+  (``sl_manual``/``tp_manual`` beside the rule's ``sl``/``tp``: the store is the source of
+  truth, restored after a restart) and audited with the old and new level; from then on the
+  exit rules and the broker's stop use it (``rules.exits`` ``levels``). A later entry fill
+  re-derives the rule's levels but never overwrites the trader's. When the SL moves, the
+  broker's stop is replaced first-hand; if the broker refuses, the move is undone.
 * **The protective stop.** After every change a broker-side GTC stop for the whole open
   quantity rests at ``rules.exits.protective_stop_level`` (the emergency level on day 1, the SL
   from day 2), with deterministic client ids ``client_order_id(session, symbol, strategy,
@@ -94,7 +101,8 @@ from workstation.engine.events import (
     ProtectionProblem,
 )
 from workstation.engine.orders import NOT_SENT, OrderManager, OrderUncertain, order_from_row
-from workstation.engine.rules.entries import sl_tp_from_fill
+from workstation.engine.position_levels import LevelMove, ManualLevels
+from workstation.engine.rules.entries import StopTarget, sl_tp_from_fill
 from workstation.engine.rules.exits import (
     ExitDecision,
     emergency_level,
@@ -197,6 +205,8 @@ class _Live:
     last_at: datetime | None = None
     retry_after: datetime | None = None
     held: tuple[date, ExitReason] | None = None
+    sl_manual: float | None = None  # the SL the trader set (None: the rule's)
+    tp_manual: float | None = None  # the TP the trader set (None: the rule's)
 
     @property
     def open_qty(self) -> int:
@@ -206,12 +216,31 @@ class _Live:
     def r_per_share(self) -> float:
         return self.sl_mult * self.atr14
 
+    @property
+    def rule_levels(self) -> StopTarget:
+        return sl_tp_from_fill(self.side, self.fill_price, self.atr14, self.sl_mult, self.tp_mult)
+
+    @property
+    def manual_levels(self) -> StopTarget | None:
+        """The levels in force when the trader moved one (None: the rule's, the hot path)."""
+        if self.sl_manual is None and self.tp_manual is None:
+            return None
+        rule = self.rule_levels
+        return StopTarget(
+            rule.sl if self.sl_manual is None else self.sl_manual,
+            rule.tp if self.tp_manual is None else self.tp_manual,
+        )
+
+    @property
+    def levels(self) -> StopTarget:
+        return self.manual_levels or self.rule_levels
+
 
 def _finite(x: float) -> float:
     return x if math.isfinite(x) else 0.0
 
 
-class PositionBook(ProtectiveStops):
+class PositionBook(ProtectiveStops, ManualLevels):
     """Open positions, their protective stops, exits and excursions (see the module doc)."""
 
     def __init__(
@@ -316,6 +345,7 @@ class PositionBook(ProtectiveStops):
             self._day(pos.entry_session, today),
             cfg,
             self._time_exit(today, cfg),
+            pos.manual_levels,
         )
 
     async def _check_exit(self, pos: _Live, price: float, at: datetime) -> Order | None:
@@ -367,7 +397,12 @@ class PositionBook(ProtectiveStops):
         cfg = self._config().exits
         today = self._session_of(at)
         watch = exit_watch(
-            pos, self._day(pos.entry_session, today), cfg, self._time_exit(today, cfg), at
+            pos,
+            self._day(pos.entry_session, today),
+            cfg,
+            self._time_exit(today, cfg),
+            at,
+            levels=pos.manual_levels,
         )
         if pos.held is None or pos.held[0] != today:
             return watch
@@ -704,6 +739,8 @@ class PositionBook(ProtectiveStops):
             candidate_id=row.candidate_id,
             exc=exc,
             saved_at=saved,
+            sl_manual=row.sl_manual,
+            tp_manual=row.tp_manual,
         )
         orders = self._orders_of(pos, today)
         stops: list[OrderRow] = []
@@ -910,6 +947,9 @@ class PositionBook(ProtectiveStops):
         if self._day(pos.entry_session, today) < cfg.sltp_from_day:
             return ExitReason.EMERGENCY
         emergency = round_stop(emergency_level(pos.side, pos.fill_price, cfg), pos.side)
+        moved = pos.sl_manual is not None and stop_price is not None
+        if moved and abs(stop_price - round_stop(pos.levels.sl, pos.side)) < 0.005:  # type: ignore[operator]
+            return ExitReason.STOP_LOSS  # the trader's stop, even where it sits on the emergency
         if stop_price is not None and abs(stop_price - emergency) < 0.005:
             return ExitReason.EMERGENCY
         return ExitReason.STOP_LOSS
@@ -1296,7 +1336,8 @@ class PositionBook(ProtectiveStops):
 
     def _state(self, pos: _Live) -> PositionState:
         e = pos.exc
-        sl, tp = sl_tp_from_fill(pos.side, pos.fill_price, pos.atr14, pos.sl_mult, pos.tp_mult)
+        rule = pos.rule_levels
+        sl, tp = pos.manual_levels or rule
         return PositionState(
             position_id=pos.id,
             symbol=pos.symbol,
@@ -1328,6 +1369,10 @@ class PositionBook(ProtectiveStops):
             mae_pct=e.mae_pct,
             mfe_r=e.mfe_r,
             mae_r=e.mae_r,
+            rule_sl=rule.sl,
+            rule_tp=rule.tp,
+            sl_moved=pos.sl_manual is not None,
+            tp_moved=pos.tp_manual is not None,
         )
 
     def _problem(self, symbol: str, detail: str, *, rejected: bool = False) -> None:
@@ -1372,6 +1417,7 @@ __all__ = [
     "ConfigProvider",
     "EntryPlan",
     "FlattenResult",
+    "LevelMove",
     "MinuteBarSource",
     "PositionBook",
     "round_stop",

@@ -18,6 +18,7 @@ from workstation.core.calendar import ET
 from workstation.core.clock import WallClock
 from workstation.core.events import EventBus, LogEvent
 from workstation.engine.api import CommandRefused
+from workstation.engine.rules.levels import LevelCheck
 from workstation.engine.views import (
     ALL_VIEWS,
     CandidateView,
@@ -152,6 +153,28 @@ class EngineProxy:
 
     def flatten_all(self) -> None:
         self._forward("flatten_all")
+
+    def close_position(self, symbol: str) -> None:
+        self._forward("close_position", symbol)
+
+    def check_levels(
+        self,
+        symbol: str,
+        sl: float | None = None,
+        tp: float | None = None,
+        beyond_emergency_ok: bool = False,
+    ) -> LevelCheck:
+        return self._forward("check_levels", symbol, sl, tp, beyond_emergency_ok)  # type: ignore[no-any-return]
+
+    def move_levels(
+        self,
+        symbol: str,
+        sl: float | None = None,
+        tp: float | None = None,
+        beyond_emergency_ok: bool = False,
+        note: str = "",
+    ) -> None:
+        self._forward("move_levels", symbol, sl, tp, beyond_emergency_ok, note)
 
     def run_scan_now(self, confirm: bool = False) -> None:
         self._forward("run_scan_now", confirm)

@@ -112,7 +112,7 @@ from workstation.core.models import (
 from workstation.engine.api import CommandRefused
 from workstation.engine.orders import OrderManager, OrderUncertain
 from workstation.engine.paper import PaperTracker
-from workstation.engine.positions import EntryPlan, FlattenResult, PositionBook
+from workstation.engine.positions import EntryPlan, FlattenResult, LevelMove, PositionBook
 from workstation.engine.reconcile import Difference, Reconciler, TradingGate
 from workstation.engine.rules.approval import (
     REFUSALS,
@@ -1035,6 +1035,22 @@ class TradingSession:
     def scan_now_session(self) -> date:
         """The session "Run scan now" scans: the last completed one."""
         return self.calendar.last_completed_session(self.clock.now())
+
+    async def move_levels(
+        self,
+        symbol: str,
+        sl: float | None = None,
+        tp: float | None = None,
+        *,
+        beyond_emergency_ok: bool = False,
+        note: str = "",
+    ) -> LevelMove:
+        """Move one position's SL and/or TP by hand (``PositionBook.move_levels``)."""
+        move = await self.book.move_levels(
+            symbol, sl, tp, beyond_emergency_ok=beyond_emergency_ok, note=note
+        )
+        await self.book.settle()
+        return move
 
     async def run_scan_now(self) -> ScanOutcome | None:
         """Scan the last completed session now (between steps). A re-run carries the user's

@@ -309,7 +309,7 @@ class ProtectiveStops:
         ):
             level = emergency_level(pos.side, pos.fill_price, cfg.exits)
             return round_stop(level, pos.side), "emergency"
-        level = protective_stop_level(pos, day, cfg.exits)
+        level = protective_stop_level(pos, day, cfg.exits, pos.manual_levels)
         kind = "emergency" if day < cfg.exits.sltp_from_day else "stop_loss"
         return round_stop(level, pos.side), kind
 

@@ -378,6 +378,11 @@ class StoreViews:
             mfe_at=_et(p.mfe_at),
             mae_at=_et(p.mae_at),
             sector=universe.sectors.get(p.symbol, ""),
+            rule_sl=p.rule_sl,
+            rule_tp=p.rule_tp,
+            sl_moved=p.sl_moved,
+            tp_moved=p.tp_moved,
+            exiting=p.exiting,
         )
 
     def trades(self) -> tuple[TradeView, ...]:

@@ -289,6 +289,13 @@ class PositionView:
     mfe_at: datetime | None = None
     mae_at: datetime | None = None
     sector: str = ""
+    # ``sl``/``tp`` are the levels in force; where the trader moved one, the rule's (from the
+    # fill) are these and ``sl_moved``/``tp_moved`` say so.
+    rule_sl: float = math.nan
+    rule_tp: float = math.nan
+    sl_moved: bool = False
+    tp_moved: bool = False
+    exiting: bool = False  # an exit order is out: no second close
 
     @property
     def pnl_pct(self) -> float:

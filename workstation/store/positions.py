@@ -104,6 +104,36 @@ class PositionsRepo(StoreCore):
             )
             return self._position(db, position_id)
 
+    def set_manual_levels(
+        self,
+        position_id: int,
+        *,
+        sl_manual: float | None,
+        tp_manual: float | None,
+        at: datetime,
+    ) -> PositionRow:
+        """Set the SL and TP the trader chose for an open position (None: the rule's level
+        applies again). Both are written: the caller passes the levels in force after the move."""
+        changes = {
+            "sl_manual": cv.opt_finite("sl_manual", sl_manual),
+            "tp_manual": cv.opt_finite("tp_manual", tp_manual),
+            "updated_at": cv.ts(at),
+        }
+        for name in ("sl_manual", "tp_manual"):
+            value = changes[name]
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be a price above zero, got {value}")
+        with self._tx() as db:
+            current = self._position(db, position_id)
+            if current.status != "open":
+                raise ValueError(f"position {position_id} is closed and cannot change")
+            db.execute(
+                "UPDATE positions SET sl_manual = :sl_manual, tp_manual = :tp_manual, "
+                "updated_at = :updated_at WHERE id = :id",
+                {**changes, "id": position_id},
+            )
+            return self._position(db, position_id)
+
     def close_position(
         self,
         position_id: int,

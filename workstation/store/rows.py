@@ -246,6 +246,8 @@ class PositionRow:
     status: str
     closed_at: datetime | None
     updated_at: datetime
+    sl_manual: float | None = None  # the SL the trader set (None: the rule's ``sl`` applies)
+    tp_manual: float | None = None  # the TP the trader set (None: the rule's ``tp`` applies)
 
 
 @dataclass(frozen=True, slots=True)

@@ -422,7 +422,25 @@ def _v3_to_v4(db: Database) -> None:
     db.execute("ALTER TABLE scans ADD COLUMN data_problems TEXT NOT NULL DEFAULT '{}'")
 
 
+def _v4_to_v5(db: Database) -> None:
+    """The SL and TP a trader moved by hand, kept on the position.
+
+    ``sl``/``tp`` stay the rule's levels from the fill (recomputed as partial fills move the
+    average); ``sl_manual``/``tp_manual`` are the levels the trader set instead (NULL: the
+    rule's apply). Kept apart so neither overwrites the other: the exit engine uses the manual
+    level where there is one, and the journal can tell a rule's stop from a moved one.
+    """
+    db.execute("ALTER TABLE positions ADD COLUMN sl_manual REAL")
+    db.execute("ALTER TABLE positions ADD COLUMN tp_manual REAL")
+
+
 Migration = Callable[[Database], None]
 
-MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4)
+MIGRATIONS: tuple[Migration, ...] = (
+    _v0_to_v1,
+    _v1_to_v2,
+    _v2_to_v3,
+    _v3_to_v4,
+    _v4_to_v5,
+)
 SCHEMA_VERSION = len(MIGRATIONS)

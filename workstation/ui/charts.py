@@ -148,11 +148,15 @@ def fake_utc_seconds(times: pd.DatetimeIndex | Sequence[datetime]) -> np.ndarray
 
 
 def fit_y(plot: pg.PlotItem, values: Sequence[float], padding: float = 0.08) -> None:
-    """Show every finite value of ``values`` (bars and levels: lines do not auto-range)."""
+    """Show every finite value of ``values`` (bars and levels: lines do not auto-range).
+
+    The top gets room for a label: a level's label sits above its line, and the highest
+    level's would otherwise be cut by the frame."""
     vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     if vals:
         lo, hi = min(vals), max(vals)
         if hi == lo:
             hi, lo = hi + 1.0, lo - 1.0
+        span = hi - lo
         plot.enableAutoRange(x=True, y=False)
-        plot.setYRange(lo, hi, padding=padding)
+        plot.setYRange(lo - padding * span, hi + (padding + 0.08) * span, padding=0)

@@ -186,6 +186,8 @@ class MainWindow(QMainWindow):
                 | QDockWidget.DockWidgetFeature.DockWidgetFloatable
             )
             p.message.connect(self.show_message)
+            if hasattr(p, "exec_dialog"):  # the panel's confirmations go through the window's
+                p.exec_dialog = lambda d: self.exec_dialog(d)  # type: ignore[attr-defined]
             self.panels[p.OBJECT_NAME] = p
             self.docks[p.OBJECT_NAME] = dock
 
@@ -307,6 +309,17 @@ class MainWindow(QMainWindow):
         trading.addAction(self.approve_action)
         trading.addAction(self.veto_action)
         trading.addAction(self.undo_action)
+        trading.addSeparator()
+        # F2 and Delete live on the positions table (active only while it has the focus).
+        positions = self.panels["positions"]
+        self.move_levels_action = self._action(
+            "Move stop / target...\tF2", positions.move_levels_selected
+        )
+        self.close_position_action = self._action(
+            "Close position...\tDel", positions.close_selected
+        )
+        trading.addAction(self.move_levels_action)
+        trading.addAction(self.close_position_action)
         trading.addSeparator()
         self.kill_action = self._action(
             "Kill switch...",

@@ -4,7 +4,8 @@ A panel lists its :class:`Column` s (title, how to get the value from a row obje
 how to format it, alignment, sort key, colour, tooltip) and hands rows (the engine's
 frozen view dataclasses) to a :class:`DataTable`. Sorting goes through a proxy that
 compares the Python sort keys (None last), so numbers sort as numbers and dates as dates.
-Right-click gives "Copy" (selected rows as TSV, with the header) and "Export CSV...".
+Right-click gives "Copy" (selected rows as TSV, with the header) and "Export CSV...", after
+the panel's own row actions (:meth:`DataTable.add_row_actions`).
 """
 
 from __future__ import annotations
@@ -331,6 +332,8 @@ class DataTable(QTableView):
     """
 
     row_selected = Signal(object)
+    #: Emitted with the current row before the context menu opens (to enable its actions).
+    about_to_show_menu = Signal(object)
 
     def __init__(
         self,
@@ -371,6 +374,8 @@ class DataTable(QTableView):
         self.export_action = QAction("Export CSV...", self)
         self.export_action.triggered.connect(self._export_dialog)
         self.selectionModel().currentRowChanged.connect(self._current_changed)
+        self._row_actions: list[QAction] = []
+        self.menu: QMenu | None = None  # the context menu while it is open
         self._sized = False
         self._selected_keys: list[Hashable] = []
         self._current_key: Hashable | None = None
@@ -470,12 +475,33 @@ class DataTable(QTableView):
             self.row_selected.emit(None)
 
     # ------------------------------------------------------------ copy/export
+    def add_row_actions(self, actions: Sequence[QAction]) -> None:
+        """Actions on the current row, first in the context menu; their shortcuts work while
+        the table has the focus (never from another panel or a text field)."""
+        for a in actions:
+            a.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+            self.addAction(a)
+            self._row_actions.append(a)
+
     def _context_menu(self, pos: Any) -> None:
+        idx = self.indexAt(pos)
+        if idx.isValid() and not self.selectionModel().isRowSelected(idx.row(), QModelIndex()):
+            self.select_row(idx.row())  # right-click acts on the row under the mouse
+        self.about_to_show_menu.emit(self.current_row())
         menu = QMenu(self)
+        if self._row_actions:
+            for a in self._row_actions:
+                menu.addAction(a)
+            menu.addSeparator()
         menu.addAction(self.copy_action)
         menu.addAction(self.export_action)
         self.copy_action.setEnabled(bool(self.selectionModel().selectedRows()))
-        menu.exec(self.viewport().mapToGlobal(pos))
+        self.menu = menu
+        try:
+            menu.exec(self.viewport().mapToGlobal(pos))
+        finally:
+            self.menu = None
+            menu.deleteLater()
 
     def tsv(self, rows: Sequence[Row]) -> str:
         """``rows`` as tab-separated text: the header line, then one line per row."""

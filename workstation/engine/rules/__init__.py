@@ -10,6 +10,7 @@ frozen decision with its reason:
 * :mod:`.sizing` position size with drawdown halving (§10);
 * :mod:`.risk` the daily loss limit, kill switch and PDT guard (§11);
 * :mod:`.exits` exits and the broker-side protective stop level (§12);
+* :mod:`.levels` moving a position's SL or TP by hand;
 * :mod:`.mfe_mae` maximum favourable / adverse excursion (§13);
 * :mod:`.reentry` no same-day re-entry;
 * :mod:`.numeric` the float tolerance every rule boundary uses.
@@ -40,9 +41,11 @@ from workstation.engine.rules.exits import (
     PositionLike,
     emergency_level,
     exit_decision,
+    levels_in_force,
     protective_stop_level,
 )
 from workstation.engine.rules.gap import GapResult, PremarketPrice, gap_decision, premarket_price
+from workstation.engine.rules.levels import LevelCheck, check_levels
 from workstation.engine.rules.mfe_mae import Excursions, backfill, update_excursions
 from workstation.engine.rules.reentry import exited_in_session, reentry_allowed
 from workstation.engine.rules.risk import (
@@ -64,6 +67,7 @@ __all__ = [
     "ExitDecision",
     "GapResult",
     "KillSwitch",
+    "LevelCheck",
     "PdtDecision",
     "PositionLike",
     "PremarketPrice",
@@ -73,6 +77,7 @@ __all__ = [
     "backfill",
     "can_decide",
     "check_entry",
+    "check_levels",
     "confirm_group_b",
     "daily_loss_breached",
     "daily_loss_level",
@@ -82,6 +87,7 @@ __all__ = [
     "exit_decision",
     "exited_in_session",
     "gap_decision",
+    "levels_in_force",
     "on_pending_policy",
     "pdt_allows_exit",
     "pdt_applies",

@@ -21,6 +21,9 @@ Choices made here:
   what actually happened, and a stop beats a target, so results are never flattered.
 * An unusable price (missing, NaN, <= 0) never triggers a price rule; the time exit still
   applies, since it does not depend on the price.
+* ``levels``: the SL and TP in force when the trader moved them by hand (stored on the
+  position, checked by :mod:`.levels`); None means the rule's, from the fill. The day-1
+  emergency rule never changes.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import Protocol
 from workstation.core.config import ExitConfig
 from workstation.core.models import ExitReason, Side
 from workstation.core.print_watch import PrintWatch
-from workstation.engine.rules.entries import sl_tp_from_fill
+from workstation.engine.rules.entries import StopTarget, sl_tp_from_fill
 from workstation.engine.rules.numeric import at_or_above, at_or_below, is_positive
 
 
@@ -74,14 +77,27 @@ def _check_day(day_number: int) -> None:
         raise ValueError(f"day_number must be >= 1 (the entry session is day 1), got {day_number}")
 
 
-def protective_stop_level(position: PositionLike, day_number: int, cfg: ExitConfig) -> float:
+def levels_in_force(position: PositionLike, levels: StopTarget | None = None) -> StopTarget:
+    """The SL and TP that apply from ``sltp_from_day``: ``levels`` when given (moved by hand),
+    else the rule's from the fill."""
+    if levels is not None:
+        return levels
+    return sl_tp_from_fill(
+        position.side, position.fill_price, position.atr14, position.sl_mult, position.tp_mult
+    )
+
+
+def protective_stop_level(
+    position: PositionLike,
+    day_number: int,
+    cfg: ExitConfig,
+    levels: StopTarget | None = None,
+) -> float:
     """The broker-side stop price: the emergency level before ``sltp_from_day``, then the SL."""
     _check_day(day_number)
     if day_number < cfg.sltp_from_day:
         return emergency_level(position.side, position.fill_price, cfg)
-    return sl_tp_from_fill(
-        position.side, position.fill_price, position.atr14, position.sl_mult, position.tp_mult
-    ).sl
+    return levels_in_force(position, levels).sl
 
 
 def exit_decision(
@@ -91,6 +107,7 @@ def exit_decision(
     day_number: int,
     cfg: ExitConfig,
     time_exit_time: datetime,
+    levels: StopTarget | None = None,
 ) -> ExitDecision:
     """Should the position exit at ``price`` seen at ``now`` on day ``day_number``?"""
     _check_day(day_number)
@@ -109,9 +126,7 @@ def exit_decision(
                     f"({cfg.emergency_pct:.0%} against the fill {position.fill_price:g})",
                 )
         else:
-            sl, tp = sl_tp_from_fill(
-                side, position.fill_price, position.atr14, position.sl_mult, position.tp_mult
-            )
+            sl, tp = levels_in_force(position, levels)
             if side is Side.LONG:
                 sl_hit, tp_hit = at_or_below(price, sl), at_or_above(price, tp)
             else:
@@ -149,21 +164,20 @@ def exit_watch(
     now: datetime,
     *,
     emergency_only: bool = False,
+    levels: StopTarget | None = None,
 ) -> PrintWatch:
     """Where :func:`exit_decision` can say "exit" for the rest of ``now``'s session: below or
     above the levels of the position's day, or from the time exit on (at once for a stale
     position). ``emergency_only``: only the day-1 emergency level counts (a rule exit held by
-    the PDT guard). Widened by :data:`~workstation.core.print_watch.MARGIN`, so it is never
-    tighter than the decision."""
+    the PDT guard). ``levels``: as for :func:`exit_decision`. Widened by
+    :data:`~workstation.core.print_watch.MARGIN`, so it is never tighter than the decision."""
     _check_day(day_number)
     side = position.side
     if emergency_only or day_number < cfg.sltp_from_day:
         level = emergency_level(side, position.fill_price, cfg)
         watch = PrintWatch.below(level) if side is Side.LONG else PrintWatch.above(level)
     else:
-        sl, tp = sl_tp_from_fill(
-            side, position.fill_price, position.atr14, position.sl_mult, position.tp_mult
-        )
+        sl, tp = levels_in_force(position, levels)
         watch = PrintWatch(sl, tp) if side is Side.LONG else PrintWatch(tp, sl)
     if day_number > cfg.time_exit_day:
         watch = PrintWatch(watch.lo, watch.hi, now)

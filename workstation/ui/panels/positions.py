@@ -1,4 +1,8 @@
-"""Positions with the day-1 badge and MFE/MAE, and a live chart of the selected one."""
+"""Positions with the day-1 badge and MFE/MAE, and a live chart of the selected one.
+
+Each position is controlled from the table's context menu or the keyboard (while the table has
+the focus): F2 moves its stop or target, Delete closes it at market; both ask first.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
+    QDialog,
     QHBoxLayout,
     QLabel,
     QSplitter,
@@ -23,6 +28,7 @@ from workstation.engine.api import EngineAPI
 from workstation.engine.views import PositionView, ViewName
 from workstation.ui import theme
 from workstation.ui.charts import CandlestickItem, fit_y, hline, make_plot, style_plot
+from workstation.ui.dialogs.position import ClosePositionDialog, MoveLevelsDialog
 from workstation.ui.panels.base import Panel
 from workstation.ui.tables import CENTER, Column, DataTable, money, pct, r_mult, signed_money
 
@@ -40,6 +46,36 @@ def _pnl_color(p: PositionView) -> QColor:
 
 def _day_text(p: PositionView) -> str:
     return f"{p.day} · SL/TP off" if p.day_one else str(p.day)
+
+
+class Level(float):
+    """A price level that knows whether the trader moved it (shown with a mark; sorts and
+    exports as the number)."""
+
+    moved: bool
+
+    def __new__(cls, value: float, moved: bool = False) -> Level:
+        obj = super().__new__(cls, value)
+        obj.moved = moved
+        return obj
+
+
+def level_text(v: Any) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    return f"{v:,.2f}" + (" ✎" if getattr(v, "moved", False) else "")
+
+
+def _level_tip(p: PositionView, which: str) -> str:
+    if p.day_one:
+        return "not active on day 1"
+    if which == "sl":
+        name, moved, rule = "stop loss", p.sl_moved, p.rule_sl
+    else:
+        name, moved, rule = "take profit", p.tp_moved, p.rule_tp
+    if moved:
+        return f"{name}, moved by you (the rule's level: {rule:,.2f}); F2 to move it"
+    return f"{name} (the rule's level); F2 to move it"
 
 
 def position_columns() -> list[Column]:
@@ -68,17 +104,17 @@ def position_columns() -> list[Column]:
         ),
         Column(
             "SL",
-            lambda p: p.sl,
-            money,
+            lambda p: Level(p.sl, p.sl_moved),
+            level_text,
             color_fn=lambda p: theme.color("muted") if p.day_one else theme.color("neg"),
-            tooltip=lambda p: "not active on day 1" if p.day_one else "stop loss",
+            tooltip=lambda p: _level_tip(p, "sl"),
         ),
         Column(
             "TP",
-            lambda p: p.tp,
-            money,
+            lambda p: Level(p.tp, p.tp_moved),
+            level_text,
             color_fn=lambda p: theme.color("muted") if p.day_one else theme.color("pos"),
-            tooltip=lambda p: "not active on day 1" if p.day_one else "take profit",
+            tooltip=lambda p: _level_tip(p, "tp"),
         ),
         Column(
             "Emergency",
@@ -116,6 +152,17 @@ class PositionsPanel(Panel):
         self.summary.setObjectName("muted")
         self.table = DataTable(position_columns(), key=lambda p: p.symbol, export_name="positions")
         self.table.row_selected.connect(lambda _p: self.update_chart(force=True))
+        self.table.setToolTip("F2: move the stop / target · Delete: close the position")
+        self.levels_action = QAction("Move stop / target...", self)
+        self.levels_action.setShortcut(QKeySequence(Qt.Key.Key_F2))
+        self.levels_action.setToolTip("Move the selected position's stop loss or take profit")
+        self.levels_action.triggered.connect(self.move_levels_selected)
+        self.close_action = QAction("Close position...", self)
+        self.close_action.setShortcut(QKeySequence(Qt.Key.Key_Delete))
+        self.close_action.setToolTip("Close the selected position at market (exit reason MANUAL)")
+        self.close_action.triggered.connect(self.close_selected)
+        self.table.add_row_actions([self.levels_action, self.close_action])
+        self.table.about_to_show_menu.connect(self._enable_actions)
         self.span = QComboBox()
         self.span.addItems(["Intraday", "Daily"])
         self.span.setToolTip("Chart of the selected position: today's minutes or daily bars")
@@ -153,6 +200,48 @@ class PositionsPanel(Panel):
         if self.table.proxy.rowCount():
             self.table.select_row(0)
 
+    # ---------------------------------------------------------------- control
+    def exec_dialog(self, dialog: QDialog) -> int:
+        """Run a modal dialog (the main window routes it through its own hook)."""
+        return dialog.exec()
+
+    def _enable_actions(self, p: PositionView | None) -> None:
+        self.levels_action.setEnabled(p is not None and not p.exiting)
+        self.close_action.setEnabled(p is not None and not p.exiting)
+
+    def _selected(self, what: str) -> PositionView | None:
+        p: PositionView | None = self.table.current_row()
+        if p is None:
+            self.message.emit(f"{what}: select a position first", "warning")
+        elif p.exiting:
+            self.message.emit(f"{what}: {p.symbol} is already being exited", "warning")
+            return None
+        return p
+
+    def close_selected(self) -> None:
+        """Close the selected position at market, after a confirmation."""
+        p = self._selected("Close position")
+        if p is None:
+            return
+        if self.exec_dialog(ClosePositionDialog(p, self)) != QDialog.DialogCode.Accepted:
+            return
+        if self.command(f"Close {p.symbol}", self.engine.close_position, p.symbol):
+            self.message.emit(f"Closing {p.symbol} at market (MANUAL)", "warning")
+        self.refresh()
+
+    def move_levels_selected(self) -> None:
+        """Move the selected position's stop or target (the dialog checks as you type)."""
+        p = self._selected("Move stop / target")
+        if p is None:
+            return
+        dlg = MoveLevelsDialog(p, self.engine, self)
+        if self.exec_dialog(dlg) != QDialog.DialogCode.Accepted:
+            return
+        c = dlg.check
+        self.message.emit(f"{p.symbol}: {c.detail if c else 'levels'} sent", "info")
+        self.refresh()
+
+    # ---------------------------------------------------------------- display
     def refresh(self) -> None:
         positions = self.engine.positions()
         self.table.set_rows(positions)
@@ -210,6 +299,7 @@ class PositionsPanel(Panel):
             and drawn
             and key == self._chart_key
             and now - self._fetched_at < CHART_REFETCH_S
+            and self._levels == self._levels_of(p)  # moved levels are drawn at once
         ):
             return
         same = not force and key == self._chart_key
@@ -220,7 +310,19 @@ class PositionsPanel(Panel):
 
     @staticmethod
     def _levels_of(p: PositionView) -> tuple[object, ...]:
-        return (p.symbol, p.side, p.qty, p.day, p.fill_price, p.sl, p.tp, p.emergency, p.day_one)
+        return (
+            p.symbol,
+            p.side,
+            p.qty,
+            p.day,
+            p.fill_price,
+            p.sl,
+            p.tp,
+            p.emergency,
+            p.day_one,
+            p.sl_moved,
+            p.tp_moved,
+        )
 
     def _update_in_place(self, p: PositionView) -> bool:
         """Move what moved (the price line, the MFE/MAE marks) without rebuilding the chart:
@@ -302,8 +404,10 @@ class PositionsPanel(Panel):
             self._line, self._xy = None, None
         off = p.day_one
         hline(item, p.fill_price, "Entry", t.chart_fg)
-        hline(item, p.sl, "SL (off day 1)" if off else "SL", t.neg, dashed=off)
-        hline(item, p.tp, "TP (off day 1)" if off else "TP", t.pos, dashed=off)
+        sl_text = "SL (off day 1)" if off else ("SL (moved)" if p.sl_moved else "SL")
+        tp_text = "TP (off day 1)" if off else ("TP (moved)" if p.tp_moved else "TP")
+        hline(item, p.sl, sl_text, t.neg, dashed=off)
+        hline(item, p.tp, tp_text, t.pos, dashed=off)
         if off:
             hline(item, p.emergency, "Emergency", t.warn, dashed=True)
         # MFE / MAE: a marker where (and when) they happened, when that is on the chart.
