@@ -24,7 +24,6 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from workstation.core.events import EventBus, LogEvent
-from workstation.engine.rules.levels import LevelCheck
 from workstation.engine.views import (
     CandidateView,
     GapView,
@@ -36,6 +35,8 @@ from workstation.engine.views import (
 
 if TYPE_CHECKING:  # annotations only: the window opens before pandas is imported
     import pandas as pd
+
+    from workstation.engine.rules.levels import LevelCheck
 
 
 class CommandRefused(Exception):

@@ -18,7 +18,6 @@ from workstation.core.calendar import ET
 from workstation.core.clock import WallClock
 from workstation.core.events import EventBus, LogEvent
 from workstation.engine.api import CommandRefused
-from workstation.engine.rules.levels import LevelCheck
 from workstation.engine.views import (
     ALL_VIEWS,
     CandidateView,
@@ -34,6 +33,8 @@ from workstation.engine.views import (
 
 if TYPE_CHECKING:  # imported when first needed: the window opens before pandas loads
     import pandas as pd
+
+    from workstation.engine.rules.levels import LevelCheck
 
 STARTING = "the engines are still starting"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QDoubleValidator
@@ -26,9 +27,11 @@ from PySide6.QtWidgets import (
 )
 
 from workstation.engine.api import CommandRefused, EngineAPI
-from workstation.engine.rules.levels import LevelCheck
 from workstation.engine.views import PositionView
 from workstation.ui import theme
+
+if TYPE_CHECKING:  # the window opens before the rules (and pandas) are imported
+    from workstation.engine.rules.levels import LevelCheck
 
 
 def _summary(p: PositionView) -> str:
