@@ -9,6 +9,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.unit.engine_rig import DAY1, DAY2, Rig, at
 from workstation.broker.base import OrderRejected
 from workstation.broker.sim import SimBroker
@@ -260,3 +262,20 @@ def test_a_manual_close_is_a_manual_exit(tmp_path: Path) -> None:
     [trade] = rig.store.trades()
     assert (trade.exit_reason, trade.exit_price) == ("MANUAL", 101.0)
     assert rig.open_stops() == []
+
+
+def test_the_print_watch_follows_the_moved_levels(tmp_path: Path) -> None:
+    """The backtester's market asks the book which prints matter: the moved levels."""
+    rig = Rig(tmp_path)
+
+    async def scenario() -> None:
+        await day2(rig)
+        await rig.book.move_levels("AAA", sl=99.0, tp=104.0)
+
+    run(scenario())
+    t = at("11:00", DAY2)
+    watch = rig.book.watch("AAA", t)
+    assert watch is not None
+    assert watch.lo == pytest.approx(99.0, rel=1e-6) and watch.hi == pytest.approx(104.0, rel=1e-6)
+    assert rig.book.reacts_to("AAA", 99.0, t) and rig.book.reacts_to("AAA", 104.0, t)
+    assert not rig.book.reacts_to("AAA", 99.01, t) and not rig.book.reacts_to("AAA", 103.99, t)
