@@ -6,7 +6,6 @@ same as one of an uninterrupted run.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -14,13 +13,9 @@ from typing import Any
 
 from workstation.core.calendar import ET
 from workstation.engine.events import PositionState
-from workstation.store import CandidateRow, Store, TradeRow
-
-
-def _r(x: float | None, nd: int = 4) -> float | None:
-    if x is None or not math.isfinite(x):
-        return None
-    return round(float(x), nd)
+from workstation.engine.trade_record import finite_round as _r
+from workstation.engine.trade_record import trade_record
+from workstation.store import CandidateRow, Store
 
 
 @dataclass(frozen=True)
@@ -79,27 +74,6 @@ class SessionSummary:
 
 def _et_date(t: datetime | None) -> date | None:
     return None if t is None else t.astimezone(ET).date()
-
-
-def trade_dict(t: TradeRow) -> dict[str, Any]:
-    return {
-        "symbol": t.symbol,
-        "side": t.side,
-        "strategy": t.strategy,
-        "qty": int(t.qty),
-        "entry_session": t.entry_session.isoformat(),
-        "entry_price": _r(t.entry_price),
-        "exit_price": _r(t.exit_price),
-        "exit_at": t.exit_at.astimezone(ET).isoformat(),
-        "reason": t.exit_reason,
-        "days_held": t.days_held,
-        "pnl": _r(t.pnl, 2),
-        "r": _r(t.r_multiple),
-        "mfe_pct": _r(t.mfe_pct, 5),
-        "mae_pct": _r(t.mae_pct, 5),
-        "mfe_r": _r(t.mfe_r),
-        "mae_r": _r(t.mae_r),
-    }
 
 
 def build_summary(
@@ -177,7 +151,7 @@ def build_summary(
                 "detail": d.get("detail"),
             }
         )
-    exits = tuple(trade_dict(t) for t in store.trades(session, session))
+    exits = tuple(trade_record(t) for t in store.trades(session, session))
     open_pos = tuple(
         {
             "symbol": p.symbol,
@@ -282,4 +256,4 @@ def format_summary(s: SessionSummary) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["SessionSummary", "build_summary", "format_summary", "trade_dict"]
+__all__ = ["SessionSummary", "build_summary", "format_summary"]
