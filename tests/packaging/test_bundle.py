@@ -26,7 +26,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 SIM_TODAY = "2026-11-21"  # a Saturday: the simulated history ends on Friday 2026-11-20
 PYINSTALLER_REQ = "pyinstaller>=6.10,<7"  # as in packaging/build.sh
-MAX_BUNDLE_MB = 420  # 339 MB when measured; a jump means something unwanted crept in
+# 350 MB of files, then 432 MB once the backtest statistics (empyrical-reloaded) brought
+# scipy in (+82 MB, docs/packaging.md); the bundle must stay under 500 MB, and a jump above
+# this means something unwanted crept in
+MAX_BUNDLE_MB = 480
 RUN_TIMEOUT = 120
 
 
