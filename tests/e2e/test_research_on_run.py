@@ -9,6 +9,7 @@ exits), run for 7 sessions.
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 from argparse import Namespace
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pandas as pd
 import pytest
@@ -25,6 +27,7 @@ from workstation.cli import main
 from workstation.context import open_context
 from workstation.core.calendar import ET
 from workstation.engine.trade_record import TRADE_FIELDS
+from workstation.research.report import write_report
 from workstation.research.results import RunResult, analyze, results_json
 from workstation.research.run_info import RunInfo
 
@@ -122,3 +125,18 @@ def test_json_is_strict(result: RunResult) -> None:
     text = json.dumps(j, allow_nan=False)
     assert json.loads(text) == j
     assert j["universe"] == {"mode": "current", "coverage": None}
+
+
+def test_report_of_the_run(run: Run, result: RunResult, tmp_path: Path) -> None:
+    files = write_report(tmp_path / "report", result)
+    html = files.html.read_text(encoding="utf-8")
+    assert "http://" not in html and "https://" not in html
+    root = ElementTree.fromstring(html.removeprefix("<!DOCTYPE html>\n"))
+    exits = [x for d in run.days for x in d["exits"]]
+    first_cells = ["".join(tr[0].itertext()) for tr in root.iter("tr") if len(tr)]
+    assert all(x["symbol"] in first_cells for x in exits)
+    with files.csvs["trades"].open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["symbol"], r["reason"], float(r["pnl"])) for r in rows] == [
+        (x["symbol"], x["reason"], x["pnl"]) for x in exits
+    ]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from tests.unit.test_store import cand
+from workstation.research.run_info import Coverage, RunInfo
 from workstation.store import Store
 
 
@@ -165,4 +166,14 @@ def plant_example(path: Path) -> Path:
 SPY = pd.Series(
     [470.0, 475.0, 476.0, 474.0, 472.0, 468.0, 467.0, 469.0, 474.0],
     index=pd.to_datetime(["2023-12-26", *[d.isoformat() for d in D]]),
+)
+
+# What the example run is said to be (the metadata a backtest would give)
+INFO = RunInfo(
+    market="replay:/data/sp500.parquet",
+    universe_mode="point-in-time",
+    coverage=Coverage(members=505, with_data=480),
+    data_source="replay file of daily bars",
+    fill_model="pessimistic",
+    costs={"slippage_bps": 5.0, "commission_per_share": 0.0},
 )

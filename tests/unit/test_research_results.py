@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.research_plant import EQUITY, SPY, START, D, Planted, plant, plant_example
+from tests.unit.research_plant import EQUITY, INFO, SPY, START, D, Planted, plant, plant_example
 from workstation.engine.trade_record import TRADE_FIELDS
 from workstation.research.results import (
     COMPARISON_FIGURES,
@@ -16,7 +16,7 @@ from workstation.research.results import (
     backtest_json,
     results_json,
 )
-from workstation.research.run_info import MODELLING_ASSUMPTIONS, Coverage, RunInfo
+from workstation.research.run_info import MODELLING_ASSUMPTIONS, RunInfo
 from workstation.research.stats import Period, StatsOptions
 
 KEYS = [
@@ -34,15 +34,6 @@ KEYS = [
     "scenarios",
 ]
 
-INFO = RunInfo(
-    market="replay:/data/sp500.parquet",
-    universe_mode="point-in-time",
-    coverage=Coverage(members=503, with_data=498),
-    data_source="replay file of daily bars",
-    fill_model="pessimistic",
-    costs={"slippage_bps": 5.0, "commission_per_share": 0.0},
-)
-
 
 @pytest.fixture
 def planted(tmp_path: Path) -> Path:
@@ -57,7 +48,7 @@ def test_the_json_object(planted: Path) -> None:
     assert j["param_hash"] == "planted" and j["param_hashes"] == ["planted"]
     assert j["universe"] == {
         "mode": "point-in-time",
-        "coverage": {"members": 503, "with_data": 498, "ratio": pytest.approx(498 / 503)},
+        "coverage": {"members": 505, "with_data": 480, "ratio": pytest.approx(480 / 505)},
     }
     assert j["fill_model"] == "pessimistic" and j["costs"]["slippage_bps"] == 5.0
     assert j["assumptions"] == list(MODELLING_ASSUMPTIONS)
