@@ -67,8 +67,8 @@ def plant(
                     session=p.entry_session,
                     param_hash="planted",
                     status="ok",
-                    started_at=at(p.entry_session, 1, i),
-                    finished_at=at(p.entry_session, 1, i),
+                    started_at=at(p.entry_session, 1, i % 60),
+                    finished_at=at(p.entry_session, 1, i % 60),
                     regime=p.regime,
                     market=f"m{i}",  # one scan per trade: none supersedes another
                     candidates=[cand(1, p.symbol, strategy=p.strategy, side=p.side)],

@@ -89,7 +89,7 @@ def write_csvs(
         "trades": _write(
             directory / "trades.csv",
             TRADE_FIELDS,
-            [[trade_record(t)[k] for k in TRADE_FIELDS] for t in st.trades],
+            [list(trade_record(t).values()) for t in st.trades],  # keys in TRADE_FIELDS order
         ),
         "equity": equity_csv(directory / "equity.csv", run),
         "stats": figures_csv(directory / "stats.csv", st.stats),

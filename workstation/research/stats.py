@@ -130,19 +130,19 @@ def equity_curve(store: Store, period: Period) -> EquityCurve:
 
 def trade_regimes(store: Store, trades: Sequence[TradeRow]) -> dict[int, str]:
     """The regime of the scan whose candidate each trade entered (``unknown`` when the
-    trade has no candidate, e.g. a position adopted at reconciliation)."""
-    scan_regime: dict[int, str] = {}
-    out: dict[int, str] = {}
-    for t in trades:
-        cand = None if t.candidate_id is None else store.get_candidate(t.candidate_id)
-        if cand is None:
-            out[t.id] = UNKNOWN_REGIME
-            continue
-        if cand.scan_id not in scan_regime:
-            scan = store.get_scan(cand.scan_id)
-            regime = None if scan is None else scan.regime
-            scan_regime[cand.scan_id] = regime or UNKNOWN_REGIME
-        out[t.id] = scan_regime[cand.scan_id]
+    trade has no candidate, e.g. a position adopted at reconciliation). One query: the
+    candidate -> scan join for every trade at once."""
+    ids = [t.id for t in trades]
+    out = dict.fromkeys(ids, UNKNOWN_REGIME)
+    for chunk in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+        part = ids[chunk : chunk + 500]
+        rows = store.db.query(
+            "SELECT t.id, s.regime FROM trades t "
+            "JOIN candidates c ON c.id = t.candidate_id JOIN scans s ON s.id = c.scan_id "
+            f"WHERE t.id IN ({', '.join('?' for _ in part)})",
+            part,
+        )
+        out.update({r["id"]: r["regime"] or UNKNOWN_REGIME for r in rows})
     return out
 
 
@@ -195,9 +195,10 @@ def compute_stats(
     with open_store(store) as st:
         period = period or store_period(st)
         curve = equity_curve(st, period)
-        trades = tuple(st.trades(period.start, period.end))
+        every_trade = st.trades()  # exposure also counts trades that exit after the period
+        trades = tuple(t for t in every_trade if period.start <= t.exit_session <= period.end)
         regimes = trade_regimes(st, trades)
-        held = holdings(st.trades(), st.open_positions())
+        held = holdings(every_trade, st.open_positions())
     returns = curve.returns()
     f = FigureBuilder()
     f.add("start_equity", curve.start_equity)
