@@ -162,6 +162,20 @@ def sample_already_running(parent: QWidget | None = None) -> QDialog:
     return already_running_box("/home/trader/workstation", holder, parent)
 
 
+def sample_store_lost(parent: QWidget | None = None) -> QDialog:
+    """The dialog of a store deleted while the app ran (made-up paths)."""
+    from workstation.ui.dialogs.home_problem import store_problem_box
+
+    db = "/home/trader/workstation/data/workstation.db"
+    return store_problem_box(
+        "deleted",
+        f"the store {db} was deleted while the workstation ran",
+        "restore the backup workstation-20250312-143105.db, which holds everything it had, "
+        "with 'workstation store restore', then start again",
+        parent,
+    )
+
+
 def settle(app: QApplication, rounds: int = 5) -> None:
     for _ in range(rounds):
         app.processEvents()
@@ -368,6 +382,7 @@ def shoot(app: QApplication, win: MainWindow, out: Path, theme_name: str, plante
         ("dialog-live-mode", lambda: LiveModeDialog(win), (460, None)),
         ("dialog-settings", win.settings_dialog, (560, None)),
         ("dialog-already-running", lambda: sample_already_running(win), (640, None)),
+        ("dialog-store-lost", lambda: sample_store_lost(win), (640, None)),
     ]
     for name, make, size in shots:
         dlg = make()

@@ -167,6 +167,7 @@ def make_window(
         theme_name=theme_name,
     )
     attach_reconciliation(win, engines.facade)
+    attach_store_problem(win)
     return win
 
 
@@ -207,6 +208,27 @@ def attach_reconciliation(win: MainWindow, facade: Workstation) -> None:
             dlg = getattr(win, "reconcile_dialog", None)
             if dlg is not None:
                 dlg.refresh()
+
+    win.bridge.event.connect(on_event)
+
+
+def attach_store_problem(win: MainWindow) -> None:
+    """The store went away while the app ran (the engines stopped trading): a dialog says
+    what happened and what to do; the status bar and the log say it too."""
+    from workstation.engine.events import StoreFailed
+    from workstation.ui.dialogs.home_problem import store_problem_box
+
+    win.store_problem_dialog = None  # type: ignore[attr-defined]
+
+    def on_event(ev: object) -> None:
+        if not isinstance(ev, StoreFailed) or getattr(win, "store_problem_dialog", None):
+            return
+        box = store_problem_box(ev.kind, ev.problem, ev.advice, win)
+        win.store_problem_dialog = box  # type: ignore[attr-defined]
+        win.notify("Trading stopped", ev.problem)  # the tray, where there is one
+        win.show_message(f"{ev.problem}; trading stopped: {ev.advice}", "error")
+        box.show()
+        box.raise_()
 
     win.bridge.event.connect(on_event)
 
@@ -400,6 +422,7 @@ class DesktopApp:
             secrets=self.secrets if self.secrets is not None else KeyringStore(),
         )
         attach_reconciliation(win, proxy)  # type: ignore[arg-type]
+        attach_store_problem(win)
         self.window = win
         closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closed = closed

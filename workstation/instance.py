@@ -196,12 +196,17 @@ def took_over_message(previous: Holder) -> str:
 
 @contextlib.contextmanager
 def hold_home(
-    data_dir: Path, command: str, *, home: Path | None = None, say: bool = True
+    data_dir: Path,
+    command: str,
+    *,
+    home: Path | None = None,
+    say: bool = True,
+    refusal: str = "",
 ) -> Iterator[InstanceLock]:
-    """Hold the home for the block (:class:`HomeBusy` when another instance has it).
-    A take-over after a crash is said on stderr (``say``)."""
+    """Hold the home for the block (:class:`HomeBusy` when another instance has it; its
+    advice is ``refusal`` if given). A take-over after a crash is said on stderr (``say``)."""
     lock = InstanceLock(data_dir, home)
-    previous = lock.acquire(command)
+    previous = lock.acquire(command, refusal=refusal)
     try:
         if previous is not None and say:
             import sys

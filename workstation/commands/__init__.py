@@ -6,9 +6,16 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from workstation.commands import config_cmd, market_cmd, notify_cmd, run_cmd, scan_cmd
+from workstation.commands import (
+    config_cmd,
+    market_cmd,
+    notify_cmd,
+    run_cmd,
+    scan_cmd,
+    store_cmd,
+)
 
-MODULES = [config_cmd, market_cmd, scan_cmd, run_cmd, notify_cmd]
+MODULES = [config_cmd, market_cmd, scan_cmd, run_cmd, store_cmd, notify_cmd]
 
 
 def register_all(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]) -> None:

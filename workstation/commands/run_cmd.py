@@ -25,7 +25,8 @@ def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]
         description="Run whole trading days: the 20:00 scan, the gap filter, entries, exits "
         "and the end-of-day bookkeeping, printing a summary per session. A run that was "
         "interrupted (Ctrl-C) is resumed by the next one. Exit codes: 0 done, 3 the store "
-        "and the broker disagree (nothing traded), 130 stopped by Ctrl-C. One run per home: "
+        "and the broker disagree (nothing traded), 4 the store became unusable (deleted, "
+        "read-only, a full disk: trading stopped), 130 stopped by Ctrl-C. One run per home: "
         "a second 'run' or the desktop app on the same home refuses to start (exit 2).",
     )
     p.add_argument("--headless", action="store_true", help="without a window (required for now)")

@@ -19,7 +19,8 @@ from workstation.engine.scanner import Scanner, ScanRefused, compute_scan
 from workstation.errors import UserError
 from workstation.instance import HomeBusy, InstanceLock, took_over_message
 from workstation.market.base import MarketData, MarketDataError
-from workstation.store import Store, StoreError
+from workstation.store import Store
+from workstation.store.home_store import open_home_store
 
 
 def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -101,11 +102,7 @@ def run_scan(args: argparse.Namespace) -> int:
     try:
         if previous is not None:
             sys.stderr.write(f"workstation: {took_over_message(previous)}\n")
-        try:
-            store = Store.open(ctx.paths.db_path)
-        except StoreError as exc:
-            raise UserError(str(exc), exit_code=2) from exc
-        with store:
+        with open_home_store(ctx.paths, ctx.cfg.app.store) as store:
             return _scan(ctx, args, store)
     finally:
         lock.release()

@@ -382,11 +382,27 @@ class HealthConfig:
 
 
 @dataclass(frozen=True)
+class StoreConfig:
+    """Online backups of the store (SQLite's backup API, a consistent copy while it runs)."""
+
+    backup_every_min: int = param(
+        60,
+        lo=5,
+        hi=1440,
+        doc="minutes of real time between backups while the workstation runs (one is also "
+        "taken at start and at a clean stop)",
+    )
+    backups_kept: int = param(10, lo=1, hi=100, doc="newest backups kept; older ones are deleted")
+    backup_dir: str = param("", doc="folder of the backups; empty: the data folder's backups/")
+
+
+@dataclass(frozen=True)
 class AppConfig:
     mode: str = param("sim", choices=("sim", "paper", "live", "backtest"))
     market: str = param("sim", doc="'sim', 'replay:PATH' or 'alpaca'")
     sim: SimConfig = dataclasses.field(default_factory=SimConfig)
     alpaca: AlpacaConfig = dataclasses.field(default_factory=AlpacaConfig)
+    store: StoreConfig = dataclasses.field(default_factory=StoreConfig)
     theme: str = param("dark", choices=("dark", "light"))
     notify: NotifyConfig = dataclasses.field(default_factory=NotifyConfig)
     health: HealthConfig = dataclasses.field(default_factory=HealthConfig)

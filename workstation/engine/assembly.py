@@ -34,10 +34,12 @@ from workstation.engine.runner import STATE_FILE, ExchangeFile, ExchangeSaver
 from workstation.engine.scheduler import day_end
 from workstation.engine.session import TradingSession
 from workstation.engine.session_events import StepFinished
+from workstation.engine.store_keeper import StoreKeeper
 from workstation.engine.views import Mode
 from workstation.errors import UserError
 from workstation.market.base import MarketData, MarketDataError
-from workstation.store import Store, StoreError
+from workstation.store import Store
+from workstation.store.home_store import home_backups, open_home_store, restore_advice
 
 
 @dataclass
@@ -70,10 +72,19 @@ def resolve_mode(ctx: Context, mode: str | None) -> Mode:
 
 
 def _open_store(ctx: Context) -> Store:
-    try:
-        return Store.open(ctx.paths.db_path)
-    except StoreError as exc:
-        raise UserError(str(exc)) from exc
+    return open_home_store(ctx.paths, ctx.cfg.app.store)
+
+
+def _store_safety(ctx: Context, store: Store, clock: Clock) -> dict[str, Any]:
+    """The facade's keeper of the store (watch + backups) and its advice on a problem."""
+    cfg = ctx.cfg.app.store
+    keeper = StoreKeeper(
+        store, home_backups(ctx.paths, cfg), every_s=cfg.backup_every_min * 60.0, clock=clock
+    )
+    return {
+        "keeper": keeper,
+        "store_advice": lambda kind: restore_advice(ctx.paths, cfg, kind, keeper.rescued),
+    }
 
 
 def _scan_executor() -> ThreadPoolExecutor:
@@ -257,6 +268,7 @@ def assemble_sim(
         closers=[saver.save, close_store, stop_executor],
         coalesce_s=coalesce_s,
         last_session=parts.last_session,
+        **_store_safety(ctx, store, clock),
     )
     return Engines(
         ctx, Mode.SIM, clock, market, broker, store, bus, session, facade, saver, executor
@@ -337,7 +349,9 @@ async def build_alpaca(
         executor.shutdown(wait=False, cancel_futures=True)
 
     facade = Workstation(
-        session, closers=[broker.aclose, market.aclose, close_store, stop_executor]
+        session,
+        closers=[broker.aclose, market.aclose, close_store, stop_executor],
+        **_store_safety(ctx, store, clock),
     )
     try:
         await broker.start()

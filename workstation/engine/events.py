@@ -150,6 +150,16 @@ class DifferenceResolved(Event):
 
 
 @dataclass(frozen=True)
+class StoreFailed(Event):
+    """The store became unusable while the engines ran (deleted, replaced, emptied,
+    read-only, a full disk): trading stopped. ``problem`` and ``advice`` are one line each."""
+
+    kind: str  # a StoreUnusable kind
+    problem: str
+    advice: str
+
+
+@dataclass(frozen=True)
 class TradingGateChanged(Event):
     """Whether the engines may open new trades (blocked until store and broker agree)."""
 

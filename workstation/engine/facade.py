@@ -32,6 +32,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import sqlite3
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import date, datetime
@@ -69,6 +70,7 @@ from workstation.engine.events import (
     PositionUpdated,
     ProtectionProblem,
     ReconcileFinished,
+    StoreFailed,
     TradingGateChanged,
 )
 from workstation.engine.positions import EntryPlan
@@ -92,6 +94,7 @@ from workstation.engine.session_events import (
     StepMissed,
     StepStarted,
 )
+from workstation.engine.store_keeper import StoreKeeper
 from workstation.engine.store_views import StoreViews
 from workstation.engine.views import (
     ALL_VIEWS,
@@ -105,6 +108,8 @@ from workstation.engine.views import (
     ViewName,
     ViewsChanged,
 )
+from workstation.store import StoreError
+from workstation.store.file_watch import StoreUnusable
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +190,8 @@ class Workstation:
         price_refresh_s: float = 1.0,
         log_capacity: int = 2000,
         last_session: date | None = None,
+        keeper: StoreKeeper | None = None,
+        store_advice: Callable[[str], str] = lambda _kind: "",
     ) -> None:
         self.session = session
         self.store = session.store
@@ -223,6 +230,10 @@ class Workstation:
         self._equity_task: asyncio.Task[None] | None = None
         self.sessions_done: list[date] = []
         self.error: str = ""  # why the day loop stopped, if it failed
+        self.keeper = keeper  # watches the store and takes its backups while running
+        self.store_problem: StoreUnusable | None = None  # trading stopped because of it
+        self._store_advice = store_advice
+        self.store.on_problem(self._on_store_problem)
         self._unsubscribe = [
             self._bus.subscribe(Event, self._on_event),
         ]
@@ -320,7 +331,13 @@ class Workstation:
 
     def _view(self, name: str, build: Callable[[], Any]) -> Any:
         if name in self._dirty or name not in self._cache:
-            self._cache[name] = build()
+            try:
+                self._cache[name] = build()
+            except (StoreError, sqlite3.Error):
+                # An emptied or damaged store cannot be read: the window keeps showing what
+                # it last read (the store-problem dialog says why nothing moves).
+                if self.store_problem is None or name not in self._cache:
+                    raise
             self._dirty.discard(name)
         return self._cache[name]
 
@@ -623,6 +640,8 @@ class Workstation:
     def _running(self, what: str) -> None:
         if self._stopped:
             raise CommandRefused(f"{what}: the engines are stopping")
+        if self.store_problem is not None:
+            raise CommandRefused(f"{what}: trading stopped: {self.store_problem}")
 
     def approve(self, candidate_id: int, note: str = "") -> None:
         self._running("approve")
@@ -859,6 +878,8 @@ class Workstation:
         end-of-day bookkeeping) until stopped, or past ``last_session``."""
         cfg = self.session.cfg
         try:
+            if self.keeper is not None:
+                await self.keeper.start()
             diffs = await self.session.start()
             self.changed(*ALL_VIEWS)
             if diffs:
@@ -925,6 +946,9 @@ class Workstation:
                 log.error("task %s did not stop within %.0f s", t.get_name(), STOP_TIMEOUT_S)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.session.stop(), STOP_TIMEOUT_S)
+        if self.keeper is not None:  # a last backup (when the store is still fine)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.keeper.stop(), STOP_TIMEOUT_S)
         for close in self._closers:
             try:
                 result = close()
@@ -938,6 +962,46 @@ class Workstation:
     @property
     def stopped(self) -> bool:
         return self._stopped
+
+    # ============================================================== a lost store
+    def _on_store_problem(self, problem: StoreUnusable) -> None:
+        """The store's listener (any thread): stop trading on the loop."""
+        loop = _engine_loop()
+        if loop is None:
+            self._stop_trading(problem)
+        else:
+            loop.call_soon_threadsafe(self._stop_trading, problem)
+
+    def _stop_trading(self, problem: StoreUnusable) -> None:
+        """The store is gone, replaced, emptied or read-only: no order may go out without
+        its record, so the day loop and the price stream stop (the broker's protective stops
+        stay); the window stays up to say so, and commands are refused."""
+        if self.store_problem is not None or self._stopped:
+            return
+        self.store_problem = problem
+        advice = self._store_advice(problem.kind)
+        if self._run_task is not None:
+            self._run_task.cancel()
+        for t in list(self._tasks):
+            t.cancel()
+        self._spawn_stop()
+        self._connections["store"] = ConnectionView("store", "down", f"{problem.kind}: not trading")
+        self.error = f"{problem}; trading stopped"
+        now = self.clock.now()
+        self.log(
+            "ERROR",
+            f"{problem}; trading stopped (open positions keep their protective stops at the "
+            f"broker); {advice}",
+        )
+        self._bus.publish(StoreFailed(now, problem.kind, str(problem), advice))
+        self.changed(ViewName.STATUS)
+
+    def _spawn_stop(self) -> None:
+        loop = _engine_loop()
+        if loop is not None:
+            task = loop.create_task(self.session.stop(), name="stop trading")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
 
 def rescan_question(session: date, decided: list[Decided]) -> str:

@@ -26,8 +26,12 @@ app.yaml while ``sim_exchange.json`` exists is refused with a message; use anoth
 or remove the file AND the database to start afresh.
 
 Exit codes: 0 done; 3 the store and the broker disagree at start (the differences are
-printed; nothing was traded); 130 stopped by Ctrl-C (SIGINT) or SIGTERM at any moment
-(tasks canceled, state saved, store closed: the next run resumes); 1/2 user errors.
+printed; nothing was traded); 4 the store became unusable during the run (deleted, replaced,
+emptied, read-only, a full disk: trading stopped, one line says what to do); 130 stopped by
+Ctrl-C (SIGINT) or SIGTERM at any moment (tasks canceled, state saved, store closed: the next
+run resumes); 1/2 user errors.
+
+The store is watched and backed up meanwhile (:mod:`workstation.engine.store_keeper`).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -64,12 +68,20 @@ from workstation.engine.reconcile import Difference
 from workstation.engine.scheduler import day_end, session_to_run
 from workstation.engine.session import TradingSession
 from workstation.engine.session_events import StepFinished
+from workstation.engine.store_keeper import StoreKeeper
 from workstation.engine.summary import SessionSummary, format_summary
 from workstation.engine.views import Mode
 from workstation.errors import UserError
 from workstation.market.base import MarketData, MarketDataError
 from workstation.notify.service import Notifications
-from workstation.store import Store, StoreError
+from workstation.store import Store
+from workstation.store.file_watch import StoreUnusable
+from workstation.store.home_store import (
+    EXIT_STORE_UNUSABLE,
+    home_backups,
+    open_home_store,
+    restore_advice,
+)
 
 STATE_FILE = "sim_exchange.json"
 STATE_VERSION = 1
@@ -223,6 +235,9 @@ class HeadlessRunner:
         self.summaries: list[SessionSummary] = []
         self.differences: list[Difference] = []
         self.notifications: Notifications | None = None
+        self.store_problem: StoreUnusable | None = None
+        self.keeper: StoreKeeper | None = None
+        self._store_lost = asyncio.Event()
         #: Called once the session is started and reconciled (tests add command tasks here).
         self.on_started: Callable[[HeadlessRunner], None] | None = None
 
@@ -287,11 +302,7 @@ class HeadlessRunner:
         clock = WallClock()
         self.clock = clock
         asess = AlpacaSession.from_config(ctx.cfg.app.alpaca, mode="paper", clock=clock)
-        try:
-            store = Store.open(ctx.paths.db_path)
-        except StoreError as exc:
-            raise UserError(str(exc)) from exc
-        self.store = store
+        store = self._open_store()
         market = AlpacaMarket(
             asess, universe=ctx.universe(), bar_cache=store, calendar=cal, publish_ticks=False
         )
@@ -312,7 +323,9 @@ class HeadlessRunner:
         self.session = session
         self.bus.subscribe(LogEvent, self._on_log)
         self._start_alerts(clock, real_broker=True)
-        try:
+        keeper = self._keeper(store)
+
+        async def trade() -> int:
             await broker.start()
             diffs = await session.start()
             if diffs:
@@ -328,7 +341,12 @@ class HeadlessRunner:
                     self.summaries.append(summary)
                     self._print(summary)
             return 0
+
+        try:
+            await keeper.start()
+            return await self._while_the_store_holds(trade())
         finally:
+            await keeper.stop()
             await session.stop()
             await self._stop_alerts()
             with contextlib.suppress(Exception):
@@ -398,11 +416,7 @@ class HeadlessRunner:
         sessions = [s for s in cal.sessions_in_range(first, last) if day_end(s, sched, cal) >= now]
 
         broker = self._sim_broker(state, clock, market)
-        try:
-            store = Store.open(ctx.paths.db_path)
-        except StoreError as exc:
-            raise UserError(str(exc)) from exc
-        self.store = store
+        store = self._open_store()
         saver = ExchangeSaver(file, broker, clock, meta, run)
         self.saver = saver
         broker.on_event(saver.on_broker_event)  # first: the exchange is saved before the app
@@ -426,12 +440,9 @@ class HeadlessRunner:
         self.bus.subscribe(LogEvent, self._on_log)
         self._start_alerts(clock, real_broker=False)
         saver.save()
-        try:
-            if resumed:
-                self.err.write(
-                    f"workstation: resuming the simulated run {first}..{last} at "
-                    f"{clock.now():%Y-%m-%d %H:%M:%S} ET\n"
-                )
+        keeper = self._keeper(store)
+
+        async def trade() -> int:
             diffs = await session.start()
             if diffs:
                 self.differences = diffs
@@ -446,12 +457,74 @@ class HeadlessRunner:
                     self._print(summary)
             run["completed"] = True
             return 0
+
+        try:
+            if resumed:
+                self.err.write(
+                    f"workstation: resuming the simulated run {first}..{last} at "
+                    f"{clock.now():%Y-%m-%d %H:%M:%S} ET\n"
+                )
+            await keeper.start()
+            return await self._while_the_store_holds(trade())
         finally:
+            await keeper.stop()
             await session.stop()
             await self._stop_alerts()
             with contextlib.suppress(Exception):
                 saver.save()
             store.close()
+
+    # ------------------------------------------------------------------ the store
+    def _open_store(self) -> Store:
+        """The home's store; when it becomes unusable while the run trades (deleted,
+        replaced, emptied, read-only, a full disk), the trading stops (see
+        :meth:`_while_the_store_holds`)."""
+        store = open_home_store(self.ctx.paths, self.ctx.cfg.app.store)
+        self.store = store
+        loop = asyncio.get_running_loop()
+        lost = self._store_lost = asyncio.Event()
+
+        def on_problem(problem: StoreUnusable) -> None:
+            self.store_problem = problem
+            loop.call_soon_threadsafe(lost.set)
+
+        store.on_problem(on_problem)
+        return store
+
+    def _keeper(self, store: Store) -> StoreKeeper:
+        cfg = self.ctx.cfg.app.store
+        self.keeper = StoreKeeper(
+            store,
+            home_backups(self.ctx.paths, cfg),
+            every_s=cfg.backup_every_min * 60.0,
+            clock=self.clock,
+        )
+        return self.keeper
+
+    async def _while_the_store_holds(self, trading: Coroutine[Any, Any, int]) -> int:
+        """Run ``trading`` until it ends or the store becomes unusable: then it is canceled
+        (no order is sent without its record: each write checks the file first) and the run
+        ends with one line saying what happened and what to do (exit 4)."""
+        work = asyncio.ensure_future(trading)
+        lost = asyncio.ensure_future(self._store_lost.wait())
+        try:
+            await asyncio.wait({work, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when the run itself is canceled (Ctrl-C): both end here
+            for t in (work, lost):
+                t.cancel()
+            await asyncio.gather(work, lost, return_exceptions=True)
+        if self.store_problem is None:
+            return work.result()
+        problem = self.store_problem
+        at = f" at {self.clock.now():%Y-%m-%d %H:%M:%S} ET" if self.clock else ""
+        rescued = self.keeper.rescued if self.keeper else None
+        advice = restore_advice(self.ctx.paths, self.ctx.cfg.app.store, problem.kind, rescued)
+        self.err.write(
+            f"workstation: {problem}; trading stopped{at} (open positions keep their "
+            f"protective stops at the broker); {advice}\n"
+        )
+        self.err.flush()
+        return EXIT_STORE_UNUSABLE
 
     # ------------------------------------------------------------------ alerts
     def _start_alerts(self, clock: Clock, *, real_broker: bool) -> None:

@@ -20,23 +20,30 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import quote
 
 from sqlite_utils import Database
 
 from workstation.store import convert as cv
 from workstation.store.errors import StoreError
+from workstation.store.file_watch import (
+    HEADER_SIZE,
+    SQLITE_MAGIC,
+    FileWatch,
+    StoreUnusable,
+    sqlite_problem,
+    writable,
+)
 from workstation.store.rows import AUDIT_ACTORS
 from workstation.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_HEADER_SIZE = 100
 DEFAULT_BUSY_TIMEOUT_S = 5.0
 
 
@@ -67,27 +74,63 @@ def locked_error(path: Path, busy_timeout_s: float) -> StoreError:
 
 
 def _check_header(path: Path) -> None:
-    """Refuse a non-empty file that is not SQLite before SQLite gets to touch it.
+    """Refuse a file that is not SQLite before SQLite gets to touch it.
 
     SQLite treats a file shorter than its 100-byte header as an empty database and would
-    happily write a fresh schema over it; random bytes it rejects itself, but reading the
-    header here gives the same clear message for both.
+    happily write a fresh schema over it, so an emptied store would silently become a new,
+    empty one. The store is created whole (:func:`_create`), so a 0-byte store file is never
+    ours to fill: it is refused, unless its write-ahead log holds the data (a store of an
+    older version killed before its first checkpoint; SQLite recovers it from the log).
+    Random bytes SQLite rejects itself, but reading the header here gives the same clear
+    message for both.
     """
     try:
         size = path.stat().st_size
     except FileNotFoundError:
         return
     if size == 0:
-        return  # a new (or never written) database; a WAL-only database also looks like this
+        wal = path.with_name(path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size > 0:
+            return
+        raise StoreError(
+            f"{path} is empty (0 bytes): it was emptied or replaced; restore a backup "
+            "('workstation store restore'), or delete the file to start a new, empty store"
+        )
     try:
         with path.open("rb") as fh:
-            head = fh.read(_HEADER_SIZE)
+            head = fh.read(HEADER_SIZE)
     except OSError as exc:
         raise StoreError(f"cannot read {path} ({exc.strerror}); check its permissions") from exc
-    if len(head) < _HEADER_SIZE:
+    if len(head) < HEADER_SIZE:
         raise corrupt_error(path, f"truncated: {size} bytes, shorter than a database header")
-    if not head.startswith(_SQLITE_MAGIC):
+    if not head.startswith(SQLITE_MAGIC):
         raise corrupt_error(path, "file is not a database")
+
+
+def _create(path: Path, busy_timeout_s: float) -> None:
+    """A new store, built under a temporary name and renamed into place: a store file is
+    either absent or a whole database with its schema, never an empty file."""
+    tmp = path.with_name(f".{path.name}.new-{os.getpid()}")
+    for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    try:
+        conn = sqlite3.connect(str(tmp), timeout=busy_timeout_s)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot create {path} ({exc}); check the folder's permissions") from exc
+    try:
+        db = Database(conn, execute_plugins=False)
+        _configure_and_migrate(path, db, busy_timeout_s, False)  # messages name the store
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error as exc:
+        conn.close()
+        tmp.unlink(missing_ok=True)
+        raise _translate(exc, path, busy_timeout_s) from exc
+    except BaseException:
+        conn.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    conn.close()  # the last connection: the -wal and -shm files go with it
+    os.replace(tmp, path)
 
 
 def _backup_path(path: Path, version: int) -> Path:
@@ -108,6 +151,9 @@ class StoreCore:
         self._db: Database | None = db
         self._busy_timeout_s = busy_timeout_s
         self._lock = threading.RLock()
+        self._watch = FileWatch(path, APPLICATION_ID)
+        self._problem: StoreUnusable | None = None
+        self._problem_listeners: list[Callable[[StoreUnusable], None]] = []
         # WAL checkpoints (an fsync of the database) run in a background thread, never
         # inside a commit on the engine's path: a checkpoint landing in the commit of an
         # exit order made the quote-to-exit latency's tail several ms longer.
@@ -132,8 +178,9 @@ class StoreCore:
         is reported at start instead of in the middle of a trading day.
 
         Raises :class:`StoreError` (the file is never modified, deleted or replaced) when the
-        file is not a SQLite database or is damaged, belongs to another application, comes
-        from a newer version of the app, or is locked by another process.
+        file is not a SQLite database or is damaged or empty, belongs to another application,
+        comes from a newer version of the app, cannot be written, or is locked by another
+        process. A new store is created whole (see :func:`_create`).
         """
         path = Path(path).expanduser()
         if path.is_dir():
@@ -145,6 +192,13 @@ class StoreCore:
             raise StoreError(
                 f"cannot create the folder {path.parent} ({exc.strerror}); check the path"
             ) from exc
+        if not path.exists():
+            _create(path, busy_timeout_s)
+        elif not writable(path):
+            raise StoreError(
+                f"cannot write to {path}: the file or its folder is read-only; make both "
+                "writable again (check their permissions and owner), or restore a backup"
+            )
         try:
             conn = sqlite3.connect(str(path), timeout=busy_timeout_s, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -207,6 +261,52 @@ class StoreCore:
         """The underlying sqlite-utils ``Database`` (for ad-hoc reads and tests)."""
         return self._require_open()
 
+    # -- is the file still ours? (see workstation.store.file_watch) --------------------------
+    @property
+    def problem(self) -> StoreUnusable | None:
+        """Why the store became unusable while open (None: it is fine)."""
+        return self._problem
+
+    def on_problem(self, listener: Callable[[StoreUnusable], None]) -> None:
+        """Call ``listener`` once, from the thread that found it, when the store becomes
+        unusable (the engines stop trading on it)."""
+        self._problem_listeners.append(listener)
+        if self._problem is not None:
+            listener(self._problem)
+
+    def check(self) -> StoreUnusable | None:
+        """The full check of the file (header, writable); a problem makes the store unusable."""
+        if self._problem is None:
+            problem = self._watch.full_check()
+            if problem is not None:
+                self._fail(problem)
+        return self._problem
+
+    def copy_to(self, target: Path) -> None:
+        """A consistent copy of the database through this store's own connection: what it
+        holds even when its file was deleted or replaced under it (see :func:`copy_database`)."""
+        with self._lock:
+            copy_database(self._require_open().conn, target)
+
+    def _fail(self, problem: StoreUnusable) -> StoreUnusable:
+        with self._lock:
+            if self._problem is not None:
+                return self._problem
+            self._problem = problem
+        log.critical("%s", problem)
+        for listener in list(self._problem_listeners):
+            try:
+                listener(problem)
+            except Exception:
+                log.exception("a store-problem listener failed")
+        return problem
+
+    def _guard_write(self) -> None:
+        """Before every write: the file is still ours (one stat), else StoreUnusable."""
+        problem = self._problem or self._watch.quick_check()
+        if problem is not None:
+            raise self._fail(problem)
+
     # -- helpers for the repositories ----------------------------------------------------------
     def _require_open(self) -> Database:
         if self._db is None:
@@ -218,6 +318,9 @@ class StoreCore:
             return locked_error(self._path, self._busy_timeout_s)
         if _is_corrupt(exc):
             return corrupt_error(self._path, str(exc))
+        problem = sqlite_problem(self._path, exc)
+        if problem is not None:
+            return self._fail(problem)
         return None
 
     @contextmanager
@@ -229,6 +332,7 @@ class StoreCore:
         """
         with self._lock:
             db = self._require_open()
+            self._guard_write()
             try:
                 if db.conn.in_transaction:
                     with db.atomic():
@@ -342,7 +446,10 @@ class _Checkpointer:
                 return
             del store
             try:
-                conn = sqlite3.connect(str(self._path), timeout=0)
+                # mode=rw: never create the file (a deleted store must stay visibly gone)
+                conn = sqlite3.connect(
+                    f"file:{quote(str(self._path))}?mode=rw", uri=True, timeout=0
+                )
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 finally:
@@ -409,7 +516,7 @@ def _configure_and_migrate(
 
     if version > 0 and version < SCHEMA_VERSION:
         backup = _backup_path(path, version)
-        _backup(conn, backup)
+        copy_database(conn, backup)
         log.info("backed up %s (schema v%d) to %s before migrating", path, version, backup)
 
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -427,7 +534,7 @@ def _configure_and_migrate(
     conn.execute("ROLLBACK")
 
 
-def _backup(conn: sqlite3.Connection, target: Path) -> None:
+def copy_database(conn: sqlite3.Connection, target: Path) -> None:
     """A consistent copy through SQLite's backup API, written under a temporary name first."""
     tmp = target.with_name(target.name + ".tmp")
     tmp.unlink(missing_ok=True)

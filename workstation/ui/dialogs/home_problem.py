@@ -49,3 +49,32 @@ def already_running_box(
         "first; to run a second workstation, give it another home (--home DIR).",
         f"Home: {home}",
     )
+
+
+_STORE_HEADLINES = {
+    "deleted": "The workstation's store was deleted.",
+    "replaced": "The workstation's store was replaced by another file.",
+    "emptied": "The workstation's store was emptied.",
+    "damaged": "The workstation's store was overwritten.",
+    "read_only": "The workstation's store became read-only.",
+    "disk_full": "The disk of the workstation's store is full.",
+    "io_error": "The workstation's store cannot be read or written.",
+}
+
+
+def store_problem_box(
+    kind: str, problem: str, advice: str, parent: QWidget | None = None
+) -> QMessageBox:
+    """The store went away (or cannot be written) while the app ran: trading stopped."""
+    headline = _STORE_HEADLINES.get(kind, "The workstation's store cannot be used.")
+    box = _box(
+        parent,
+        "Trading stopped: the store",
+        f"{headline} Trading stopped.",
+        "No order is sent without its record in the store, so the workstation sends none "
+        "now. Open positions keep their protective stops at the broker.\n\n"
+        f"What to do: quit the workstation, then {advice}.",
+        problem[:1].upper() + problem[1:],
+    )
+    box.setWindowModality(Qt.WindowModality.NonModal)
+    return box
