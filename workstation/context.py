@@ -39,6 +39,7 @@ class Context:
     seed: int | None
     mode_arg: str | None = None
     live_confirmed: bool = False
+    today: str | None = None  # overrides sim.today (``run --headless --from``)
 
     @property
     def cfg(self) -> Config:
@@ -46,7 +47,25 @@ class Context:
 
     def sim_config(self) -> SimConfig:
         sim = self.cfg.app.sim
-        return dataclasses.replace(sim, seed=self.seed) if self.seed is not None else sim
+        if self.seed is not None:
+            sim = dataclasses.replace(sim, seed=self.seed)
+        if self.today is not None:
+            sim = dataclasses.replace(sim, today=self.today)
+        return sim
+
+    def session_arg(self, raw: str, option: str) -> date:
+        """A session date given on the command line (one clear line when it is not)."""
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            raise UserError(f"{option} {raw!r} is not a date: write it as YYYY-MM-DD") from None
+        try:
+            ok = self.calendar.is_session(day)
+        except ValueError as exc:
+            raise UserError(f"{option} {day} is outside the NYSE calendar: {exc}") from None
+        if not ok:
+            raise UserError(f"{option} {day} is not an NYSE session (a weekend or a holiday)")
+        return day
 
     def universe(self) -> Universe:
         from workstation.market.universe import sp500_universe, universe_from_csv

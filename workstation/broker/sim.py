@@ -22,7 +22,9 @@ session driver feeds it the simulated market's prints, and it fills against them
 Prices: a market order (or a triggered stop) fills at the print plus slippage for a buy
 and minus for a sell (``slippage_bps``), so a stop that triggers fills at the worse of
 the stop and the print; a limit fills at the print plus/minus slippage but never worse
-than its limit. Commission is ``commission_per_share`` per filled share, taken from cash.
+than its limit. Commission is ``commission_per_share`` per filled share, plus on a sell the
+regulatory fees (``sec_fee_rate`` of the proceeds, ``taf_per_share`` up to ``taf_max``), all
+taken from cash and recorded as the fill's commission.
 
 Rules copied from Alpaca, so an engine that works here works there:
 
@@ -193,12 +195,20 @@ class SimBroker:
         enforce_available_qty: bool = True,
         prevent_wash_trades: bool = True,
         bus: EventBus | None = None,
+        sec_fee_rate: float = 0.0,
+        taf_per_share: float = 0.0,
+        taf_max: float = math.inf,
     ) -> None:
         self._clock = clock
         self.starting_equity = _positive_finite(starting_equity, "starting_equity")
         self.slippage_bps = _non_negative(slippage_bps, "slippage_bps")
         self.open_slippage_bps = _non_negative(open_slippage_bps, "open_slippage_bps")
         self.commission_per_share = _non_negative(commission_per_share, "commission_per_share")
+        # Regulatory fees on sells (SEC fee on the proceeds, FINRA TAF per share up to a cap),
+        # charged with the commission.
+        self.sec_fee_rate = _non_negative(sec_fee_rate, "sec_fee_rate")
+        self.taf_per_share = _non_negative(taf_per_share, "taf_per_share")
+        self.taf_max = float(taf_max)
         self.max_gross = _positive_finite(max_gross, "max_gross")
         self.opg_reject_window = opg_reject_window
         self.enforce_available_qty = bool(enforce_available_qty)
@@ -752,7 +762,7 @@ class SimBroker:
             qty=qty,
             price=price,
             at=at,
-            commission=qty * self.commission_per_share,
+            commission=self._costs(before.request.side, qty, price),
         )
         # with_fill goes through the state machine and raises on a terminal order or an
         # oversized fill BEFORE anything below changes: no half-applied fills.
@@ -764,6 +774,13 @@ class SimBroker:
         self._emit(OrderFilled(at, after, fill))
         self._emit(OrderUpdated(at, after, before.status))
         return fill
+
+    def _costs(self, side: OrderSide, qty: int, price: float) -> float:
+        """Commission, plus the regulatory fees on a sell."""
+        cost = qty * self.commission_per_share
+        if side is OrderSide.SELL:
+            cost += qty * price * self.sec_fee_rate + min(qty * self.taf_per_share, self.taf_max)
+        return cost
 
     def _apply_fill(self, fill: Fill) -> None:
         signed = fill.qty if fill.side is OrderSide.BUY else -fill.qty
@@ -928,6 +945,9 @@ class SimBroker:
                 "partial_fill_sizes": {s: list(v) for s, v in self._partial.items()},
                 "enforce_available_qty": self.enforce_available_qty,
                 "prevent_wash_trades": self.prevent_wash_trades,
+                "sec_fee_rate": self.sec_fee_rate,
+                "taf_per_share": self.taf_per_share,
+                "taf_max": self.taf_max if math.isfinite(self.taf_max) else None,
             },
             "cash": self._cash,
             "commissions": self._commissions,
@@ -971,6 +991,8 @@ class SimBroker:
                 if window is None
                 else (time.fromisoformat(window[0]), time.fromisoformat(window[1]))
             )
+            if cfg.get("taf_max", 0.0) is None:
+                cfg["taf_max"] = math.inf  # JSON has no infinity
             cfg.update(overrides)
             starting = cfg.pop("starting_equity")
             broker = cls(clock, starting, assets=assets, market_hours=market_hours, bus=bus, **cfg)

@@ -1,5 +1,5 @@
 """``workstation run --headless [--market sim|replay:PATH] [--mode sim] [--speed N|max]
-[--sessions N] [--json]``: whole trading days without a window.
+[--sessions N] [--from DATE] [--json]``: whole trading days without a window.
 
 See :mod:`workstation.engine.runner` for what a run does, how an interrupted run resumes,
 and the exit codes (0 done, 3 reconciliation differences, 130 stopped by Ctrl-C).
@@ -39,6 +39,13 @@ def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]
         "--sessions", type=int, default=1, metavar="N", help="trading sessions to run (default 1)"
     )
     p.add_argument("--json", action="store_true", help="one JSON object per session")
+    p.add_argument(
+        "--from",
+        dest="start",
+        metavar="DATE",
+        help="first session to trade (simulated and replay markets): the run starts with the "
+        "scan of the evening before; default: the session after sim.today",
+    )
     global_options(p)
     p.set_defaults(handler=run_headless)
 
@@ -53,6 +60,11 @@ def run_headless(args: argparse.Namespace) -> int:
         raise UserError(f"--sessions must be at least 1, got {args.sessions}")
     speed = parse_speed(args.speed)
     ctx = open_context(args)
+    if args.start is not None:
+        if ctx.market_spec == "alpaca":
+            raise UserError("--from is for the simulated and replay markets (Alpaca trades today)")
+        first = ctx.session_arg(args.start, "--from")
+        ctx.today = ctx.calendar.previous_session(first).isoformat()
     # The whole run holds the home: a second instance on it would trade the same account.
     with hold_home(ctx.paths.data_dir, command_line(args), home=ctx.paths.home):
         return _run(ctx, args, speed)

@@ -397,6 +397,38 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class BacktestConfig:
+    """A backtest's account, costs and modelling choices (rules §15)."""
+
+    starting_equity: float = param(100_000.0, lo=1_000.0, hi=1e10)
+    slippage_bps: float = param(
+        2.0, lo=0.0, hi=500.0, doc="market orders and triggered stops, against the print"
+    )
+    open_slippage_bps: float = param(0.0, lo=0.0, hi=500.0, doc="orders filled at the open")
+    commission_per_share: float = param(0.0, lo=0.0, hi=1.0, doc="0 on Alpaca")
+    sec_fee_rate: float = param(
+        0.0000278, lo=0.0, hi=0.01, doc="regulatory fee on sells, share of the proceeds"
+    )
+    taf_per_share: float = param(0.000166, lo=0.0, hi=0.01, doc="FINRA TAF on sells, per share")
+    taf_max: float = param(8.30, lo=0.0, hi=1000.0, doc="FINRA TAF cap per sell")
+    fill_model: str = param(
+        "path",
+        choices=("path", "pessimistic"),
+        doc="pessimistic: a day whose range spans both SL and TP touches the SL first",
+    )
+    seed: int = param(0, lo=0, hi=2**31 - 1, doc="seed of the intraday paths inside each day")
+    universe: str = param(
+        "auto",
+        choices=("auto", "pit", "current"),
+        doc="pit: S&P 500 members of each session; current: today's (survivorship "
+        "bias); auto: pit on real data, current on the simulated market",
+    )
+    years: float = param(3.0, lo=0.1, hi=50.0, doc="default period: the last N years with data")
+    scan_workers: int = param(0, lo=0, hi=64, doc="processes scanning ahead; 0: one per core")
+    risk_free_rate: float = param(0.0, lo=-0.1, hi=0.5, doc="annual, for Sharpe and Sortino")
+
+
+@dataclass(frozen=True)
 class AppConfig:
     mode: str = param("sim", choices=("sim", "paper", "live", "backtest"))
     market: str = param("sim", doc="'sim', 'replay:PATH' or 'alpaca'")
@@ -406,6 +438,7 @@ class AppConfig:
     theme: str = param("dark", choices=("dark", "light"))
     notify: NotifyConfig = dataclasses.field(default_factory=NotifyConfig)
     health: HealthConfig = dataclasses.field(default_factory=HealthConfig)
+    backtest: BacktestConfig = dataclasses.field(default_factory=BacktestConfig)
 
     def __post_init__(self) -> None:
         if not (self.market in ("sim", "alpaca") or self.market.startswith("replay:")):

@@ -6,12 +6,29 @@ Everything here is plain data. Engines create new instances instead of mutating
 
 from __future__ import annotations
 
+import copyreg
 import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
+
+
+def read_only(d: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    """A read-only view of ``d`` (how a pickled mappingproxy is rebuilt)."""
+    return MappingProxyType(d)
+
+
+def _reduce_mapping_proxy(m: MappingProxyType[Any, Any]) -> tuple[Any, tuple[Any, ...]]:
+    return read_only, (dict(m),)
+
+
+# The domain's read-only mappings (a universe's sectors, a candidate's indicators, the
+# configuration's strategies) must cross process boundaries: the backtester scans in worker
+# processes and the optimizer runs trials on Dask workers. The standard library cannot pickle
+# a mappingproxy; it round-trips as a proxy over a copy of its dict.
+copyreg.pickle(MappingProxyType, _reduce_mapping_proxy)
 
 
 class Side(StrEnum):

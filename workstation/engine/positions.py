@@ -365,6 +365,15 @@ class PositionBook(ProtectiveStops, ManualLevels):
         return order
 
     # ============================================================ print watch
+    def seen_range(self, symbol: str) -> tuple[float, float] | None:
+        """(highest, lowest) price the open position of ``symbol`` has seen (its MFE/MAE
+        prices); None when it is not held."""
+        pos = self._live.get(symbol)
+        if pos is None:
+            return None
+        e = pos.exc
+        return max(e.mfe_price, e.mae_price), min(e.mfe_price, e.mae_price)
+
     def reacts_to(self, symbol: str, price: float, at: datetime) -> bool:
         """Would a print of ``symbol`` at ``price`` at ``at`` make the book act (send an exit
         or record a PDT hold)? The decision part of :meth:`on_price`, without side effects:

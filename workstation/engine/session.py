@@ -353,6 +353,14 @@ class TradingSession:
             self._cfg.risk.exits,
         )
 
+    def step_instants(self, session: date) -> list[datetime]:
+        """When ``session``'s steps run (a regular-hours step settles after its time)."""
+        start = self.calendar.at(self.calendar.previous_session(session), "00:00")
+        return [
+            s.at + (STEP_SETTLE if s.name in _SETTLED_STEPS else timedelta(0))
+            for s in self.plan(session, start)
+        ]
+
     async def run_day(self, session: date) -> SessionSummary | None:
         """Run ``session``'s timetable from now to its end-of-day bookkeeping.
 
