@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from workstation.commands import (
+    backtest_cmd,
     config_cmd,
     market_cmd,
     notify_cmd,
@@ -15,7 +16,7 @@ from workstation.commands import (
     store_cmd,
 )
 
-MODULES = [config_cmd, market_cmd, scan_cmd, run_cmd, store_cmd, notify_cmd]
+MODULES = [config_cmd, market_cmd, scan_cmd, run_cmd, backtest_cmd, store_cmd, notify_cmd]
 
 
 def register_all(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]) -> None:

@@ -146,6 +146,7 @@ def synth_minute_paths(
     volume: np.ndarray | float,
     minutes: int,
     rng: np.random.Generator,
+    low_first: np.ndarray | None = None,
 ) -> MinutePaths:
     """Minute bars of N symbols for one session, consistent with each symbol's daily OHLCV.
 
@@ -154,6 +155,10 @@ def synth_minute_paths(
     not bracket open/close is widened (``repaired``), a symbol with a NaN or non-positive price
     gets a NaN path (``invalid``), a NaN or negative volume counts as zero.
     Deterministic for a given ``rng`` state.
+
+    ``low_first`` forces, per symbol, which extreme comes first (True: the low; the
+    backtester's pessimistic fills); the random draw it replaces is still made, so every
+    other part of the path is the one the same ``rng`` gives without it.
     """
     if minutes < 1:
         raise ValueError(f"a session needs at least one minute, got {minutes}")
@@ -199,7 +204,8 @@ def synth_minute_paths(
     # others at distinct interior points drawn from a U-shaped law.
     u = rng.beta(_EXTREME_TIME_BETA, _EXTREME_TIME_BETA, size=(2, n))
     p_low_first = 1.0 / (1.0 + np.exp(-_ORDER_SLOPE * (c - o) / np.where(rng_ > 0, rng_, 1.0)))
-    low_first = rng.random(n) < p_low_first
+    drawn = rng.random(n) < p_low_first
+    low_first = drawn if low_first is None else np.broadcast_to(np.asarray(low_first, bool), (n,))
     if m >= 3:
         t = 1 + np.minimum((u * (m - 1)).astype(np.int64), m - 2)
         t.sort(axis=0)

@@ -647,7 +647,13 @@ class _Day:
         """The minute path: open/high/low/close/volume, each (minutes,)."""
         m = self._market
         n = m.calendar.minutes_in_session(self.session)
-        paths = synth_minute_paths(*self.bar, n, m._rng(self.symbol, self.session, 1))
+        low_first = m._forced_order(self.symbol, self.session, self.bar)
+        paths = synth_minute_paths(
+            *self.bar,
+            n,
+            m._rng(self.symbol, self.session, 1),
+            None if low_first is None else np.array([low_first]),
+        )
         return paths.column(0)
 
     def price_at(self, t: datetime) -> float:
@@ -895,6 +901,12 @@ class ReplayMarket:
         # crc32 is stable across processes (str hash is salted), so paths are reproducible.
         key = [self.seed & 0xFFFFFFFF, zlib.crc32(symbol.encode()), session.toordinal(), purpose]
         return np.random.default_rng(np.random.SeedSequence(key))
+
+    def _forced_order(
+        self, symbol: str, session: date, bar: tuple[float, float, float, float, float]
+    ) -> bool | None:
+        """Which extreme a day's path must reach first (True: the low); None: drawn."""
+        return None
 
     def _prev_close(self, j: int, row: int) -> float:
         if self._last_close_idx is None:

@@ -36,7 +36,7 @@ from workstation.core.calendar import TradingCalendar
 from workstation.core.clock import SimClock
 from workstation.core.config import Config
 from workstation.core.events import EventBus
-from workstation.core.models import Universe
+from workstation.core.models import Side, Universe
 from workstation.core.print_watch import PrintWatch
 from workstation.engine.reconcile import Difference
 from workstation.engine.runner import MarketHours
@@ -134,6 +134,15 @@ class EngineProbe:
     def seen_range(self, symbol: str) -> tuple[float, float] | None:
         return self.session.book.seen_range(symbol)
 
+    def levels(self, symbol: str, session: date) -> tuple[bool, float, float] | None:
+        pos = self.session.book.position(symbol)
+        if pos is None:
+            return None
+        cal = self.session.calendar
+        if cal.day_number(pos.entry_session, session) < self.session.cfg.risk.exits.sltp_from_day:
+            return None
+        return pos.side is Side.LONG, pos.sl, pos.tp
+
 
 def make_broker(cfg: Config, clock: SimClock, calendar: TradingCalendar) -> SimBroker:
     bt = cfg.app.backtest
@@ -172,6 +181,7 @@ async def run_backtest(
     market = BacktestMarket.from_bars(
         data.bars, data.universe, report=data.report, clock=clock, seed=cfg.app.backtest.seed
     )
+    market.pessimistic = cfg.app.backtest.fill_model == "pessimistic"
     broker = make_broker(cfg, clock, calendar)
     store = Store.open(db_path)
     session = TradingSession(

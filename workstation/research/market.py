@@ -80,6 +80,11 @@ class StreamProbe(Protocol):
         """(highest, lowest) price the held position has seen, None if not held."""
         ...
 
+    def levels(self, symbol: str, session: date) -> tuple[bool, float, float] | None:
+        """(is long, SL, TP) of the position held in ``symbol`` if its SL and TP apply on
+        ``session``; None otherwise."""
+        ...
+
 
 def _ns(t: datetime) -> int:
     return int(t.timestamp() * 1_000_000) * 1000 if t.year < 9999 else np.iinfo(_NS).max
@@ -96,6 +101,24 @@ class BacktestMarket(ReplayMarket):
     probe: StreamProbe | None = None
     printed: int = 0
     instants: int = 0
+    #: ``pessimistic`` fills: a day whose range spans a held position's stop and target
+    #: reaches the adverse extreme first.
+    pessimistic: bool = False
+
+    def _forced_order(
+        self, symbol: str, session: date, bar: tuple[float, float, float, float, float]
+    ) -> bool | None:
+        if not self.pessimistic or self.probe is None:
+            return None
+        levels = self.probe.levels(symbol, session)
+        if levels is None:
+            return None
+        long, sl, tp = levels
+        _, high, low, _, _ = bar
+        lo_level, hi_level = (sl, tp) if long else (tp, sl)
+        if low <= lo_level and high >= hi_level:
+            return long  # a long's stop is below: the low first; a short's above: the high
+        return None
 
     async def _regular_hours(
         self, days: list[tuple[str, _Day]], start: datetime, close: datetime
@@ -110,8 +133,9 @@ class BacktestMarket(ReplayMarket):
         grid = self.grid(start, close)
         if days and grid:
             plan = _Plan(self, probe, days, grid, self.calendar.session_of(start))
-            for idx, symbols in plan.instants():
+            for idx, planned in plan.instants():
                 t = grid[idx]
+                symbols = plan.safe_columns(idx, planned)
                 await self._sleep_like_grid(t)
                 for j in symbols:
                     sym, day = days[j]
@@ -244,21 +268,26 @@ class _Plan:
             return None
         return k + int(np.argmax(hit))
 
-    def mixed_equity_safe(self, j: int, price: float) -> bool:
-        """Would printing symbol j alone keep every daily-loss check away from the level?"""
+    def safe_columns(self, idx: int, columns: list[int]) -> list[int]:
+        """The columns to print at ``idx``: ``columns``, or every symbol when printing only
+        those would leave the account at an equity the full stream never showed at or near
+        the kill switch's level (the next daily-loss check reads it). Decided just before
+        printing, on the marks the prints before it left."""
+        everyone = list(range(len(self.days)))
+        if len(columns) == len(everyone):
+            return columns
         floor = self.probe.equity_floor()
         if floor is None:
-            return True
+            return columns
         cash, qty, last = self.probe.account()
         equity = cash
         for sym, q in qty.items():
+            equity += q * last[sym]
+        for j in columns:
+            q = qty.get(self.symbols[j], 0)
             if q:
-                equity += q * last[sym]
-        sym = self.symbols[j]
-        q = qty.get(sym, 0)
-        if q:
-            equity += q * (price - last[sym])
-        return equity > floor * (1.0 + 10 * _FLOOR_MARGIN)
+                equity += q * (float(self.prices[idx, j]) - last[self.symbols[j]])
+        return columns if equity > floor * (1.0 + 10 * _FLOOR_MARGIN) else everyone
 
 
 class _InstantIter:
@@ -321,12 +350,9 @@ class _InstantIter:
             if seg[i_min] < lo:
                 self._single(k + i_min, j, singles)
 
-    def _single(self, idx: int, j: int, singles: dict[int, set[int]]) -> None:
-        plan = self.plan
-        if plan.mixed_equity_safe(j, float(plan.prices[idx, j])):
-            singles.setdefault(idx, set()).add(j)
-        else:
-            singles.setdefault(idx, set()).update(range(len(plan.days)))
+    @staticmethod
+    def _single(idx: int, j: int, singles: dict[int, set[int]]) -> None:
+        singles.setdefault(idx, set()).add(j)
 
     def _jumps(self, k: int, e: int, whole: set[int], singles: dict[int, set[int]]) -> None:
         """Insert prints so no symbol moves more than JUMP_GUARD between two of its prints."""

@@ -1,0 +1,263 @@
+"""``workstation backtest``: the live engine's rules over history (see
+:mod:`workstation.research.backtest`).
+
+``--from/--to`` (sessions inclusive; default: the last ``backtest.years`` years the market has
+data for), ``--scenario NAME`` (repeatable; ``all``), ``--fill-model``, ``--json`` (one
+object on stdout), ``--report DIR`` (HTML + CSVs). Each scenario's run is its own store under
+``<data>/backtests/``, listed in the main store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import pandas as pd
+
+from workstation.context import Context, open_context
+from workstation.core.calendar import ET
+from workstation.core.config import Config
+from workstation.core.overrides import apply_overrides
+from workstation.errors import UserError
+from workstation.research.backtest import ASSUMPTIONS, BacktestRun, run_backtest
+from workstation.research.history import History, load_history
+from workstation.research.scans import ScanCache, ScanService
+from workstation.research.scenarios import Scenario, resolve, scenario_config
+
+_MODE_WORDS = ("pit", "current")
+
+
+def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = sub.add_parser(
+        "backtest",
+        help="run the trading rules over history (the live engine on a fast-forward clock)",
+        description="Backtest: the same scan, rules and simulated broker as the live engine, "
+        "over history. --universe pit scans each session's S&P 500 members (the default on "
+        "real data), --universe current today's members (to show survivorship bias), "
+        "--universe CSV a fixed list. Exit codes: 0 done, 2 a user error.",
+    )
+    p.add_argument("--from", dest="start", metavar="DATE", help="first session to trade")
+    p.add_argument("--to", dest="end", metavar="DATE", help="last session to trade")
+    p.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help="a named variant (repeatable; 'all': every built-in one); default: combined",
+    )
+    p.add_argument(
+        "--fill-model", choices=("path", "pessimistic"), help="override backtest.fill_model"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--report", metavar="DIR", help="write an HTML report and CSVs into DIR")
+    p.add_argument(
+        "--no-cache", action="store_true", help="scan every session again (no scan cache)"
+    )
+    global_options(p)
+    p.set_defaults(handler=backtest_command)
+
+
+@dataclasses.dataclass(frozen=True)
+class Period:
+    first: date
+    last: date
+
+
+def resolve_period(ctx: Context, history: History, start: str | None, end: str | None) -> Period:
+    cal = ctx.calendar
+    last = ctx.session_arg(end, "--to") if end else history.last_session
+    if last > history.last_session:
+        raise UserError(
+            f"--to {last}: the market has data up to {history.last_session}; end on or before it"
+        )
+    if start:
+        first = ctx.session_arg(start, "--from")
+    else:
+        years = ctx.cfg.app.backtest.years
+        target = last.replace(year=last.year - int(years)) if years.is_integer() else None
+        if target is None:
+            target = date.fromordinal(last.toordinal() - round(years * 365.25))
+        first = max(history.earliest_start, cal.session_on_or_after(target))
+    if first < history.earliest_start:
+        warm = ctx.cfg.scanner.universe.history_sessions
+        raise UserError(
+            f"--from {first}: the scan needs {warm} sessions of history before the first "
+            f"session and the data allows starting on {history.earliest_start} at the earliest"
+        )
+    if first > last:
+        raise UserError(f"the period is empty: --from {first} is after --to {last}")
+    return Period(first, last)
+
+
+def _run_id(scenario: str) -> str:
+    stamp = datetime.now(ET).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{scenario}"
+
+
+def _progress(out: TextIO, name: str) -> Callable[[int, int, date], None] | None:
+    if not out.isatty():
+        return None
+    width = 30
+
+    def show(i: int, n: int, day: date) -> None:
+        done = int(width * i / n)
+        out.write(f"\rbacktest {name}: [{'#' * done}{'-' * (width - done)}] {i}/{n} {day}")
+        if i == n:
+            out.write("\n")
+        out.flush()
+
+    return show
+
+
+def _costs(cfg: Config) -> dict[str, float]:
+    bt = cfg.app.backtest
+    return {
+        "slippage_bps": bt.slippage_bps,
+        "open_slippage_bps": bt.open_slippage_bps,
+        "commission_per_share": bt.commission_per_share,
+        "sec_fee_rate": bt.sec_fee_rate,
+        "taf_per_share": bt.taf_per_share,
+        "taf_max": bt.taf_max,
+    }
+
+
+def backtest_command(args: argparse.Namespace) -> int:
+    from workstation.research.results import analyze, results_json
+    from workstation.research.run_info import Coverage, RunInfo
+    from workstation.research.stats import Period as StatsPeriod
+
+    universe_arg = getattr(args, "universe", None)
+    if universe_arg in _MODE_WORDS:
+        args.universe = None  # a mode, not a CSV for the context
+    ctx = open_context(args)
+    cfg = ctx.cfg
+    if args.fill_model:
+        cfg = apply_overrides(cfg, {"app.backtest.fill_model": args.fill_model})
+    start_hint = ctx.session_arg(args.start, "--from") if args.start else None
+    history = load_history(ctx, universe_arg, start_hint, cfg.app.backtest.years)
+    period = resolve_period(ctx, history, args.start, args.end)
+    scenarios = resolve(args.scenario or [], cfg, ctx.paths.config_dir)
+    cal = ctx.calendar
+    bars = history.data.bars
+    bench = history.data.universe.benchmark
+    closes = pd.Series(bars.close[:, bars.col(bench)], index=pd.DatetimeIndex(bars.dates)).dropna()
+    sessions = cal.sessions_in_range(period.first, period.last)
+    coverage = history.membership.report(sessions, bars)
+    scan_days = [cal.previous_session(period.first), *sessions[:-1]]
+    folder = ctx.paths.data_dir / "backtests"
+    cache = None if args.no_cache else ScanCache(ctx.paths.data_dir / "cache" / "scans.db")
+    results = []
+    try:
+        with ScanService(
+            bars, history.membership, workers=cfg.app.backtest.scan_workers, cache=cache
+        ) as scans:
+            for sc in scenarios:
+                sc_cfg = scenario_config(cfg, sc)
+                scans.prefetch(scan_days, sc_cfg)
+                db = folder / f"{_run_id(sc.name)}.db"
+                run = asyncio.run(
+                    run_backtest(
+                        sc_cfg,
+                        history.data,
+                        period.first,
+                        period.last,
+                        db,
+                        scans,
+                        cal,
+                        progress=_progress(sys.stderr, sc.name),
+                    )
+                )
+                if run.differences:
+                    raise UserError(f"the backtest's new store disagreed with its broker: {run}")
+                first_cov = history.membership.coverage(sessions[0], bars)
+                info = RunInfo(
+                    market=ctx.market_spec,
+                    universe_mode=history.membership.mode,
+                    coverage=Coverage(members=first_cov[1], with_data=first_cov[0]),
+                    period=StatsPeriod(period.first, period.last),
+                    data_source=history.data.source,
+                    fill_model=sc_cfg.app.backtest.fill_model,
+                    costs=_costs(sc_cfg),
+                    assumptions=ASSUMPTIONS,
+                    name=sc.name,
+                    overrides=dict(sc.overrides),
+                    param_hash=sc_cfg.param_hash,
+                )
+                results.append((sc, run, analyze(db, info, benchmark_closes=closes), sc_cfg))
+    finally:
+        if cache is not None:
+            cache.close()
+    main, *others = [r[2] for r in results]
+    doc = results_json(main, scenarios=others)
+    doc["universe"]["coverage_over_period"] = coverage
+    doc["runs"] = [_run_json(sc, run) for sc, run, _, _ in results]
+    if args.report:
+        from workstation.research.report import write_report
+
+        write_report(Path(args.report).expanduser(), main, scenarios=others)
+    if args.json:
+        sys.stdout.write(json.dumps(doc, allow_nan=False, separators=(",", ":")) + "\n")
+    else:
+        _print_text(doc, sys.stdout)
+    return 0
+
+
+def _run_json(sc: Scenario, run: BacktestRun) -> dict[str, Any]:
+    return {
+        "scenario": sc.name,
+        "store": str(run.db_path),
+        "sessions": run.sessions,
+        "wall_s": round(run.wall_s, 3),
+        "prints": run.prints,
+    }
+
+
+def _fmt(v: Any, pct: bool = False) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:+.2%}" if pct else f"{v:.2f}"
+    return str(v)
+
+
+def _print_text(doc: dict[str, Any], out: TextIO) -> None:
+    p = doc["period"]
+    u = doc["universe"]
+    cov = u.get("coverage_over_period") or {}
+    out.write(
+        f"Backtest {p['start']} .. {p['end']} ({p['sessions']} sessions), {doc['data_source']}\n"
+        f"universe {u['mode']}, coverage min {cov.get('coverage_min')} mean "
+        f"{cov.get('coverage_mean')}; parameters {doc['param_hash']}; fills "
+        f"{doc['fill_model']}\n"
+    )
+    rows = doc["scenarios"] or [{"name": doc["name"], **doc["stats"]}]
+    out.write(
+        f"\n{'scenario':<18}{'trades':>7}{'win':>8}{'PF':>7}{'exp R':>7}{'return':>9}"
+        f"{'CAGR':>9}{'Sharpe':>8}{'maxDD':>9}\n"
+    )
+    for r in rows:
+        out.write(
+            f"{r['name']:<18}{_fmt(r.get('n_trades')):>7}{_fmt(r.get('win_rate'), True):>8}"
+            f"{_fmt(r.get('profit_factor')):>7}{_fmt(r.get('expectancy_r')):>7}"
+            f"{_fmt(r.get('total_return'), True):>9}{_fmt(r.get('cagr'), True):>9}"
+            f"{_fmt(r.get('sharpe')):>8}{_fmt(r.get('max_drawdown'), True):>9}"
+            f"{'  (small sample)' if r.get('small_sample') else ''}\n"
+        )
+    b = doc.get("benchmark") or {}
+    out.write(
+        f"{'SPY buy & hold':<18}{'':>7}{'':>8}{'':>7}{'':>7}"
+        f"{_fmt(b.get('total_return'), True):>9}{_fmt(b.get('cagr'), True):>9}"
+        f"{_fmt(b.get('sharpe')):>8}{_fmt(b.get('max_drawdown'), True):>9}\n"
+    )
+    for r in doc["runs"]:
+        out.write(f"\n{r['scenario']}: store {r['store']} ({r['wall_s']:.1f} s)")
+    out.write("\n")
+
+
+__all__ = ["backtest_command", "register", "resolve_period"]
