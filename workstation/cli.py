@@ -44,7 +44,8 @@ def _global_options(p: argparse.ArgumentParser, top: bool = False) -> None:
     p.add_argument(
         "--market",
         metavar="SOURCE",
-        help="sim (default), replay:PATH (CSV or Parquet of daily bars) or alpaca",
+        help="sim (default), replay:PATH (CSV or Parquet of daily bars; replay:PATH,BENCH "
+        "takes the benchmark's bars from a second file) or alpaca",
     )
     p.add_argument(
         "--universe",

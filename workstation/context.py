@@ -134,7 +134,7 @@ class Context:
         return WallClock() if self.market_spec == "alpaca" else self.sim_clock()
 
     def make_market(self, clock: Clock | None = None, store: object | None = None) -> MarketData:
-        """The market of ``--market`` (or app.yaml): sim, replay:PATH."""
+        """The market of ``--market`` (or app.yaml): sim, replay:PATH[,BENCHMARK_PATH]."""
         spec = self.market_spec
         if spec == "sim":
             from workstation.market.sim import SimMarket
@@ -145,7 +145,9 @@ class Context:
         if spec.startswith("replay:"):
             from workstation.market.replay import ReplayMarket
 
-            path = spec.removeprefix("replay:")
+            # replay:BARS or replay:BARS,BENCHMARK: the benchmark's bars may come from a
+            # second file (the stocks' file of the shared data has no SPY).
+            path, _, bench_path = spec.removeprefix("replay:").partition(",")
             if not path:
                 raise UserError("--market replay:PATH needs the path of a CSV or Parquet file")
             universe = self.universe_csv
@@ -154,6 +156,7 @@ class Context:
             return ReplayMarket(
                 Path(path).expanduser(),
                 universe_csv=universe,
+                benchmark_path=Path(bench_path).expanduser() if bench_path else None,
                 clock=clock,
                 benchmark=self.cfg.scanner.universe.benchmark,
             )

@@ -66,6 +66,8 @@ def data_fingerprint(bars: DailyBars) -> str:
     h.update("\x00".join(bars.symbols).encode())
     for f in FIELDS:
         h.update(np.ascontiguousarray(getattr(bars, f)).tobytes())
+    if bars.flags is not None:
+        h.update(np.ascontiguousarray(bars.flags).tobytes())
     return h.hexdigest()
 
 
@@ -127,6 +129,8 @@ def _save_bars(bars: DailyBars, folder: Path) -> Path:
     (folder / "symbols.json").write_text(json.dumps(list(bars.symbols)), encoding="utf-8")
     for f in FIELDS:
         np.save(folder / f"{f}.npy", np.ascontiguousarray(getattr(bars, f)))
+    if bars.flags is not None:  # the validation's findings travel with the bars (rules §14)
+        np.save(folder / "flags.npy", np.ascontiguousarray(bars.flags))
     return folder
 
 
@@ -134,7 +138,9 @@ def _load_bars(folder: Path) -> DailyBars:
     dates = np.load(folder / "dates.npy").view("datetime64[D]")
     symbols = json.loads((folder / "symbols.json").read_text(encoding="utf-8"))
     arrays = {f: np.load(folder / f"{f}.npy", mmap_mode="r") for f in FIELDS}
-    return DailyBars(dates, tuple(symbols), **arrays)
+    flags_file = folder / "flags.npy"
+    flags = np.load(flags_file) if flags_file.exists() else None
+    return DailyBars(dates, tuple(symbols), **arrays, flags=flags)
 
 
 def _init_worker(folder: str, universe: Universe) -> None:
