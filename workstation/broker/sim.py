@@ -105,6 +105,8 @@ REGULAR = "open"  # the market state string (MarketState.OPEN) that means regula
 _EPS = 1e-6
 
 AssetLookup = Callable[[str], Asset | None] | Mapping[str, Asset]
+#: What an order could still add to a position: (side, shares, limit price, stop price).
+_Want = tuple[OrderSide, int, float | None, float | None]
 MarketHours = Callable[[datetime], str]
 
 
@@ -344,32 +346,37 @@ class SimBroker:
 
     def _held_value(self, extra: OrderRequest | None = None, exclude: str | None = None) -> float:
         """Value of the exposure open orders could add (worst side per symbol)."""
-        per_symbol: dict[str, list[OrderRequest]] = {}
+        # (side, shares still to fill, limit, stop) per order: what the worst case needs,
+        # without copying requests (every account read walks every open order).
+        per_symbol: dict[str, list[_Want]] = {}
         for e in self._open_entries():
             if e.order.client_order_id != exclude:
+                r = e.order.request
                 per_symbol.setdefault(e.order.symbol, []).append(
-                    _unchecked_request(e.order.request, qty=e.order.remaining_qty)
+                    (r.side, e.order.remaining_qty, r.limit_price, r.stop_price)
                 )
         if extra is not None:
-            per_symbol.setdefault(extra.symbol, []).append(extra)
+            per_symbol.setdefault(extra.symbol, []).append(
+                (extra.side, extra.qty, extra.limit_price, extra.stop_price)
+            )
         total = 0.0
-        for symbol, reqs in per_symbol.items():
-            shares = self._added_shares(symbol, reqs)
+        for symbol, wants in per_symbol.items():
+            shares = self._added_shares(symbol, wants)
             if shares > 0:
-                total += shares * (self._reference_price(symbol, reqs) or 0.0)
+                total += shares * (self._reference_price(symbol, wants) or 0.0)
         return total
 
-    def _added_shares(self, symbol: str, reqs: Sequence[OrderRequest]) -> int:
+    def _added_shares(self, symbol: str, wants: Sequence[_Want]) -> int:
         q = self._position(symbol).qty
-        buys = sum(r.qty for r in reqs if r.side is OrderSide.BUY)
-        sells = sum(r.qty for r in reqs if r.side is OrderSide.SELL)
+        buys = sum(w[1] for w in wants if w[0] is OrderSide.BUY)
+        sells = sum(w[1] for w in wants if w[0] is OrderSide.SELL)
         return max(0, max(abs(q + buys), abs(q - sells)) - abs(q))
 
-    def _reference_price(self, symbol: str, reqs: Sequence[OrderRequest]) -> float | None:
+    def _reference_price(self, symbol: str, wants: Sequence[_Want]) -> float | None:
         last = self._last.get(symbol)
         if last is not None:
             return last
-        prices = [p for r in reqs for p in (r.limit_price, r.stop_price) if p is not None]
+        prices = [p for w in wants for p in (w[2], w[3]) if p is not None]
         return max(prices) if prices else None
 
     def _buying_power_raw(self, exclude: str | None = None) -> float:
@@ -481,7 +488,8 @@ class SimBroker:
                 return "not easy to borrow", f"{sym} is not easy to borrow"
 
         adds = self._held_value(extra=req, exclude=exclude) - self._held_value(exclude=exclude)
-        if self._added_shares(sym, [req]) > 0 and self._reference_price(sym, [req]) is None:
+        want = [(req.side, req.qty, req.limit_price, req.stop_price)]
+        if self._added_shares(sym, want) > 0 and self._reference_price(sym, want) is None:
             return (
                 "insufficient buying power",
                 f"no price known for {sym} to value the order against buying power",

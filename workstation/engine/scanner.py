@@ -75,6 +75,7 @@ class Scanner:
         self.universe = universe or market.universe()
         self.executor = executor
         self.source = source
+        self._recorded: set[str] = set()  # parameter sets this scanner has stored
 
     async def _compute(self, session: date, cfg: Config) -> ScanOutcome:
         if self.source is not None:
@@ -137,9 +138,12 @@ class Scanner:
         carried, dropped = carry_decisions(
             self.decisions(session), ((r.symbol, r.strategy) for r in outcome.rows)
         )
-        self.store.record_param_set(
-            cfg.param_hash, _params_yaml(cfg), "scan", at=finished, actor="engine"
-        )
+        if cfg.param_hash not in self._recorded:
+            # Dumping the parameters as YAML takes ~50 ms: once per parameter set, not per scan.
+            self.store.record_param_set(
+                cfg.param_hash, _params_yaml(cfg), "scan", at=finished, actor="engine"
+            )
+            self._recorded.add(cfg.param_hash)
         scan_id = self.store.record_scan(
             session=session,
             param_hash=cfg.param_hash,

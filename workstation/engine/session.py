@@ -222,6 +222,7 @@ class TradingSession:
         crash_point: CrashPoint | None = None,
         order_timeout_s: float = 10.0,
         scan_source: ScanSource | None = None,
+        mfe_save_interval_s: float = 30.0,
     ) -> None:
         self.market = market
         self.broker = broker
@@ -251,7 +252,14 @@ class TradingSession:
         )
         self.orders = OrderManager(broker, store, clock, bus, timeout_s=order_timeout_s)
         self.book = PositionBook(
-            store, self.orders, broker, clock, calendar, bus, lambda: self._cfg.risk
+            store,
+            self.orders,
+            broker,
+            clock,
+            calendar,
+            bus,
+            lambda: self._cfg.risk,
+            mfe_save_interval_s=mfe_save_interval_s,
         )
         self.gate = TradingGate(bus)
         self.reconciler = Reconciler(store, broker, self.orders, self.book, self.gate, clock, bus)

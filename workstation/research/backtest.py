@@ -48,6 +48,8 @@ from workstation.market.replay import DataReport
 from workstation.research.market import BacktestMarket
 from workstation.store import Store
 
+_NO_PERIODIC_SAVE_S = 366 * 86400.0
+
 #: What a backtest on daily bars assumes, in every report.
 ASSUMPTIONS: tuple[str, ...] = (
     "Daily bars hold no intraday path. Inside each day the replay market's synthesis is used "
@@ -197,6 +199,9 @@ async def run_backtest(
         exchange=broker,
         universe=data.universe,
         scan_source=scans,
+        # The excursions are written when an extreme changes; the periodic save in between
+        # only shortens a live app's back-fill after a crash, which a backtest never has.
+        mfe_save_interval_s=_NO_PERIODIC_SAVE_S,
     )
     market.probe = EngineProbe(session, broker)
     run = BacktestRun(first, last, len(sessions), db_path)

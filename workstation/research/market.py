@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Iterator, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 import numpy as np
@@ -86,8 +86,13 @@ class StreamProbe(Protocol):
         ...
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
 def _ns(t: datetime) -> int:
-    return int(t.timestamp() * 1_000_000) * 1000 if t.year < 9999 else np.iinfo(_NS).max
+    """Nanoseconds since the epoch, in integers (exact for any whole microsecond)."""
+    return (t - _EPOCH) // _US * 1000 if t.year < 9999 else int(np.iinfo(_NS).max)
 
 
 class BacktestMarket(ReplayMarket):
@@ -130,11 +135,12 @@ class BacktestMarket(ReplayMarket):
             return
         clock = self._clock
         assert clock is not None
-        grid = self.grid(start, close)
-        if days and grid:
-            plan = _Plan(self, probe, days, grid, self.calendar.session_of(start))
+        step = timedelta(seconds=self.quote_interval)
+        n = _grid_length(start, close, step)
+        if days and n:
+            plan = _Plan(probe, days, start, step, n, self.calendar.session_of(start))
             for idx, planned in plan.instants():
-                t = grid[idx]
+                t = plan.time(idx)
                 symbols = plan.safe_columns(idx, planned)
                 await self._sleep_like_grid(t)
                 for j in symbols:
@@ -166,22 +172,27 @@ class _Plan:
 
     def __init__(
         self,
-        market: BacktestMarket,
         probe: StreamProbe,
         days: list[tuple[str, _Day]],
-        grid: list[datetime],
+        start: datetime,
+        step: timedelta,
+        n: int,
         session: date | None,
     ) -> None:
         self.probe = probe
         self.days = days
-        self.grid = grid
+        self.start = start
+        self.step = step
+        self.n = n
         self.symbols = [s for s, _ in days]
-        self.grid_ns = np.array([_ns(t) for t in grid], dtype=_NS)
+        k = np.arange(n, dtype=_NS)
+        step_us = step // timedelta(microseconds=1)
+        self.grid_ns = _ns(start) + k * (step_us * 1000)
         open_time = days[0][1].open_time
-        close_time = days[0][1].close_time
-        secs = np.array([(t - open_time).total_seconds() for t in grid])
-        at_close = np.array([t >= close_time for t in grid])
-        self.prices = np.column_stack([_day_prices(d, secs, at_close) for _, d in days])
+        # Whole microseconds: the same floats as (t - open).total_seconds() for each t.
+        start_us = (start - open_time) // timedelta(microseconds=1)
+        secs = (start_us + k * step_us) / 1e6
+        self.prices = np.column_stack([_day_prices(d, secs) for _, d in days])
         self.marks = self._mark_indices(probe.mark_times(session) if session else ())
         self.last_idx = [-1] * len(days)
         self.last_price = [math.nan] * len(days)
@@ -190,6 +201,10 @@ class _Plan:
             self.last_price[j] = math.nan if last is None else last
 
     # -------------------------------------------------------------- bookkeeping
+    def time(self, idx: int) -> datetime:
+        """The grid's instant ``idx``: ``start + idx * step``, as the full stream reaches it."""
+        return self.start + idx * self.step
+
     def printed(self, j: int, idx: int, price: float) -> None:
         self.last_idx[j] = idx
         self.last_price[j] = price
@@ -199,9 +214,9 @@ class _Plan:
         for m in times:
             m_ns = _ns(m)
             i = int(np.searchsorted(self.grid_ns, m_ns, side="left"))  # first >= m
-            if i < len(self.grid) and self.grid_ns[i] == m_ns:
+            if i < self.n and self.grid_ns[i] == m_ns:
                 out.add(i)  # the full stream prints this instant right after the step
-            if 0 < i <= len(self.grid):
+            if 0 < i <= self.n:
                 out.add(i - 1)  # the last instant before the step
         return sorted(out)
 
@@ -212,8 +227,7 @@ class _Plan:
     def next_event(self, k: int) -> tuple[int, int | None]:
         """The first grid index >= k at which the engine may act (len(grid): none today),
         and the instant of a daily-loss breach it is the check of (None if it is not)."""
-        n = len(self.grid)
-        best = n
+        best = self.n
         breached: int | None = None
         for i in self.marks:
             if i >= k:
@@ -233,7 +247,7 @@ class _Plan:
         sym = self.symbols[j]
         day = self.days[j][1]
         while k < limit:
-            w = self.probe.watch(sym, self.grid[k])
+            w = self.probe.watch(sym, self.time(k))
             if w is None:
                 return None
             seg = self.prices[k:limit, j]
@@ -241,7 +255,7 @@ class _Plan:
             if not hit.any():
                 return None
             idx = k + int(np.argmax(hit))
-            t = self.grid[idx]
+            t = self.time(idx)
             if self.probe.reacts_to(sym, day.price_at(t), t):
                 return idx
             k = idx + 1  # a bound's margin, not a reaction: look further
@@ -311,7 +325,7 @@ class _InstantIter:
 
     def _refill(self) -> None:
         plan = self.plan
-        n = len(plan.grid)
+        n = plan.n
         everyone = list(range(len(plan.days)))
         while self.k < n and not self.queue:
             k = self.k
@@ -357,7 +371,7 @@ class _InstantIter:
     def _jumps(self, k: int, e: int, whole: set[int], singles: dict[int, set[int]]) -> None:
         """Insert prints so no symbol moves more than JUMP_GUARD between two of its prints."""
         plan = self.plan
-        n = len(plan.grid)
+        n = plan.n
         stops = sorted(set(whole) | set(singles))
         if not stops:
             return
@@ -386,16 +400,22 @@ class _InstantIter:
         self._bridge(j, mid, float(plan.prices[mid, j]), i1, k, singles)
 
 
-def _day_prices(day: _Day, secs: np.ndarray, at_close: np.ndarray) -> np.ndarray:
-    """:meth:`_Day.price_at` at many instants (seconds after the open), same arithmetic."""
+def _grid_length(start: datetime, close: datetime, step: timedelta) -> int:
+    """How many grid instants ``start + k * step`` fall before ``close``."""
+    if start >= close:
+        return 0
+    return -((start - close) // step)
+
+
+def _day_prices(day: _Day, secs: np.ndarray) -> np.ndarray:
+    """:meth:`_Day.price_at` at many instants before the close (seconds after the open),
+    with the same arithmetic."""
     mins = day.minutes
     o, c = mins["open"], mins["close"]
     elapsed = np.maximum(secs, 0.0) / 60.0
     k = np.minimum(elapsed.astype(np.int64), len(c) - 1)
     frac = np.minimum(elapsed - k, 1.0)
-    out = o[k] + frac * (c[k] - o[k])
-    out[at_close] = day.day_close
-    return out
+    return o[k] + frac * (c[k] - o[k])
 
 
 __all__ = ["JUMP_GUARD", "BacktestMarket", "StreamProbe"]
