@@ -13,7 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -56,6 +56,7 @@ TABLES = {
     "param_sets",
     "bar_series",
     "paper_tracks",
+    "backtests",
 }
 
 
@@ -156,7 +157,7 @@ def test_open_creates_file_schema_and_pragmas(db_path: Path) -> None:
     s = Store.open(db_path, busy_timeout_s=1.25)
     try:
         assert db_path.is_file()
-        assert s.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 5
+        assert s.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 6
         assert set(s.db.table_names()) == TABLES
         conn = s.db.conn
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -1650,3 +1651,38 @@ def test_store_file_lives_where_asked(tmp_path: Path) -> None:
         assert s.path == path
     assert path.is_file()
     assert os.path.getsize(path) > 0
+
+
+def test_a_backtest_is_listed_with_its_period_market_parameters_and_summary(store: Store) -> None:
+    at = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)
+    for i, (scenario, h) in enumerate([("combined", "aaa"), ("gap-2", "bbb"), ("combined", "aaa")]):
+        store.record_backtest(
+            f"run-{i}",
+            at=at.replace(minute=i),
+            scenario=scenario,
+            first=date(2019, 1, 2),
+            last=date(2021, 12, 31),
+            market="replay:/data/sp500.parquet",
+            data_source="replay:/data/sp500.parquet",
+            param_hash=h,
+            universe_mode="pit",
+            fill_model="path",
+            path=f"/home/data/backtests/run-{i}.db",
+            overrides={"risk.gap.max_abs_gap": 0.02} if scenario == "gap-2" else {},
+            summary={"n_trades": 100 + i, "sharpe": 0.8},
+        )
+    rows = store.backtests()
+    assert [r.id for r in rows] == ["run-2", "run-1", "run-0"]  # newest first
+    assert [r.id for r in store.backtests(param_hash="aaa")] == ["run-2", "run-0"]
+    gap = store.backtest("run-1")
+    assert gap is not None and gap.overrides == {"risk.gap.max_abs_gap": 0.02}
+    assert (gap.first_session, gap.last_session) == (date(2019, 1, 2), date(2021, 12, 31))
+    assert gap.summary == {"n_trades": 101, "sharpe": 0.8}
+    [audit] = store.audit_log(action="backtest.recorded", subject="backtest:run-1")
+    assert audit.detail == {"path": "/home/data/backtests/run-1.db"}
+    with pytest.raises(sqlite3.IntegrityError):  # an id is listed once
+        store.record_backtest(
+            "run-1", at=at, scenario="x", first=date(2019, 1, 2), last=date(2019, 1, 3),
+            market="sim", data_source="sim", param_hash="c", universe_mode="current",
+            fill_model="path", path="/x", overrides={}, summary={},
+        )  # fmt: skip

@@ -322,6 +322,25 @@ class DailyPerformanceRow:
 
 
 @dataclass(frozen=True, slots=True)
+class BacktestRow:
+    """A backtest listed in the main store; its own store file is at ``path``."""
+
+    id: str
+    created_at: datetime
+    scenario: str
+    first_session: date
+    last_session: date
+    market: str
+    data_source: str
+    param_hash: str
+    universe_mode: str
+    fill_model: str
+    path: str
+    overrides: dict[str, Any]
+    summary: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class AuditRow:
     id: int
     at: datetime

@@ -434,6 +434,31 @@ def _v4_to_v5(db: Database) -> None:
     db.execute("ALTER TABLE positions ADD COLUMN tp_manual REAL")
 
 
+def _v5_to_v6(db: Database) -> None:
+    """The backtests made from this home, each its own store file (issue 9): listed here with
+    what it covered, so the app and the tools find them without opening every file."""
+    db.execute(
+        """
+        CREATE TABLE backtests (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            scenario TEXT NOT NULL,
+            first_session TEXT NOT NULL,
+            last_session TEXT NOT NULL,
+            market TEXT NOT NULL,
+            data_source TEXT NOT NULL,
+            param_hash TEXT NOT NULL,
+            universe_mode TEXT NOT NULL,
+            fill_model TEXT NOT NULL,
+            path TEXT NOT NULL,
+            overrides TEXT NOT NULL DEFAULT '{}',
+            summary TEXT NOT NULL DEFAULT '{}'
+        )
+        """
+    )
+    db.execute("CREATE INDEX backtests_by_param_hash ON backtests(param_hash, created_at)")
+
+
 Migration = Callable[[Database], None]
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -442,5 +467,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v2_to_v3,
     _v3_to_v4,
     _v4_to_v5,
+    _v5_to_v6,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -7,6 +7,7 @@ bars); connection handling, threading and durability rules are in :mod:`.base`.
 from __future__ import annotations
 
 from workstation.store.audit import AuditRepo
+from workstation.store.backtests import BacktestsRepo
 from workstation.store.bars import BarsRepo
 from workstation.store.orders import OrdersRepo
 from workstation.store.performance import PerformanceRepo
@@ -14,5 +15,7 @@ from workstation.store.positions import PositionsRepo
 from workstation.store.scans import ScansRepo
 
 
-class Store(ScansRepo, OrdersRepo, PositionsRepo, PerformanceRepo, AuditRepo, BarsRepo):
+class Store(
+    ScansRepo, OrdersRepo, PositionsRepo, PerformanceRepo, AuditRepo, BarsRepo, BacktestsRepo
+):
     """Open with ``Store.open(path)``; see :mod:`workstation.store.base` for threading."""
