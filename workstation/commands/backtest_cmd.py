@@ -59,6 +59,13 @@ def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]
     p.add_argument(
         "--no-cache", action="store_true", help="scan every session again (no scan cache)"
     )
+    p.add_argument(
+        "--progress",
+        choices=("auto", "json", "none"),
+        default="auto",
+        help="progress on stderr: a bar on a terminal (auto), one JSON object a session "
+        "(json, for the app), or none",
+    )
     global_options(p)
     p.set_defaults(handler=backtest_command)
 
@@ -100,8 +107,16 @@ def _run_id(scenario: str) -> str:
     return f"{stamp}-{scenario}"
 
 
-def _progress(out: TextIO, name: str) -> Callable[[int, int, date], None] | None:
-    if not out.isatty():
+def _progress(out: TextIO, name: str, mode: str) -> Callable[[int, int, date], None] | None:
+    if mode == "json":
+
+        def line(i: int, n: int, day: date) -> None:
+            doc = {"progress": {"scenario": name, "done": i, "total": n, "session": str(day)}}
+            out.write(json.dumps(doc) + "\n")
+            out.flush()
+
+        return line
+    if mode == "none" or not out.isatty():
         return None
     width = 30
 
@@ -170,7 +185,7 @@ def backtest_command(args: argparse.Namespace) -> int:
                         db,
                         scans,
                         cal,
-                        progress=_progress(sys.stderr, sc.name),
+                        progress=_progress(sys.stderr, sc.name, args.progress),
                     )
                 )
                 if run.differences:
@@ -189,7 +204,9 @@ def backtest_command(args: argparse.Namespace) -> int:
                     overrides=dict(sc.overrides),
                     param_hash=sc_cfg.param_hash,
                 )
-                results.append((sc, run, analyze(db, info, benchmark_closes=closes), sc_cfg))
+                result = analyze(db, info, benchmark_closes=closes)
+                _list_run(ctx, db, sc, sc_cfg, period, history, result)
+                results.append((sc, run, result, sc_cfg))
     finally:
         if cache is not None:
             cache.close()
@@ -206,6 +223,43 @@ def backtest_command(args: argparse.Namespace) -> int:
     else:
         _print_text(doc, sys.stdout)
     return 0
+
+
+def _list_run(
+    ctx: Context,
+    db: Path,
+    sc: Scenario,
+    cfg: Config,
+    period: Period,
+    history: History,
+    result: Any,
+) -> None:
+    """List the run in the home's store (the app's research views find it there)."""
+    from workstation.research.results import comparison_row
+    from workstation.store import Store, StoreError
+
+    try:
+        store = Store.open(ctx.paths.db_path)
+    except StoreError as exc:
+        raise UserError(f"the backtest is in {db}, but it could not be listed: {exc}") from None
+    try:
+        store.record_backtest(
+            db.stem,
+            at=datetime.now(ET),
+            scenario=sc.name,
+            first=period.first,
+            last=period.last,
+            market=ctx.market_spec,
+            data_source=history.data.source,
+            param_hash=cfg.param_hash,
+            universe_mode=history.membership.mode,
+            fill_model=cfg.app.backtest.fill_model,
+            path=str(db),
+            overrides=dict(sc.overrides),
+            summary=comparison_row(result),
+        )
+    finally:
+        store.close()
 
 
 def _run_json(sc: Scenario, run: BacktestRun) -> dict[str, Any]:
