@@ -26,7 +26,7 @@ from workstation.core.calendar import ET
 from workstation.core.config import Config
 from workstation.core.overrides import apply_overrides
 from workstation.errors import UserError
-from workstation.research.backtest import ASSUMPTIONS, BacktestRun, run_backtest
+from workstation.research.backtest import ASSUMPTIONS, BacktestError, BacktestRun, run_backtest
 from workstation.research.history import History, load_history
 from workstation.research.scans import ScanCache, ScanService
 from workstation.research.scenarios import Scenario, resolve, scenario_config
@@ -176,7 +176,7 @@ def backtest_command(args: argparse.Namespace) -> int:
                 sc_cfg = scenario_config(cfg, sc)
                 scans.prefetch(scan_days, sc_cfg)
                 db = folder / f"{_run_id(sc.name)}.db"
-                run = asyncio.run(
+                run = _run_or_fail(
                     run_backtest(
                         sc_cfg,
                         history.data,
@@ -223,6 +223,13 @@ def backtest_command(args: argparse.Namespace) -> int:
     else:
         _print_text(doc, sys.stdout)
     return 0
+
+
+def _run_or_fail(coro: Any) -> BacktestRun:
+    try:
+        return asyncio.run(coro)
+    except BacktestError as exc:
+        raise UserError(f"backtest stopped: {exc}", exit_code=1) from None
 
 
 def _list_run(

@@ -65,6 +65,10 @@ ASSUMPTIONS: tuple[str, ...] = (
 )
 
 
+class BacktestError(RuntimeError):
+    """The backtest could not run to its end (not a market or a rule outcome)."""
+
+
 @dataclass(frozen=True)
 class BacktestData:
     """The history a backtest runs on."""
@@ -210,6 +214,12 @@ async def run_backtest(
         if not run.differences:
             for i, s in enumerate(sessions, 1):
                 await session.run_day(s)
+                failure = getattr(scans, "failure", None)
+                if failure is not None:
+                    raise BacktestError(
+                        f"the scans of the backtest could not be computed on {s}: "
+                        f"{type(failure).__name__}: {failure}"
+                    )
                 if progress is not None:
                     progress(i, len(sessions), s)
     finally:
@@ -223,6 +233,7 @@ async def run_backtest(
 __all__ = [
     "ASSUMPTIONS",
     "BacktestData",
+    "BacktestError",
     "BacktestRun",
     "EngineProbe",
     "make_broker",

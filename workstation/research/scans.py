@@ -38,7 +38,7 @@ import numpy as np
 from workstation.core.bars import FIELDS, DailyBars
 from workstation.core.config import Config
 from workstation.core.models import Universe
-from workstation.engine.scan import scan_session
+from workstation.engine.scan import ScanError, scan_session
 from workstation.engine.scan_record import ScanOutcome
 from workstation.market.replay import ReplayMarket
 from workstation.research.universe import Membership
@@ -177,17 +177,24 @@ class ScanService:
         workers: int = 0,
         cache: ScanCache | None = None,
         fingerprint: str | None = None,
+        inline: bool = False,
     ) -> None:
         self.bars = bars
         self.membership = membership
         self.cache = cache
         self.fingerprint = fingerprint or data_fingerprint(bars)
         self.workers = workers or (os.cpu_count() or 1)
+        # inline: scan in this process, when scanning ahead. A process that is itself one
+        # of many workers (an optimizer trial on a Dask worker) must not start a pool of its
+        # own.
+        self.inline = inline
+        self._market: ReplayMarket | None = None
         self._pool: cf.ProcessPoolExecutor | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._futures: dict[tuple[str, date], cf.Future[ScanOutcome]] = {}
         self.hits = 0
         self.computed = 0
+        self.failure: BaseException | None = None
 
     def key(self, session: date, cfg: Config) -> str:
         u = self.membership.on(session)
@@ -209,6 +216,8 @@ class ScanService:
 
     def prefetch(self, sessions: Iterable[date], cfg: Config) -> int:
         """Start scanning ``sessions`` (those not cached) in the workers; returns how many."""
+        if self.inline:
+            return 0
         started = 0
         for s in sessions:
             key = self.key(s, cfg)
@@ -226,10 +235,25 @@ class ScanService:
             if hit is not None:
                 self.hits += 1
                 return hit
-        fut = self._futures.pop((key, session), None)
-        if fut is None:
-            fut = self._ensure_pool().submit(_work, session, self.membership.on(session), cfg)
-        outcome = await asyncio.wrap_future(fut)
+        try:
+            if self.inline:
+                if self._market is None:
+                    self._market = ReplayMarket.from_bars(self.bars, self.membership.universe)
+                universe = self.membership.on(session)
+                outcome = compute_outcome(self._market, session, universe, cfg)
+            else:
+                fut = self._futures.pop((key, session), None)
+                if fut is None:
+                    universe = self.membership.on(session)
+                    fut = self._ensure_pool().submit(_work, session, universe, cfg)
+                outcome = await asyncio.wrap_future(fut)
+        except ScanError:
+            raise  # the data cannot make this scan: the engine records it, as live
+        except Exception as exc:
+            # Not the data's fault (a worker died, a pickling error): a backtest that went
+            # on would trade nothing on these sessions and look like a real result.
+            self.failure = exc
+            raise
         self.computed += 1
         if self.cache is not None:
             self.cache.put(key, outcome)
