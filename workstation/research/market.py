@@ -158,8 +158,11 @@ class BacktestMarket(ReplayMarket):
         before ``t``, so a step due at the same instant wakes in the same order."""
         clock = self._clock
         assert clock is not None
+        now = clock.now()
+        if t <= now:
+            return  # the full stream prints the instant it wakes at without sleeping again
         before = t - timedelta(seconds=self.quote_interval)
-        if clock.now() < before:
+        if now < before:
             await clock.sleep_until(before)
         await clock.sleep_until(t)
 
