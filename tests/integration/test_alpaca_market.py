@@ -437,3 +437,110 @@ def test_a_recent_listing_is_not_asked_for_its_missing_history_every_night(
 
     run(scenario)
     store.close()
+
+
+def test_bad_bars_from_alpaca_and_from_the_bar_cache_are_not_served(
+    fake_alpaca: FakeAlpacaServer, tmp_path: Path
+) -> None:
+    """§14 on Alpaca: an invalid bar fetched (and cached) is NaN with its flag, on the first
+    call and when the next one reads it back from the SQLite cache; a cache written before the
+    validation existed is checked on the way out too."""
+    symbols = ["AAA", "BBB", "CCC"]
+    days = sessions_until(FRI, 30)
+    frame = bar_frame(symbols, days)
+    bad = (frame["symbol"] == "BBB") & (frame["date"] == np.datetime64(days[10]))
+    frame.loc[bad, "volume"] = -100.0  # an invalid bar (negative volume)
+    idle = (frame["symbol"] == "CCC") & (frame["date"] == np.datetime64(days[20]))
+    frame.loc[idle, "volume"] = 0.0  # zero volume: served, named
+    fake_alpaca.state.set_now(at_ny(2024, 5, 31, 20))
+    fake_alpaca.state.set_bars_frame(frame)
+    clock = SetClock(at_ny(2024, 5, 31, 20))
+    store = Store.open(tmp_path / "ws.db")
+    session = make_session(fake_alpaca, clock)
+
+    def check(bars: object) -> None:
+        b = bars  # type: ignore[assignment]
+        assert b.flags is not None  # type: ignore[attr-defined]
+        assert np.isnan(b.close[10, 1]) and b.flags[10, 1] == 1  # type: ignore[attr-defined]
+        assert b.volume[20, 2] == 0 and b.flags[20, 2] == 16  # type: ignore[attr-defined]
+        assert int((b.flags != 0).sum()) == 2  # type: ignore[attr-defined]
+
+    async def scenario() -> None:
+        market = AlpacaMarket(session, bar_cache=store)
+        check(await market.daily_bars(symbols, FRI, 30))
+        await market.aclose()
+        restarted = AlpacaMarket(session, bar_cache=store)  # all from the cache now
+        fake_alpaca.state.clear_requests()
+        check(await restarted.daily_bars(symbols, FRI, 30))
+        assert bar_requests(fake_alpaca) == []
+        await restarted.aclose()
+
+    run(scenario)
+    store.close()
+
+
+def test_duplicate_bars_in_a_response_agree_or_conflict() -> None:
+    """Alpaca sends one bar per session; should two come for one, agreeing ones are one bar
+    and disagreeing ones are a conflict (left out, named), never "the later one wins"."""
+    from workstation.market.alpaca import _parse_daily_unlocked
+
+    def bar(day: str, close: float) -> dict[str, object]:
+        return {"t": f"{day}T04:00:00Z", "o": 10, "h": 11, "l": 9, "c": close, "v": 1000}
+
+    raw = {
+        "AAA": [bar("2024-05-29", 10.0), bar("2024-05-30", 10.5), bar("2024-05-30", 10.5)],
+        "BBB": [bar("2024-05-30", 10.5), bar("2024-05-29", 10.0), bar("2024-05-30", 10.7)],
+        "CCC": [
+            {"t": "2024-05-30T04:00:00Z", "o": None, "h": None, "l": None, "c": None, "v": None}
+        ],
+    }
+    series, conflicts = _parse_daily_unlocked(raw)
+    assert series["AAA"][0].astype(str).tolist() == ["2024-05-29", "2024-05-30"]
+    assert series["BBB"][0].astype(str).tolist() == ["2024-05-29"]
+    assert {k: v.astype(str).tolist() for k, v in conflicts.items()} == {"BBB": ["2024-05-30"]}
+    assert len(series["CCC"][0]) == 0  # a bar without any value is no bar
+
+
+def test_a_conflicting_duplicate_from_alpaca_is_named_and_not_cached(
+    fake_alpaca: FakeAlpacaServer, tmp_path: Path
+) -> None:
+    from tests.fake_alpaca.faults import CannedResponse
+
+    days = sessions_until(FRI, 3)
+    d = [x.isoformat() for x in days]
+
+    def bar(day: str, close: float) -> dict[str, object]:
+        return {"t": f"{day}T04:00:00Z", "o": 10, "h": 11, "l": 9, "c": close, "v": 1000}
+
+    body = {
+        "bars": {
+            "AAA": [bar(d[0], 10.0), bar(d[1], 10.2), bar(d[2], 10.4)],
+            "BBB": [bar(d[0], 10.0), bar(d[1], 10.2), bar(d[1], 10.9), bar(d[2], 10.4)],
+        },
+        "next_page_token": None,
+    }
+    fake_alpaca.state.set_now(at_ny(2024, 5, 31, 20))
+    fake_alpaca.state.set_bars_frame(bar_frame(["AAA", "BBB"], days))
+    fake_alpaca.state.faults.add_rule(
+        1, CannedResponse(200, body, "application/json"), "/v2/stocks/bars"
+    )
+    store = Store.open(tmp_path / "ws.db")
+    session = make_session(fake_alpaca, SetClock(at_ny(2024, 5, 31, 20)))
+
+    async def scenario() -> None:
+        market = AlpacaMarket(session, bar_cache=store)
+        bars = await market.daily_bars(["AAA", "BBB"], FRI, 3)
+        assert bars.close[:, 0].tolist() == [10.0, 10.2, 10.4]
+        assert np.isnan(bars.close[1, 1]) and bars.flags[1, 1] == 2  # DUPLICATE_CONFLICT
+        assert bars.close[2, 1] == 10.4
+        await market.flush_cache()
+        assert set(store.bar_cache_last_dates("iex")) == {"AAA"}  # BBB is asked again
+        fake_alpaca.state.clear_requests()
+        again = await market.daily_bars(["AAA", "BBB"], FRI, 3)
+        [req] = bar_requests(fake_alpaca)
+        assert req.query["symbols"] == "BBB"
+        assert again.flags is not None and not again.flags.any()  # the fake's clean bars now
+        await market.aclose()
+
+    run(scenario)
+    store.close()

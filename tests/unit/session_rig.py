@@ -91,6 +91,8 @@ class TapeMarket:
         self.clock = clock
         self._universe = Universe.of(dict(sectors or SECTORS), "SPY")
         self.tapes: dict[tuple[str, date], Tape] = {}
+        #: (symbol, session) -> why it does not trade then (§14: "no_volume", "spike", ...)
+        self.no_trade: dict[tuple[str, date], str] = {}
 
     def tape(self, symbol: str, session: date = DAY1, **kw: Any) -> Tape:
         t = Tape(**kw)
@@ -99,6 +101,9 @@ class TapeMarket:
 
     def universe(self) -> Universe:
         return self._universe
+
+    def not_trading(self, symbols: Sequence[str], session: date) -> dict[str, str]:
+        return {s: self.no_trade[(s, session)] for s in symbols if (s, session) in self.no_trade}
 
     async def daily_bars(self, symbols: Sequence[str], end: date, sessions: int) -> Any:
         raise NotImplementedError("the tape market has no daily bars (scans are recorded)")
@@ -281,6 +286,19 @@ class SessionRig:
     async def start(self) -> None:
         diffs = await self.session.start()
         assert diffs == []
+
+    async def entry_steps(self, session: date = DAY1) -> None:
+        """Start, then the session's morning up to group B's entries, then stop."""
+        await self.start()
+        await self.until(at("09:25", session))
+        await self.session.premarket(session)
+        await self.session.gap_filter(session)
+        await self.session.enter_group_a(session)
+        await self.until(at("09:30", session))
+        await self.session.market_open(session)
+        await self.until(at("09:50:01", session))
+        await self.session.enter_group_b(session)
+        await self.session.stop()
 
     def of_type(self, kind: type) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind)]

@@ -187,3 +187,35 @@ def test_group_a_is_never_sent_after_0928(tmp_path: Path) -> None:
     run(scenario())
     assert rig.entry_orders() == []
     assert rig.rejections() == [("AAA", "WINDOW_MISSED", 0)]
+
+
+@pytest.mark.parametrize(
+    ("why", "reason"),
+    [
+        pytest.param("no_volume", "NO_VOLUME", id="zero-volume-session"),
+        pytest.param("spike", "SPIKE", id="a-spike-bar-is-not-served"),
+        pytest.param("invalid_bar", "INVALID_BAR", id="an-invalid-bar-is-not-served"),
+    ],
+)
+def test_no_entry_in_a_session_the_symbol_does_not_trade(
+    tmp_path: Path, why: str, reason: str
+) -> None:
+    """§14 (issue 12: "a zero-volume day still filled an entry"): group A and group B."""
+    rig = SessionRig(tmp_path)
+    rig.scan([new_candidate(1, "AAA"), new_candidate(2, "EEE", grp="B"), new_candidate(3, "GGG")])
+    for s in ("AAA", "EEE", "GGG"):
+        rig.market.tape(
+            s,
+            prev_close=100.0,
+            open=100.0,
+            premarket=[(at("09:00"), 100.0)],
+            prints=[(at("09:45"), 100.0)],
+        )
+    rig.market.no_trade[("AAA", DAY1)] = why
+    rig.market.no_trade[("EEE", DAY1)] = why
+    rig.market.no_trade[("AAA", SCAN)] = "no_volume"  # another session: no matter
+    run(rig.entry_steps())
+    assert rig.rejections() == [("AAA", reason, 0), ("EEE", reason, 0)]
+    assert [o.symbol for o in rig.entry_orders()] == ["GGG"]
+    details = [e.detail for e in rig.of_type(EntryRejected)]
+    assert all(DAY1.isoformat() in d for d in details)

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.unit.session_rig import DAY1, DAY2, SCAN, SessionRig, at, new_candidate, run
+from workstation.core.events import LogEvent
 from workstation.engine.session_events import KillSwitchChanged
+from workstation.engine.views import Mode
 
 
 def _tape(rig: SessionRig, symbol: str, session=DAY1, **kw) -> None:  # type: ignore[no-untyped-def]
@@ -245,3 +247,111 @@ def date_before(d):  # type: ignore[no-untyped-def]
     from tests.unit.session_rig import CAL
 
     return CAL.previous_session(d)
+
+
+# -- §14: an unconfirmed price jump is not acted on ------------------------------------------
+def _exit_orders(rig: SessionRig) -> list[object]:
+    return [
+        o for d in (SCAN, DAY1, DAY2) for o in rig.store.orders_for_session(d) if o.intent == "exit"
+    ]
+
+
+def _paper_rig(tmp_path: Path) -> SessionRig:
+    # No simulated exchange behind the prints: what is tested is what the ENGINE decides (the
+    # broker's protective stop, the protection meanwhile, is the broker's business).
+    rig = SessionRig(tmp_path, start=at("10:00", SCAN), mode=Mode.PAPER)
+    rig.scan([])
+    return rig
+
+
+async def _held_through(rig: SessionRig, until: str) -> None:
+    """AAA held since the scan session (100 shares at 100), then DAY1 until ``until``."""
+    await rig.hold("AAA", 100, 100.0)
+    await rig.start()
+    await rig.until(at("09:25"))
+    await rig.session.premarket(DAY1)
+    await rig.until(at(until))
+    await rig.session.stop()
+
+
+def test_a_single_bad_print_does_not_exit_a_held_position(tmp_path: Path) -> None:
+    """Issue 12: a held symbol's print at 0.01 was a STOP_LOSS exit at 0.01 (R -17.98)."""
+    rig = _paper_rig(tmp_path)
+    _tape(
+        rig,
+        "AAA",
+        prints=[(at("09:35"), 100.5), (at("09:40"), 0.01), (at("09:40:05"), 100.4)],
+    )
+
+    run(_held_through(rig, "09:45"))  # held since SCAN: day 2 on DAY1, SL 97 active
+    assert _exit_orders(rig) == []
+    pos = rig.session.book.position("AAA")
+    assert pos is not None and pos.mae_price == pytest.approx(100.0)  # 0.01 never counted
+    held = [e for e in rig.of_type(LogEvent) if "AAA" in e.message and "not acted on" in e.message]
+    assert len(held) == 1 and "-100.0% from the last accepted 100.5" in held[0].message
+    assert rig.session.prints.held == 1
+
+
+@pytest.mark.parametrize(
+    ("prints", "exits"),
+    [
+        pytest.param([("09:40", 75.0), ("09:40:10", 74.5)], True, id="confirmed-10s-later"),
+        pytest.param([("09:40", 75.0), ("09:41", 74.5)], True, id="confirmed-exactly-60s-later"),
+        pytest.param([("09:40", 75.0), ("09:41:01", 74.5)], False, id="second-print-too-late"),
+        pytest.param([("09:40", 75.0), ("09:40:10", 99.0)], False, id="back-to-normal"),
+    ],
+)
+def test_a_real_drop_prints_twice_and_is_acted_on(
+    tmp_path: Path, prints: list[tuple[str, float]], exits: bool
+) -> None:
+    rig = _paper_rig(tmp_path)
+    _tape(rig, "AAA", prints=[(at("09:35"), 100.0)] + [(at(t), p) for t, p in prints])
+
+    run(_held_through(rig, "09:50"))
+    orders = _exit_orders(rig)
+    assert bool(orders) is exits
+    if exits:
+        [decided] = rig.store.audit_log(action="exit.decided", limit=None)
+        assert decided.detail is not None and decided.detail["exit_reason"] == "STOP_LOSS"
+
+
+@pytest.mark.parametrize(
+    ("second", "exits"),
+    [
+        pytest.param(73.5, True, id="a-crash-prints-again-emergency"),
+        pytest.param(99.5, False, id="a-bad-tick-does-not"),
+    ],
+)
+def test_day_1_emergency_exits_follow_the_same_rule(
+    tmp_path: Path, second: float, exits: bool
+) -> None:
+    rig = SessionRig(tmp_path, start=at("09:20"), mode=Mode.PAPER)
+    rig.scan([])
+    _tape(rig, "AAA", prints=[(at("10:05"), 74.0), (at("10:05:20"), second)])
+
+    async def scenario() -> None:
+        await rig.start()
+        await rig.until(at("09:25"))
+        await rig.session.premarket(DAY1)
+        await rig.until(at("10:00"))
+        await rig.hold("AAA", 100, 100.0)  # entered today: day 1, emergency level 93
+        await rig.session.refresh_stream()
+        await rig.until(at("10:10"))
+        await rig.session.stop()
+
+    run(scenario())
+    assert bool(_exit_orders(rig)) is exits
+    if exits:
+        [decided] = rig.store.audit_log(action="exit.decided", limit=None)
+        assert decided.detail is not None and decided.detail["exit_reason"] == "EMERGENCY"
+
+
+def test_the_first_print_of_a_session_is_judged_against_the_position(tmp_path: Path) -> None:
+    rig = _paper_rig(tmp_path)
+    _tape(rig, "AAA", prints=[(at("09:31"), 0.01), (at("09:35"), 100.2)])
+
+    run(_held_through(rig, "09:40"))  # a new session: the guard starts from the position
+    assert _exit_orders(rig) == []
+    pos = rig.session.book.position("AAA")
+    assert pos is not None and pos.last_price == pytest.approx(100.2)
+    assert pos.mae_price == pytest.approx(100.0)

@@ -638,3 +638,34 @@ def test_stream_runs_on_the_sim_clock(speed: float) -> None:
     assert all(et(TODAY, 9, 30) < e.at <= et(TODAY, 9, 35) for e in events)
     ats = [e.at for e in events]
     assert ats == sorted(ats)
+
+
+def test_generated_bars_are_validated_like_any_market(monkeypatch: pytest.MonkeyPatch) -> None:
+    """§14 in every market: a bad generated bar would not be served, and is named."""
+    import workstation.market.sim as sim
+
+    real = sim.generate_daily
+
+    def with_dirt(*args: object, **kw: object) -> sim.DailyModel:
+        m = real(*args, **kw)  # type: ignore[arg-type]
+        m.close[-300, 0] = 0.0  # an invalid bar in the history of the first symbol
+        m.volume[-299, 1] = 0.0  # a zero-volume session of the second
+        return m
+
+    monkeypatch.setattr(sim, "generate_daily", with_dirt)
+    market, _clock = make()
+    first, second = market.symbols[:2]
+    day_bad, day_idle = market.sessions[-300], market.sessions[-299]
+    assert market.not_trading([first, second], day_bad) == {first: "invalid_bar"}
+    assert market.not_trading([first, second], day_idle) == {second: "no_volume"}
+    bars = market.daily_bars_now([first, second], market.history_end, 400)
+    assert bars.flags is not None
+    i = int(np.searchsorted(bars.dates, np.datetime64(day_bad, "D")))
+    assert np.isnan(bars.close[i, 0]) and bars.flags[i, 0] == 1  # BarFlag.INVALID
+
+
+def test_clean_generated_bars_carry_empty_flags() -> None:
+    market, _ = make()
+    bars = market.daily_bars_now(market.symbols[:5], market.history_end, 300)
+    assert bars.flags is not None and not bars.flags.any()
+    assert market.not_trading(market.symbols, market.history_end) == {}

@@ -113,6 +113,7 @@ from workstation.engine.api import CommandRefused
 from workstation.engine.orders import OrderManager, OrderUncertain
 from workstation.engine.paper import PaperTracker
 from workstation.engine.positions import EntryPlan, FlattenResult, LevelMove, PositionBook
+from workstation.engine.print_guard import PrintGuard
 from workstation.engine.reconcile import Difference, Reconciler, TradingGate
 from workstation.engine.rules.approval import (
     REFUSALS,
@@ -156,7 +157,7 @@ from workstation.engine.session_events import (
 )
 from workstation.engine.summary import SessionSummary, build_summary
 from workstation.engine.views import Mode
-from workstation.market.base import MarketData
+from workstation.market.base import KnowsTradingSessions, MarketData
 from workstation.store import CandidateRow, ScanRow, Store
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,7 @@ TRADING_BLOCKED = "TRADING_BLOCKED"
 BROKER_REJECTED = "BROKER_REJECTED"
 BROKER_UNCERTAIN = "BROKER_UNCERTAIN"
 GAP_FILTER_MISSED = "GAP_FILTER_MISSED"
+NO_VOLUME = "NO_VOLUME"  # §14: a zero-volume session (INVALID_BAR, SPIKE, ...: a bad bar)
 
 
 class Exchange(Protocol):
@@ -264,6 +266,9 @@ class TradingSession:
         self.gate = TradingGate(bus)
         self.reconciler = Reconciler(store, broker, self.orders, self.book, self.gate, clock, bus)
         self.paper = PaperTracker(store, calendar, clock, bus, lambda: self._cfg.risk)
+        self.prints = PrintGuard(
+            lambda: self._cfg.scanner.validation, self._log, self._print_reference
+        )
         self.kill = KillSwitch.off()
         if equity_check_s is None:
             equity_check_s = 0.0 if exchange is not None else 60.0
@@ -508,6 +513,7 @@ class TradingSession:
             self.bus.publish(KillSwitchChanged(now, False, "", released.detail))
         self._start_equity = await self._session_start_equity(session)
         self._last_equity_check = None
+        self.prints.new_session()
         await self.book.roll_session(session)
         await self.book.settle()
         await self.refresh_stream()
@@ -607,9 +613,14 @@ class TradingSession:
                 for sym in sorted(opens):
                     self.exchange.on_open(sym, opens[sym], open_at)
             await self.book.settle()
-            for sym in sorted(self.book.held()):
-                if sym in opens:
-                    await self.book.on_price(sym, opens[sym], open_at)
+            # The official open is a print like any other (§14: a jump waits for a second one).
+            acted = {
+                sym: self.prints.accept(sym, opens[sym], open_at)
+                for sym in sorted((self.book.held() | self.paper.symbols()) & set(opens))
+            }
+            for sym in sorted(self.book.held() & set(acted)):
+                for price, t in acted[sym]:
+                    await self.book.on_price(sym, price, t)
             gaps = self._gap_rows(session)
             for c in self.candidates(session):
                 if c.grp != Group.A or c.symbol not in opens:
@@ -618,7 +629,8 @@ class TradingSession:
                 if g is not None and g.passed and c.approval == ApprovalState.VETOED:
                     self._paper_open(c, opens[c.symbol], open_at)
             for sym in sorted(self.paper.symbols() & set(opens)):
-                self.paper.on_price(sym, opens[sym], open_at)
+                for price, t in acted.get(sym, ((opens[sym], open_at),)):
+                    self.paper.on_price(sym, price, t)
         finally:
             self.data_time = None
         await self.book.settle()
@@ -640,6 +652,8 @@ class TradingSession:
                 continue
             if state not in (ApprovalState.APPROVED, ApprovalState.VETOED):
                 self._reject(session, c, NOT_APPROVED, 0, "not approved (on_pending = skip)")
+                continue
+            if state is ApprovalState.APPROVED and self._not_trading(session, c):
                 continue
             todo.append((c, state))
         if not todo:
@@ -801,6 +815,11 @@ class TradingSession:
             notes.append(f"kill switch engaged ({self.kill.reason}): {self.kill.detail}")
         if self.gate.blocked:
             notes.append(f"trading blocked: {self.gate.reason}")
+        if self.prints.held:
+            notes.append(
+                f"{self.prints.held} price jump(s) held for confirmation "
+                f"({self.prints.confirmed} confirmed; see the log)"
+            )
         return notes
 
     # ================================================================== price flow
@@ -830,11 +849,23 @@ class TradingSession:
                     await self.check_daily_loss()
             if self.exchange is not None:
                 self.exchange.on_price(symbol, price, at)
-            order = await self.book.on_price(symbol, price, at)
-            self.paper.on_price(symbol, price, at)
+            order = None
+            # §14: a print far from the last accepted price is acted on (exits, MFE/MAE, paper
+            # tracks) only once a second print confirms it; the broker's stop protects meanwhile.
+            for p, t in self.prints.accept(symbol, price, at):
+                order = await self.book.on_price(symbol, p, t) or order
+                self.paper.on_price(symbol, p, t)
             return order
         finally:
             self.data_time = None
+
+    def _print_reference(self, symbol: str) -> float | None:
+        """What a held symbol's first print of the session is judged against: the position's
+        last price (or its fill)."""
+        pos = self.book.position(symbol)
+        if pos is None:
+            return None
+        return pos.last_price if _usable(pos.last_price) else pos.fill_price
 
     def daily_loss_watch(self) -> float | None:
         """The equity at or below which the next daily-loss check engages the kill switch
@@ -1106,6 +1137,8 @@ class TradingSession:
         if not self.gate.allows_trading():
             self._reject(session, c, TRADING_BLOCKED, 0, f"trading blocked: {self.gate.reason}")
             return None
+        if self._not_trading(session, c):
+            return None
         cfg = self._cfg
         ctx = await self._entry_context(session)
         asset = await self._asset(c.symbol)
@@ -1208,6 +1241,24 @@ class TradingSession:
             gross_exposure=gross,
             drawdown=drawdown(acct.equity, peak),
         )
+
+    def _not_trading(self, session: date, c: CandidateRow) -> bool:
+        """§14: no entry in a session the market knows the symbol does not trade in (zero
+        volume, or a bar that is not served); the rejection is recorded. Markets that cannot
+        know it ahead (a live feed) do not say, and the order simply finds no prints."""
+        if not isinstance(self.market, KnowsTradingSessions):
+            return False
+        why = self.market.not_trading([c.symbol], session).get(c.symbol)
+        if why is None:
+            return False
+        reason = NO_VOLUME if why == "no_volume" else why.upper()
+        detail = (
+            f"{c.symbol} traded no shares on {session}"
+            if reason == NO_VOLUME
+            else f"{c.symbol}'s bar of {session} is not served ({why}): it does not trade today"
+        )
+        self._reject(session, c, reason, 0, detail)
+        return True
 
     def _reject(self, session: date, c: CandidateRow, reason: str, check: int, detail: str) -> None:
         now = self.clock.now()

@@ -51,6 +51,7 @@ from workstation.core.calendar import ET, CalendarRangeError, TradingCalendar, g
 from workstation.core.events import QuoteEvent, TradeEvent
 from workstation.core.models import Quote, Snapshot, TradeTick, Universe
 from workstation.market.base import MarketDataError
+from workstation.market.validation import duplicate_conflicts, validate_bars
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,15 @@ def _bar_day(t: str) -> np.datetime64:
 _Series = tuple[np.ndarray, np.ndarray]  # (dates datetime64[D] (n,), values float64 (n, 5))
 
 
-def _parse_daily(raw: dict[str, Any]) -> dict[str, _Series]:
-    """``{symbol: [bar dicts]}`` -> ``{symbol: (dates, ohlcv)}``; bad bars are dropped."""
+_Conflicts = dict[str, np.ndarray]  # symbol -> sessions (datetime64[D]) whose rows disagreed
+
+
+def _parse_daily(raw: dict[str, Any]) -> tuple[dict[str, _Series], _Conflicts]:
+    """``{symbol: [bar dicts]}`` -> ``{symbol: (dates, ohlcv)}`` and the duplicate conflicts.
+
+    A bar without a date or without any value is no bar (dropped); a bar with some value
+    missing stays, for the validation to name (trading rules §14). Two bars of one session
+    that agree are one; two that disagree are left out and reported as a conflict."""
     with HEAVY:
         return _parse_daily_unlocked(raw)
 
@@ -99,8 +107,9 @@ _OHLCV = operator.itemgetter("o", "h", "l", "c", "v")
 _MIDNIGHT_UTC_HOURS = ("T04", "T05")
 
 
-def _parse_daily_unlocked(raw: dict[str, Any]) -> dict[str, _Series]:
+def _parse_daily_unlocked(raw: dict[str, Any]) -> tuple[dict[str, _Series], _Conflicts]:
     out: dict[str, _Series] = {}
+    conflicts: _Conflicts = {}
     for sym, bars in (raw or {}).items():
         if not bars:
             continue
@@ -114,13 +123,19 @@ def _parse_daily_unlocked(raw: dict[str, Any]) -> dict[str, _Series]:
             dates = np.array([t[:10] for t in stamps], dtype="datetime64[D]")  # the fast path
         else:
             dates = np.array([_bar_day(t) for t in stamps], dtype="datetime64[D]")
-        ok = ~np.isnat(dates) & np.isfinite(values[:, 3])
+        ok = ~np.isnat(dates) & ~np.isnan(values).all(axis=1)
         dates, values = dates[ok], values[ok]
         if len(dates) > 1 and not (dates[1:] > dates[:-1]).all():
             order = np.argsort(dates, kind="stable")
             dates, values = dates[order], values[order]
+            if (dates[1:] == dates[:-1]).any():
+                first, conflict = duplicate_conflicts(dates.astype(np.int64), values)
+                if conflict.any():
+                    conflicts[str(sym)] = np.unique(dates[conflict])
+                keep = first & ~conflict
+                dates, values = dates[keep], values[keep]
         out[str(sym)] = (dates, values)
-    return out
+    return out, conflicts
 
 
 _NO_DATES = np.array([], dtype="datetime64[D]")
@@ -361,7 +376,8 @@ class AlpacaMarket:
         stats.bars_from_cache = plan.cached_rows
         stats.bars_read_from_store = plan.read_rows
         fetched: dict[str, _Series] = {}
-        await self._fetch_groups(plan.groups, fetched, stats)
+        conflicts: _Conflicts = {}
+        await self._fetch_groups(plan.groups, fetched, stats, conflicts)
         # A changed close on the overlap session: the history was re-adjusted (a split) or
         # corrected. Fetch those symbols' whole window again; their cached rows are replaced.
         changed = self._changed_overlaps(plan, fetched)
@@ -369,10 +385,18 @@ class AlpacaMarket:
             log.info("re-adjusted history for %s: refetching their window", ", ".join(changed))
             stats.refetched_symbols = changed
             await self._fetch_groups(
-                self._chunk(_Group(days[0], days[-1], changed)), fetched, stats
+                self._chunk(_Group(days[0], days[-1], changed)), fetched, stats, conflicts
             )
         bars, to_write = await asyncio.to_thread(
-            self._assemble, cache is not None, syms, days, settled, plan, fetched, set(changed)
+            self._assemble,
+            cache is not None,
+            syms,
+            days,
+            settled,
+            plan,
+            fetched,
+            set(changed),
+            conflicts,
         )
         if cache is not None and to_write:
             stats.bars_to_cache = sum(len(d) for d, _ in to_write.values())
@@ -465,7 +489,11 @@ class AlpacaMarket:
         ]
 
     async def _fetch_groups(
-        self, groups: list[_Group], into: dict[str, _Series], stats: FetchStats
+        self,
+        groups: list[_Group],
+        into: dict[str, _Series],
+        stats: FetchStats,
+        conflicts: _Conflicts,
     ) -> None:
         if not groups:
             return
@@ -473,11 +501,11 @@ class AlpacaMarket:
         sem = asyncio.Semaphore(self.fetch_concurrency)
         feed = self._data_feed()
 
-        async def one(g: _Group) -> dict[str, _Series]:
+        async def one(g: _Group) -> tuple[dict[str, _Series], _Conflicts]:
             start = datetime.combine(g.start, time(0), tzinfo=ET)
             end = self._clamp_end(datetime.combine(g.end, time(12), tzinfo=ET))
             if end < start:
-                return {}
+                return {}, {}
             req = StockBarsRequest(
                 symbol_or_symbols=g.symbols,
                 timeframe=TimeFrame.Day,
@@ -507,9 +535,11 @@ class AlpacaMarket:
             if isinstance(exc, AlpacaRequestError):
                 raise self._failure("daily bars", exc) from None
             raise
-        for part in parts:
+        for part, found in parts:
             stats.bars_fetched += sum(len(d) for d, _ in part.values())
             _merge(into, part)
+            for sym, days in found.items():
+                conflicts[sym] = np.union1d(conflicts.get(sym, days), days)
 
     def _changed_overlaps(self, plan: _Plan, fetched: dict[str, _Series]) -> list[str]:
         changed = []
@@ -534,11 +564,14 @@ class AlpacaMarket:
         plan: _Plan,
         fetched: dict[str, _Series],
         refetched: set[str],
+        conflicts: _Conflicts,
     ) -> tuple[DailyBars, dict[str, _Series]]:
-        """Build the (T, N) arrays; note the settled fetched bars in the memo and return them
-        for the cache (worker thread)."""
+        """Build the (T, N) arrays, validated (trading rules §14); note the settled fetched
+        bars in the memo and return them for the cache (worker thread)."""
         with HEAVY:
-            return self._assemble_unlocked(caching, syms, days, settled, plan, fetched, refetched)
+            return self._assemble_unlocked(
+                caching, syms, days, settled, plan, fetched, refetched, conflicts
+            )
 
     def _assemble_unlocked(
         self,
@@ -549,6 +582,7 @@ class AlpacaMarket:
         plan: _Plan,
         fetched: dict[str, _Series],
         refetched: set[str],
+        conflicts: _Conflicts,
     ) -> tuple[DailyBars, dict[str, _Series]]:
         dates = np.array(days, dtype="datetime64[D]")
         t, n = len(dates), len(syms)
@@ -565,11 +599,19 @@ class AlpacaMarket:
                 ok = rows < t
                 ok[ok] &= dates[rows[ok]] == d[ok]
                 grid[:, rows[ok], j] = v[ok].T
+        conflict = np.zeros((t, n), dtype=bool)
+        for j, sym in enumerate(syms):
+            if sym in conflicts:
+                conflict[:, j] = np.isin(dates, conflicts[sym])
         to_write: dict[str, _Series] = {}
         if caching:
             limit = np.datetime64(settled, "D")
             lo_day = dates[0]
             for sym, (d, v) in fetched.items():
+                if sym in conflicts:
+                    # Not cached, not remembered: the next call fetches the symbol again and
+                    # sees (and names) the conflict again, instead of a silent gap.
+                    continue
                 keep = d <= limit  # unsettled sessions may still change: never cached
                 if not keep.any():
                     continue
@@ -581,8 +623,15 @@ class AlpacaMarket:
                         known = self._memo.get(sym)
                         if known is not None:
                             known.asked_from = lo_day
-        bars = DailyBars(dates, syms, grid[0], grid[1], grid[2], grid[3], grid[4])
-        return bars, to_write
+        # §14: bars from the cache and from Alpaca alike (no spike rule: live data has no next
+        # session); what is not served is NaN with its flag, the scan names it.
+        checked = validate_bars(
+            DailyBars(dates, syms, grid[0], grid[1], grid[2], grid[3], grid[4]),
+            conflicts=conflict,
+        )
+        for line in checked.report.lines():
+            log.warning("Alpaca daily bars: %s", line)
+        return checked.bars, to_write
 
     def _remember(
         self, sym: str, since: np.datetime64, d: np.ndarray, v: np.ndarray, replace_all: bool

@@ -48,3 +48,14 @@ class MarketData(Protocol):
     def stream(self, symbols: Sequence[str]) -> AsyncIterator[Quote | TradeTick]:
         """Live quotes and trades of ``symbols`` until the iterator is closed."""
         ...
+
+
+@runtime_checkable
+class KnowsTradingSessions(Protocol):
+    """A market that knows ahead whether a symbol trades in a session (the replay and the
+    simulated markets hold every session's bar; a live feed cannot know)."""
+
+    def not_trading(self, symbols: Sequence[str], session: date) -> dict[str, str]:
+        """The symbols of ``symbols`` that do not trade in ``session``, with the reason of
+        trading rules §14: ``no_volume``, ``invalid_bar``, ``duplicate_conflict``, ``spike``."""
+        ...

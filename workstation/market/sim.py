@@ -41,6 +41,7 @@ during regular hours.
 
 from __future__ import annotations
 
+import logging
 import math
 import zlib
 from collections import OrderedDict
@@ -64,6 +65,7 @@ from workstation.market.intraday import (
     synth_minute_paths,
     synth_premarket_trades,
 )
+from workstation.market.validation import not_trading, validate_bars
 
 TRADING_DAYS = 252
 
@@ -708,15 +710,22 @@ class SimMarket:
         model = generate_daily(
             len(self._sessions), _sector_codes(sectors), bench_col, self._anchor_row, self._seed
         )
-        self._bars = DailyBars(
-            np.array(self._sessions, dtype="datetime64[D]"),
-            self._symbols,
-            model.open,
-            model.high,
-            model.low,
-            model.close,
-            model.volume,
+        # §14 in every market: the generated bars go through the same validation as a file's
+        # (no spike rule: a live market does not know the next session).
+        checked = validate_bars(
+            DailyBars(
+                np.array(self._sessions, dtype="datetime64[D]"),
+                self._symbols,
+                model.open,
+                model.high,
+                model.low,
+                model.close,
+                model.volume,
+            )
         )
+        self._bars = checked.bars
+        for line in checked.report.lines():
+            logging.getLogger(__name__).warning("simulated market: %s", line)
         self.market_draws = model.market_draws
         hist = slice(0, self._anchor_row + 1)
         dv = np.median(model.close[hist] * model.volume[hist], axis=0)
@@ -845,7 +854,15 @@ class SimMarket:
             out = np.full((src.shape[0], len(cols)), np.nan)
             out[:, known] = src[:, cols[known]]
             fields.append(out)
-        return DailyBars(self._bars.dates[rows], tuple(symbols), *fields)
+        flags = np.zeros((len(fields[0]), len(cols)), dtype=np.uint8)
+        if self._bars.flags is not None:
+            flags[:, known] = self._bars.flags[rows][:, cols[known]]
+        return DailyBars(self._bars.dates[rows], tuple(symbols), *fields, flags=flags)
+
+    def not_trading(self, symbols: Sequence[str], session: date) -> dict[str, str]:
+        """Symbols whose generated bar of ``session`` has zero volume or is not served
+        (trading rules §14), with the reason."""
+        return not_trading(self._bars, symbols, session)
 
     # ------------------------------------------------------------------ intraday
 

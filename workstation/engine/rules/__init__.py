@@ -13,6 +13,7 @@ frozen decision with its reason:
 * :mod:`.levels` moving a position's SL or TP by hand;
 * :mod:`.mfe_mae` maximum favourable / adverse excursion (§13);
 * :mod:`.reentry` no same-day re-entry;
+* :mod:`.prints` which intraday prints are acted on (a jump waits for a second print, §14);
 * :mod:`.numeric` the float tolerance every rule boundary uses.
 """
 
@@ -47,6 +48,7 @@ from workstation.engine.rules.exits import (
 from workstation.engine.rules.gap import GapResult, PremarketPrice, gap_decision, premarket_price
 from workstation.engine.rules.levels import LevelCheck, check_levels
 from workstation.engine.rules.mfe_mae import Excursions, backfill, update_excursions
+from workstation.engine.rules.prints import PrintDecision, PrintState, PrintVerdict, judge_print
 from workstation.engine.rules.reentry import exited_in_session, reentry_allowed
 from workstation.engine.rules.risk import (
     KillSwitch,
@@ -71,6 +73,9 @@ __all__ = [
     "PdtDecision",
     "PositionLike",
     "PremarketPrice",
+    "PrintDecision",
+    "PrintState",
+    "PrintVerdict",
     "Resolution",
     "SizeDecision",
     "StopTarget",
@@ -87,6 +92,7 @@ __all__ = [
     "exit_decision",
     "exited_in_session",
     "gap_decision",
+    "judge_print",
     "levels_in_force",
     "on_pending_policy",
     "pdt_allows_exit",
