@@ -62,6 +62,7 @@ from workstation.engine.views import (
     OrderView,
     PassedOverView,
     PositionView,
+    ScanReportView,
     StatusView,
     TradeView,
     ViewName,
@@ -275,6 +276,23 @@ class FakeEngine:
         self.refuse_next: str | None = None  # make the next command raise CommandRefused
         self.ranking = _ranking(self.config)
         self._candidates = self._make_candidates()
+        self._scan_report: ScanReportView | None = ScanReportView(
+            session=SCAN_SESSION,
+            status="ok",
+            regime=str(self.ranking.regime),
+            loaded=502,
+            eligible=471,
+            stale=("BRK.B",),
+            ineligible={"spike": 1, "too_few_bars": 2, "dollar_volume_below_min": 27},
+            data_problems={
+                "counts": {"spike": 1, "repaired": 2, "zero_volume": 1},
+                "by_kind": {
+                    "spike": {"MRNA": ["2025-02-26"]},
+                    "repaired": {"AAPL": ["2024-09-17"], "AMD": ["2024-09-10"]},
+                    "zero_volume": {"NWS": ["2024-12-24"]},
+                },
+            },
+        )
         self._positions = self._make_positions()
         self._positions = tuple(self._excursions_from_bars(p) for p in self._positions)
         self._gaps = self._make_gaps() if scenario == "session" else ()
@@ -322,6 +340,9 @@ class FakeEngine:
 
     def candidates(self) -> tuple[CandidateView, ...]:
         return tuple(c.view for c in self._candidates)
+
+    def scan_report(self) -> ScanReportView | None:
+        return self._scan_report
 
     def gaps(self) -> tuple[GapView, ...]:
         return self._gaps

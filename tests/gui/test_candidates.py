@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from PySide6.QtCore import Qt
 
 from tests.gui.fake_engine import FakeEngine
 from workstation.core.models import ApprovalState
+from workstation.ui import theme
 from workstation.ui.panels.candidates import CandidatesPanel
 
 pytestmark = pytest.mark.gui
@@ -234,3 +237,30 @@ def test_failed_check_is_shown_as_fail(engine: FakeEngine) -> None:
     html_text = explanation_html(replace(c, explanation=ex), RankingConfig())
     assert "FAIL" in html_text and "did not fire" in html_text
     assert "0.31" in html_text
+
+
+def test_the_scan_report_names_its_data_problems(
+    qtbot, panel: CandidatesPanel, engine: FakeEngine
+) -> None:
+    """§14: the app shows what the scan met, by kind and symbol, not only "stale"."""
+    text = panel.report.text()
+    assert panel.report.isVisible()
+    assert "502 loaded · 471 eligible · 1 stale · 0 failed" in text
+    assert "1 spike (not served): MRNA 2025-02-26" in text
+    assert "2 repaired bars (high/low widened): AAPL 2024-09-17; AMD 2024-09-10" in text
+    assert theme.hex_color("warn") in text  # a bar was not served: the warning colour
+    tip = panel.report.toolTip()
+    assert "Ineligible: spike 1, too_few_bars 2, dollar_volume_below_min 27" in tip
+    assert "Stale: BRK.B" in tip
+    # Hovering shows it (a real mouse move over the label).
+    qtbot.mouseMove(panel.report)
+
+    engine._scan_report = dataclasses.replace(engine._scan_report, data_problems={}, ineligible={})
+    panel.refresh()
+    assert "data problems" not in panel.report.text()
+    engine._scan_report = dataclasses.replace(engine._scan_report, status="failed", error="boom")
+    panel.refresh()
+    assert "Scan failed: boom" in panel.report.text()
+    engine._scan_report = None
+    panel.refresh()
+    assert not panel.report.isVisible()

@@ -375,3 +375,32 @@ def test_a_position_is_closed_and_its_levels_moved_through_the_facade(
             f.check_levels("AAPL", sl=1.0)
 
     asyncio.run(scenario())
+
+
+def test_the_scan_report_is_the_stores_and_read_once_per_change(
+    engines: Callable[..., Engines], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    e = engines()
+    f = e.facade
+    report = f.scan_report()
+    assert report is not None and report.status == "ok"
+    row = e.store.latest_scan(report.session, market=e.session.market.name)
+    assert row is not None
+    assert (report.loaded, report.eligible, report.regime) == (row.loaded, row.eligible, row.regime)
+    assert dict(report.ineligible) == row.ineligible and row.ineligible  # counted per reason
+    assert dict(report.data_problems) == row.data_problems
+    calls = {"n": 0}
+    real = e.store.latest_scan
+
+    def counting(*args: Any, **kw: Any) -> Any:
+        calls["n"] += 1
+        return real(*args, **kw)
+
+    monkeypatch.setattr(e.store, "latest_scan", counting)
+    for _ in range(10):
+        f.scan_report()
+    assert calls["n"] == 0  # in memory until the candidates change
+    f.changed(ViewName.CANDIDATES)
+    f.scan_report()
+    f.scan_report()
+    assert 1 <= calls["n"] <= 4  # the candidates' and the report's reads of this change

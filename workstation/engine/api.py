@@ -29,6 +29,7 @@ from workstation.engine.views import (
     GapView,
     OrderView,
     PositionView,
+    ScanReportView,
     StatusView,
     TradeView,
 )
@@ -63,6 +64,12 @@ class EngineAPI(Protocol):
 
     def candidates(self) -> tuple[CandidateView, ...]:
         """The latest scan's top candidates, by rank."""
+        ...
+
+    def scan_report(self) -> ScanReportView | None:
+        """The latest scan's report (loaded, eligible, stale, failed, why symbols were
+        ineligible, every data problem by kind and symbol); None before a scan. Changes with
+        the CANDIDATES view."""
         ...
 
     def gaps(self) -> tuple[GapView, ...]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from workstation.core.bar_problems import INELIGIBLE_KINDS, problems_text
 from workstation.core.events import (
     ConfigRejected,
     ConfigReloaded,
@@ -36,7 +37,6 @@ from workstation.engine.session_events import (
     SessionSummaryReady,
     StepStarted,
 )
-from workstation.market.validation import INELIGIBLE_KINDS, problems_text
 
 #: What each step is called in the status panel.
 STEP_TEXT: dict[str, str] = {

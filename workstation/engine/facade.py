@@ -103,6 +103,7 @@ from workstation.engine.views import (
     GapView,
     OrderView,
     PositionView,
+    ScanReportView,
     StatusView,
     TradeView,
     ViewName,
@@ -455,6 +456,15 @@ class Workstation:
             self._cache["decidable"] = (views, flags, out)
             return out
         return shown[2]
+
+    def scan_report(self) -> ScanReportView | None:
+        views = self._view(ViewName.CANDIDATES, self.views.candidates)
+        # Built with the candidates (same scan, same invalidation), read from the store once.
+        shown = self._cache.get("scan_report")
+        if shown is None or shown[0] is not views:
+            shown = (views, self.views.scan_report())
+            self._cache["scan_report"] = shown
+        return shown[1]
 
     # ------------------------------------------------------------------ gaps
     def gaps(self) -> tuple[GapView, ...]:

@@ -26,6 +26,7 @@ from workstation.engine.views import (
     Mode,
     OrderView,
     PositionView,
+    ScanReportView,
     StatusView,
     TradeView,
     ViewsChanged,
@@ -100,6 +101,9 @@ class EngineProxy:
 
     def candidates(self) -> tuple[CandidateView, ...]:
         return self.target.candidates() if self.target is not None else ()
+
+    def scan_report(self) -> ScanReportView | None:
+        return self.target.scan_report() if self.target is not None else None
 
     def gaps(self) -> tuple[GapView, ...]:
         return self.target.gaps() if self.target is not None else ()

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from workstation.core.bar_problems import problems_text
 from workstation.core.calendar import TradingCalendar
 from workstation.core.clock import Clock
 from workstation.core.config import Config
@@ -197,6 +198,13 @@ class Scanner:
             },
             at=finished,
         )
+        problems = rep.data_problems
+        if problems:
+            # §14: every bad bar the scan read, named in the log (the GUI shows the report).
+            level = logging.WARNING if problems.symbols() else logging.INFO
+            log.log(
+                level, "scan of %s: data problems: %s", session, problems_text(problems.as_dict())
+            )
         self.bus.publish(
             ScanFinished(
                 finished,

@@ -41,6 +41,7 @@ from workstation.engine.views import (
     OrderView,
     PassedOverView,
     PositionView,
+    ScanReportView,
     TradeView,
 )
 from workstation.store import CandidateRow, OrderRow, ScanRow
@@ -108,6 +109,24 @@ class StoreViews:
                 return row
             s = self.calendar.previous_session(s)
         return None
+
+    def scan_report(self) -> ScanReportView | None:
+        """The latest scan's report, from its store row."""
+        scan = self.latest_scan()
+        if scan is None:
+            return None
+        return ScanReportView(
+            session=scan.session,
+            status=scan.status,
+            regime=scan.regime or "",
+            loaded=scan.loaded,
+            eligible=scan.eligible,
+            stale=tuple(scan.stale_symbols),
+            failed=tuple(scan.failed_symbols),
+            ineligible=scan.ineligible,
+            data_problems=scan.data_problems,
+            error=scan.error or "",
+        )
 
     def candidates(self) -> tuple[tuple[CandidateView, ...], tuple[datetime | None, ...]]:
         """The views by rank, and each one's decision deadline (None: never decidable)."""

@@ -17,6 +17,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from workstation.core.bar_problems import unserved
 from workstation.core.events import Event
 from workstation.core.models import (
     ApprovalState,
@@ -168,6 +169,32 @@ class DecisionView:
     state: ApprovalState
     source: str  # "user" or "policy"
     note: str = ""
+
+
+@dataclass(frozen=True)
+class ScanReportView:
+    """The latest scan's report (trading rules §6, §14): what was loaded, skipped and why,
+    and every data problem the scan met, by kind and symbol."""
+
+    session: date
+    status: str  # "ok" or "failed"
+    regime: str = ""
+    loaded: int = 0
+    eligible: int = 0
+    stale: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+    ineligible: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    data_problems: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    error: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ineligible", _frozen_map(self.ineligible))
+        object.__setattr__(self, "data_problems", _frozen_map(self.data_problems))
+
+    @property
+    def unserved(self) -> int:
+        """Bars the scan met that are not served (invalid, conflicting, spikes)."""
+        return unserved(self.data_problems)
 
 
 @dataclass(frozen=True)

@@ -30,21 +30,25 @@ while such a bar is in the window its indicators read. Every problem is named in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import numpy as np
 
+from workstation.core.bar_problems import (
+    DUPLICATE_CONFLICT,
+    INELIGIBLE_KINDS,
+    INVALID_BAR,
+    NO_VOLUME,
+    REPAIRED,
+    SPIKE,
+    ZERO_VOLUME,
+    counted,
+)
 from workstation.core.bars import FIELDS, NOT_SERVED, BarFlag, DailyBars
 from workstation.engine.rules.numeric import REL_TOL
-
-INVALID_BAR = "invalid_bar"
-DUPLICATE_CONFLICT = "duplicate_conflict"
-SPIKE = "spike"
-REPAIRED = "repaired"
-ZERO_VOLUME = "zero_volume"
 
 #: Problem kinds in report order, with their flag. The first three make a symbol ineligible.
 KINDS: tuple[tuple[str, BarFlag], ...] = (
@@ -54,17 +58,7 @@ KINDS: tuple[tuple[str, BarFlag], ...] = (
     (REPAIRED, BarFlag.REPAIRED),
     (ZERO_VOLUME, BarFlag.ZERO_VOLUME),
 )
-#: The kinds that make a symbol ineligible for a scan whose window holds such a bar, in the
-#: order the scan names them.
-INELIGIBLE_KINDS: tuple[str, ...] = (INVALID_BAR, DUPLICATE_CONFLICT, SPIKE)
 _FLAG_OF = dict(KINDS)
-_WHAT = {
-    INVALID_BAR: ("invalid bar", "invalid bars", "not served"),
-    DUPLICATE_CONFLICT: ("duplicate conflict", "duplicate conflicts", "not served"),
-    SPIKE: ("spike", "spikes", "not served"),
-    REPAIRED: ("repaired bar", "repaired bars", "high/low widened"),
-    ZERO_VOLUME: ("zero-volume bar", "zero-volume bars", "no entry that session"),
-}
 MAX_EXAMPLES = 5
 
 
@@ -129,40 +123,18 @@ class BarReport:
             found = self.of_kind(kind)
             if not found:
                 continue
-            one, many, consequence = _WHAT[kind]
             syms = sorted({p.symbol for p in found})
             shown = "; ".join(str(p) for p in found[:examples])
             more = f" and {len(found) - examples} more" if len(found) > examples else ""
             out.append(
-                f"{len(found)} {one if len(found) == 1 else many} ({consequence}) in "
-                f"{len(syms)} symbol{'s' if len(syms) != 1 else ''} ({', '.join(syms[:20])}"
-                f"{' ...' if len(syms) > 20 else ''}): {shown}{more}"
+                f"{counted(kind, len(found))} in {len(syms)} symbol{'s' if len(syms) != 1 else ''}"
+                f" ({', '.join(syms[:20])}{' ...' if len(syms) > 20 else ''}): {shown}{more}"
             )
         return out
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for the scan report: counts per kind and, per kind, symbol -> sessions."""
         return {"counts": self.counts(), "by_kind": self.by_kind()}
-
-
-def problems_text(report: Mapping[str, Any], symbols_shown: int = 8) -> str:
-    """One line from :meth:`BarReport.as_dict` (e.g. a scan report's ``data_problems``):
-    ``"1 spike (not served): HELD 2024-03-05; 2 zero-volume bars: ..."``; "" when none."""
-    parts = []
-    by_kind = report.get("by_kind") or {}
-    for kind, _flag in KINDS:
-        syms = by_kind.get(kind) or {}
-        if not syms:
-            continue
-        one, many, consequence = _WHAT[kind]
-        n = sum(len(days) for days in syms.values())
-        named = [
-            f"{sym} {', '.join(days[:3])}{' ...' if len(days) > 3 else ''}"
-            for sym, days in sorted(syms.items())[:symbols_shown]
-        ]
-        more = f" and {len(syms) - symbols_shown} more symbols" if len(syms) > symbols_shown else ""
-        parts.append(f"{n} {one if n == 1 else many} ({consequence}): {'; '.join(named)}{more}")
-    return "; ".join(parts)
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,20 +163,37 @@ def duplicate_conflicts(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarra
     keys = np.asarray(keys, dtype=np.int64)
     n = len(keys)
     values = np.asarray(values, dtype=np.float64).reshape(n, -1 if n else len(FIELDS))
-    first = np.zeros(n, dtype=bool)
+    first = np.ones(n, dtype=bool)
     conflict = np.zeros(n, dtype=bool)
-    if n == 0:
+    if n < 2:
         return first, conflict
-    order = np.argsort(keys, kind="stable")
-    k = keys[order]
+    # Finding the duplicated rows is the whole cost for a clean source (1.5M rows of a real
+    # file): a count per key when the keys are dense, a sort otherwise.
+    lo = int(keys.min())
+    span = int(keys.max()) - lo + 1
+    if span <= 4 * n + 1024:
+        counts = np.bincount(keys - lo, minlength=span)
+        dup_rows = np.flatnonzero(counts[keys - lo] > 1)
+    else:
+        order = np.argsort(keys, kind="stable")
+        same = keys[order][1:] == keys[order][:-1]
+        twin = np.zeros(n, dtype=bool)
+        twin[1:] |= same
+        twin[:-1] |= same
+        dup_rows = np.sort(order[twin])
+    if dup_rows.size == 0:
+        return first, conflict
+    rows = dup_rows[np.argsort(keys[dup_rows], kind="stable")]  # by key, then file order
+    k = keys[rows]
     starts = np.r_[True, k[1:] != k[:-1]]
     group = np.cumsum(starts) - 1
-    head = np.flatnonzero(starts)[group]  # each sorted row's group's first sorted row
-    agrees = _same(values[order], values[order][head]).all(axis=1)
+    head = np.flatnonzero(starts)[group]  # each row's group's first row (in ``rows``)
+    v = values[rows]
+    agrees = _same(v, v[head]).all(axis=1)
     bad_group = np.zeros(int(group[-1]) + 1, dtype=bool)
     np.logical_or.at(bad_group, group, ~agrees)
-    first[order[starts]] = True
-    conflict[order] = bad_group[group]
+    first[rows] = starts
+    conflict[rows] = bad_group[group]
     return first, conflict
 
 
@@ -232,6 +221,32 @@ def _neighbour_close(close: np.ndarray, ok: np.ndarray, *, forward: bool) -> np.
     return out
 
 
+def _spikes(
+    close: np.ndarray, served: np.ndarray, spike_pct: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(spike mask, previous served close, next served close) per cell."""
+    cs = np.where(served, close, np.nan)
+    prev = np.full(cs.shape, np.nan)
+    nxt = np.full(cs.shape, np.nan)
+    prev[1:], nxt[:-1] = cs[:-1], cs[1:]
+    # The adjacent rows are the neighbours, except in a column with a hole (a gap, a bar not
+    # served) inside its span: those few columns are searched properly.
+    t = cs.shape[0]
+    count = served.sum(axis=0)
+    if t:
+        first = np.argmax(served, axis=0)
+        last = t - 1 - np.argmax(served[::-1], axis=0)
+        holes = np.flatnonzero((count > 0) & (count < last - first + 1))
+        if holes.size:
+            sub, ok = cs[:, holes], served[:, holes]
+            prev[:, holes] = _neighbour_close(sub, ok, forward=False)
+            nxt[:, holes] = _neighbour_close(sub, ok, forward=True)
+    with np.errstate(invalid="ignore"):
+        away = np.abs(cs - prev) > spike_pct * prev * (1 + REL_TOL)
+        back = np.abs(nxt - prev) <= (spike_pct / 5.0) * prev * (1 + REL_TOL)
+    return served & away & back, prev, nxt
+
+
 def validate_bars(
     bars: DailyBars,
     *,
@@ -244,19 +259,18 @@ def validate_bars(
     the next session is not known (live data): no spike detection.
     ``conflicts``: a (T, N) mask of the cells whose source rows disagreed (see
     :func:`duplicate_conflicts`); their values are ignored.
-    Flags already on ``bars`` are kept (validating twice changes nothing).
+    Flags already on ``bars`` are kept (validating twice changes nothing). The returned bars
+    share the arrays of ``bars`` that nothing changed (DailyBars are never written to).
     """
     shape = bars.close.shape
-    o, h, lo, c, v = (getattr(bars, f).copy() for f in FIELDS)
+    o, h, lo, c, v = (getattr(bars, f) for f in FIELDS)
     flags = np.zeros(shape, dtype=np.uint8) if bars.flags is None else bars.flags.astype(np.uint8)
-    present = np.zeros(shape, dtype=bool)
-    for arr in (o, h, lo, c, v):
-        present |= ~np.isnan(arr)
-    prices = np.stack([o, h, lo, c])
     with np.errstate(invalid="ignore"):
-        bad_price = (~np.isfinite(prices) | (prices <= 0)).any(axis=0)
-        bad_volume = ~np.isfinite(v) | (v < 0)
-    invalid = present & (bad_price | bad_volume)
+        present = ~(np.isnan(o) & np.isnan(h) & np.isnan(lo) & np.isnan(c) & np.isnan(v))
+        usable = (v >= 0) & (v < np.inf)  # NaN fails both comparisons
+        for x in (o, h, lo, c):
+            usable &= (x > 0) & (x < np.inf)
+    invalid = present & ~usable
     conflict = (
         np.zeros(shape, dtype=bool) if conflicts is None else np.asarray(conflicts, dtype=bool)
     )
@@ -266,37 +280,35 @@ def validate_bars(
     flags[invalid] |= np.uint8(BarFlag.INVALID)
     flags[conflict] |= np.uint8(BarFlag.DUPLICATE_CONFLICT)
     # Cells flagged earlier (by the source, or a first validation) stay unserved.
-    unserved = (flags & np.uint8(NOT_SERVED)) != 0
-    served = present & ~unserved
+    served = present & ((flags & np.uint8(NOT_SERVED)) == 0)
 
     spike = np.zeros(shape, dtype=bool)
     prev = nxt = None
     if spike_pct is not None:
-        prev = _neighbour_close(c, served, forward=False)
-        nxt = _neighbour_close(c, served, forward=True)
-        with np.errstate(invalid="ignore"):
-            away = np.abs(c - prev) > spike_pct * prev * (1 + REL_TOL)
-            back = np.abs(nxt - prev) <= (spike_pct / 5.0) * prev * (1 + REL_TOL)
-        spike = served & away & back
+        spike, prev, nxt = _spikes(c, served, spike_pct)
         flags[spike] |= np.uint8(BarFlag.SPIKE)
         served &= ~spike
 
     with np.errstate(invalid="ignore"):
         top, bottom = np.maximum(o, c), np.minimum(o, c)
-        noise = REL_TOL * np.maximum(np.abs(top), np.abs(bottom))
-        outside = served & ((h < top - noise) | (lo > bottom + noise))
+        widen = served & ((h < top) | (lo > bottom))  # float noise included, silently
+        outside = widen & ((h < top * (1 - REL_TOL)) | (lo > bottom * (1 + REL_TOL)))
         zero = served & (v == 0)
     flags[outside] |= np.uint8(BarFlag.REPAIRED)
     flags[zero] |= np.uint8(BarFlag.ZERO_VOLUME)
-    new_h = np.where(served, np.fmax(np.fmax(h, lo), top), h)
-    new_lo = np.where(served, np.fmin(np.fmin(h, lo), bottom), lo)
 
     hide = present & ~served
-    out = {}
-    for name, arr in (("open", o), ("high", new_h), ("low", new_lo), ("close", c), ("volume", v)):
-        arr = np.array(arr, dtype=np.float64)
-        arr[hide] = np.nan
-        out[name] = arr
+    out = {"open": o, "high": h, "low": lo, "close": c, "volume": v}
+    if widen.any():
+        hi_w, lo_w = h[widen], lo[widen]
+        out["high"], out["low"] = h.copy(), lo.copy()
+        out["high"][widen] = np.maximum(np.maximum(hi_w, lo_w), top[widen])
+        out["low"][widen] = np.minimum(np.minimum(hi_w, lo_w), bottom[widen])
+    if hide.any():
+        for name in FIELDS:
+            arr = out[name] if out[name] is not getattr(bars, name) else out[name].copy()
+            arr[hide] = np.nan
+            out[name] = arr
     clean = DailyBars(bars.dates, bars.symbols, **out, flags=flags)
 
     masks = {
@@ -355,9 +367,6 @@ def _detail(
     if kind == REPAIRED:
         return f"high/low did not bracket open/close ({ohlcv})"
     return "volume 0"
-
-
-NO_VOLUME = "no_volume"  # the entry reason for a zero-volume session
 
 
 def not_trading(bars: DailyBars, symbols: Iterable[str], session: date) -> dict[str, str]:

@@ -22,10 +22,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workstation.core.bar_problems import problems_text
 from workstation.core.config import IndicatorConfig, RankingConfig
 from workstation.core.models import ApprovalState, Side
 from workstation.engine.api import EngineAPI
-from workstation.engine.views import CandidateView, ViewName
+from workstation.engine.views import CandidateView, ScanReportView, ViewName
 from workstation.ui import theme
 from workstation.ui.charts import (
     CandlestickItem,
@@ -258,6 +259,38 @@ def explanation_html(c: CandidateView, ranking: RankingConfig) -> str:
     return "".join(parts)
 
 
+def scan_report_html(r: ScanReportView | None) -> tuple[str, str]:
+    """The latest scan's report as one line (rich text) and its tooltip: counts, and every data
+    problem the scan met by kind and symbol (trading rules §14), in the warning colour when a
+    bar was not served."""
+    if r is None:
+        return "", ""
+    if r.status != "ok":
+        err = html.escape(r.error or "failed")
+        return f"<span style='color:{theme.hex_color('neg')}'>Scan failed: {err}</span>", ""
+    line = (
+        f"{r.loaded} loaded · {r.eligible} eligible · {len(r.stale)} stale · {len(r.failed)} failed"
+    )
+    problems = problems_text(r.data_problems, symbols_shown=5)
+    if problems:
+        role = "warn" if r.unserved else "muted"
+        line += (
+            f" · <span style='color:{theme.hex_color(role)}'>data problems: "
+            f"{html.escape(problems)}</span>"
+        )
+    tips = [f"Scan of {r.session:%Y-%m-%d}: {r.loaded} symbols loaded, {r.eligible} eligible"]
+    skipped = {k: n for k, n in r.ineligible.items() if n}
+    if skipped:
+        tips.append("Ineligible: " + ", ".join(f"{k} {n}" for k, n in skipped.items()))
+    for what, names in (("Stale", r.stale), ("Failed", r.failed)):
+        if names:
+            tips.append(f"{what}: {', '.join(names[:30])}{' ...' if len(names) > 30 else ''}")
+    full = problems_text(r.data_problems, symbols_shown=50)
+    if full:
+        tips.append(f"Data problems (a bar not served makes its symbol ineligible): {full}")
+    return line, "\n".join(tips)
+
+
 class CandidatesPanel(Panel):
     TITLE = "Nightly top 12"
     OBJECT_NAME = "candidates"
@@ -309,6 +342,10 @@ class CandidatesPanel(Panel):
         self.summary = QLabel()
         self.summary.setObjectName("muted")
         self.summary.setWordWrap(True)
+        self.report = QLabel()
+        self.report.setObjectName("muted")
+        self.report.setWordWrap(True)
+        self.report.setTextFormat(Qt.TextFormat.RichText)
 
         # The keys act only while the focus is in this panel (the table or the note), so a
         # key pressed elsewhere never trades; they are chords, so typing never does either.
@@ -326,6 +363,7 @@ class CandidatesPanel(Panel):
         tl = QVBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
         tl.addWidget(self.summary)
+        tl.addWidget(self.report)
         tl.addWidget(self.table, 1)
         tl.addLayout(bar)
 
@@ -416,7 +454,16 @@ class CandidatesPanel(Panel):
                 + " · ".join(f"{n} {s}" for s, n in counts.items() if n)
             )
         else:
-            self.summary.setText("No candidates: the nightly scan has not run yet.")
+            report = self.engine.scan_report()
+            self.summary.setText(
+                "No candidates: the nightly scan has not run yet."
+                if report is None
+                else f"Scan of {report.session:%a %Y-%m-%d}: no candidates."
+            )
+        line, tip = scan_report_html(self.engine.scan_report())
+        self.report.setText(line)
+        self.report.setToolTip(tip)
+        self.report.setVisible(bool(line))
         cur = self.table.current_row()
         self._show(cur, force=False)
         self._enable()
