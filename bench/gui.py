@@ -49,7 +49,13 @@ import qasync  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from tests.gui.load_rig import LoadResult, build_engines, measure, plant_positions  # noqa: E402
+from tests.gui.load_rig import (  # noqa: E402
+    LoadResult,
+    build_engines,
+    measure,
+    open_desk,
+    plant_positions,
+)
 from workstation.app import make_window  # noqa: E402
 
 SECTION = "## GUI responsiveness (bench/gui.py)"
@@ -69,6 +75,8 @@ async def _rounds(n: int, rate: float, seconds: float) -> tuple[list[LoadResult]
         await plant_positions(engines)
         settings = QSettings(str(Path(tmp) / "ui.ini"), QSettings.Format.IniFormat)
         win = make_window(engines, settings=settings, secrets=_NoSecrets())
+        shown = open_desk(win)  # the desk's chart, risk and regime panels open and painted
+        print(f"desk panels open: {', '.join(shown)}", flush=True)
         win.show()
         app_runs: list[LoadResult] = []
         base_runs: list[LoadResult] = []

@@ -56,10 +56,11 @@ from workstation.ui.main_window import MainWindow  # noqa: E402
 #: Window sizes the desk's panels are checked at (a laptop and a full-HD screen).
 SCREEN_SIZES = ((1280, 800), (1920, 1080))
 #: The panels new or changed for the trader's desk, shot at each screen size and theme.
-DESK_PANELS = ("positions",)
+DESK_PANELS = ("positions", "chart", "candidates")
 
 PANEL_SIZES = {
     "status": (1600, 80),
+    "chart": (1200, 760),
     "candidates": (1000, 760),
     "positions": (1000, 700),
     "journal": (1400, 520),
@@ -307,6 +308,20 @@ def _select_positions(win: MainWindow) -> None:
         positions.table.select_row(pick)
 
 
+def _wait_for_charts(app: QApplication, win: MainWindow, timeout_s: float = 5.0) -> None:
+    """Let the charts' indicator computations (a worker thread) come back and draw."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        charts = [win.panels["chart"].chart, win.panels["candidates"].chart]
+        if all(c._pending is None for c in charts):
+            break
+        app.processEvents()
+        time.sleep(0.01)
+    settle(app, 10)
+
+
 def shoot_desk(app: QApplication, win: MainWindow, out: Path, theme_name: str) -> None:
     """The desk's panels as they sit in a window of each screen size, and its dialogs."""
     win.show()
@@ -321,6 +336,7 @@ def shoot_desk(app: QApplication, win: MainWindow, out: Path, theme_name: str) -
             dock.show()
             dock.raise_()
             settle(app, 20)
+            _wait_for_charts(app, win)
             grab(dock, out / f"panel-{name.replace('_', '-')}-{w}x{h}-{theme_name}.png", app)
     win.resize(1600, 1000)
     settle(app, 10)

@@ -362,7 +362,12 @@ class FakeEngine:
     def recent_logs(self, limit: int = 1000) -> tuple[LogEvent, ...]:
         return tuple(self._logs[-limit:])
 
+    def symbols(self) -> tuple[str, ...]:
+        return (*sorted(SECTORS), "SPY")
+
     def daily_bars(self, symbol: str, n: int) -> pd.DataFrame:
+        if symbol == "SPY":
+            return self._spy_bars(n)
         if symbol not in SECTORS:
             return pd.DataFrame(columns=["open", "high", "low", "close", "volume"])
         days = pd.bdate_range(end=pd.Timestamp(SCAN_SESSION), periods=max(n, 1), tz=ET)
@@ -375,6 +380,23 @@ class FakeEngine:
         df = _ohlc_from_path(path, symbol, 0.006, "daily")
         df.index = days
         return df
+
+    def _spy_bars(self, n: int) -> pd.DataFrame:
+        """SPY: a calm uptrend, a sell-off with high volatility, a recovery, then a range up to
+        the scan session (so its history holds every regime and today is RANGING)."""
+        segments = [(170, 0.0009, 0.007), (45, -0.0035, 0.024), (120, 0.0014, 0.009)]
+        segments.append((90, 0.0, 0.007))
+        r = _rng("spy")
+        steps = np.concatenate([r.normal(mu, sd, k) for k, mu, sd in segments])
+        # The range: pulled back towards its mean, so the SMAs are not stacked at the end.
+        path = 380.0 * np.exp(np.cumsum(steps))
+        tail = segments[-1][0]
+        path[-tail:] = path[-tail - 1] * (1 + 0.025 * np.sin(np.linspace(0, 5 * np.pi, tail)))
+        path[-tail:] *= np.exp(r.normal(0, 0.004, tail))
+        days = pd.bdate_range(end=pd.Timestamp(SCAN_SESSION), periods=len(path), tz=ET)
+        df = _ohlc_from_path(path, "SPY", 0.004, "daily")
+        df.index = days
+        return df.iloc[-max(n, 1) :]
 
     def intraday(self, symbol: str) -> pd.DataFrame:
         if symbol not in SECTORS:

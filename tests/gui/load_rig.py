@@ -229,7 +229,32 @@ def unscanned_session(engines: Any) -> date:
     return day
 
 
+#: The trader's desk panels that must stay responsive under the load, shown beside the others.
+DESK_DOCKS = ("chart", "risk", "regime")
+
+
+def open_desk(win: Any) -> list[str]:
+    """Show the desk's panels (the chart, the risk view, the regime panel) at once, beside
+    the positions rather than behind them in a tab: the load then paints them too. Returns
+    the docks shown."""
+    from PySide6.QtCore import Qt
+
+    shown = []
+    anchor = win.docks["positions"]
+    for name in DESK_DOCKS:
+        dock = win.docks.get(name)
+        if dock is None:
+            continue
+        win.removeDockWidget(dock)
+        win.splitDockWidget(anchor, dock, Qt.Orientation.Vertical)
+        dock.show()
+        shown.append(name)
+    win.resize(1600, 1000)
+    return shown
+
+
 __all__ = [
+    "DESK_DOCKS",
     "SCAN_DAY",
     "SESSION",
     "InlineExecutor",
@@ -237,6 +262,7 @@ __all__ = [
     "QuoteFeed",
     "build_engines",
     "measure",
+    "open_desk",
     "plant_positions",
     "unscanned_session",
 ]

@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from tests.gui.fake_engine import FakeEngine
 from workstation.core.models import ApprovalState
 from workstation.ui import theme
+from workstation.ui.chart_data import ChartConfig
 from workstation.ui.panels.candidates import CandidatesPanel
 
 pytestmark = pytest.mark.gui
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture
 def panel(qtbot, engine: FakeEngine) -> CandidatesPanel:
-    p = CandidatesPanel(engine)
+    p = CandidatesPanel(engine, chart_config=lambda: ChartConfig.of(engine.config))
     qtbot.addWidget(p)
     p.resize(1000, 800)
     p.show()
@@ -201,14 +202,30 @@ def test_detail_lists_who_was_passed_over(panel: CandidatesPanel, engine: FakeEn
         assert p.symbol in text
 
 
-def test_chart_draws_candles_and_bands(panel: CandidatesPanel) -> None:
-    panel.table.select_row(3)
-    items = panel.plot.getPlotItem().items
-    kinds = {type(i).__name__ for i in items}
+def test_the_chart_shows_indicators_and_the_strategys_own_thresholds(
+    qtbot, panel: CandidatesPanel
+) -> None:
+    """The trial saw BB(20, 2) only: now SMA50/SMA200/EMA20, volume, RSI and ADX panes with
+    the thresholds of the candidate's strategy, read from the configuration."""
+    rows = panel.table.visible_rows()
+    r = next(i for i, c in enumerate(rows) if c.strategy == "adx_pullback")
+    panel.table.select_row(r)
+    c = panel.table.current_row()
+    chart = panel.chart
+    qtbot.waitUntil(lambda: chart.data is not None and chart.data.symbol == c.symbol, timeout=5000)
+    assert c.symbol in chart.title.text() and "adx_pullback" in chart.title.text()
+    kinds = {type(i).__name__ for i in chart.price.items}
     assert "CandlestickItem" in kinds
-    curves = [i for i in items if type(i).__name__ == "PlotDataItem"]
-    assert len(curves) == 3  # upper, middle, lower band
-    assert panel.table.current_row().symbol in panel.plot.getPlotItem().titleLabel.text
+    drawn = {k for k, curve in chart.curves.items() if curve.xData is not None and len(curve.xData)}
+    assert {"sma50", "sma200", "ema20", "bb_up", "bb_low", "rsi14", "adx14"} <= drawn
+    assert len(chart.volume_bars.opts["height"]) == len(chart.data)
+    # adx_pullback tests 40 <= RSI <= 55 and ADX >= 25: exactly those lines, nothing else.
+    assert [t.value for t in chart.thresholds["rsi"]] == [40.0, 55.0]
+    assert [t.value for t in chart.thresholds["adx"]] == [25.0]
+    assert "adx_pullback >= 25" in chart.title.text()  # compact: the legend joins the title
+    labels = {line.label.format for line in chart._lines["price"] if line.isVisible()}
+    assert any(t.startswith("planned SL") for t in labels)
+    assert any(t.startswith("planned TP") for t in labels)
 
 
 def test_not_decidable_disables_buttons(qtbot, session_engine: FakeEngine) -> None:

@@ -49,6 +49,7 @@ PANELS = {
     "gaps",
     "orders",
     "positions",
+    "chart",
     "mfe_mae",
     "journal",
     "performance",
@@ -363,3 +364,32 @@ def test_async_shutdown_hook_runs_on_the_running_loop(qtbot, make_window, engine
     asyncio.run(scenario())
     assert stopped == ["engines"]
     assert not w.isVisible()
+
+
+def test_no_stray_tab_bars_at_any_size(make_window, session_engine) -> None:
+    """Qt leaves the tab bar of a two-dock group behind when a third dock joins it before the
+    window is shown; it painted as a stray "Positions | Orders" strip between the panels."""
+    from PySide6.QtWidgets import QApplication, QTabBar
+
+    w: MainWindow = make_window(session_engine)
+    for size in ((1280, 800), (1920, 1080)):
+        w.resize(*size)
+        QApplication.processEvents()
+        w._hide_stale_tab_bars()  # (the window runs it when shown; resizing makes none)
+        bars = [b for b in w.findChildren(QTabBar) if b.parent() is w and b.isVisible()]
+        groups = [frozenset(b.tabText(i) for i in range(b.count())) for b in bars]
+        assert len(groups) == len(set(groups)) == 3, groups  # left, right and bottom groups
+        assert all(not (a < b) for a in groups for b in groups), groups
+    w.reset_layout()
+    for _ in range(3):
+        QApplication.processEvents()
+    bars = [b for b in w.findChildren(QTabBar) if b.parent() is w and b.isVisible()]
+    assert len(bars) == 3
+    # The bars left are the working ones: a click on the Chart tab shows the chart.
+    from PySide6.QtTest import QTest
+
+    bar = next(b for b in bars if "Chart" in [b.tabText(i) for i in range(b.count())])
+    i = [bar.tabText(k) for k in range(bar.count())].index("Chart")
+    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(i).center())
+    QApplication.processEvents()
+    assert w.docks["chart"].isVisible() and bar.currentIndex() == i

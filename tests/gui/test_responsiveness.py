@@ -32,7 +32,7 @@ import qasync
 from PySide6.QtCore import QSettings
 
 from tests.gui.conftest import MemorySecrets
-from tests.gui.load_rig import build_engines, measure, plant_positions
+from tests.gui.load_rig import build_engines, measure, open_desk, plant_positions
 from workstation.app import make_window
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(240)]
@@ -66,6 +66,8 @@ def test_the_loop_never_stalls_during_a_scan_and_2000_quotes_a_second(
     settings = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
     win = make_window(engines, settings=settings, secrets=MemorySecrets())
     qtbot.addWidget(win)
+    desk = open_desk(win)  # the new charts (and the risk and regime views) open and painted
+    assert "chart" in desk
     win.show()
     qtbot.waitExposed(win)
     try:

@@ -95,6 +95,10 @@ class EngineAPI(Protocol):
         """The newest ``limit`` log events, oldest first (for a window opened late)."""
         ...
 
+    def symbols(self) -> tuple[str, ...]:
+        """Every symbol that can be charted: the universe (sorted) and the benchmark."""
+        ...
+
     def daily_bars(self, symbol: str, n: int) -> pd.DataFrame:
         """The last ``n`` daily bars up to the latest completed session: a DataFrame with
         columns open, high, low, close, volume and a tz-aware DatetimeIndex (session dates).

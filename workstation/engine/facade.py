@@ -507,6 +507,10 @@ class Workstation:
         self._bus.publish(LogEvent(self.clock.now(), level, source, message))
 
     # ------------------------------------------------------------------ bars
+    def symbols(self) -> tuple[str, ...]:
+        u = self.session.universe
+        return (*sorted(u.symbols), u.benchmark)
+
     def daily_bars(self, symbol: str, n: int) -> pd.DataFrame:
         now = self.clock.now()
         end = self.calendar.last_completed_session(now)

@@ -129,6 +129,9 @@ class EngineProxy:
             return self.target.recent_logs(limit)
         return tuple(self._logs)[-limit:] if limit else ()
 
+    def symbols(self) -> tuple[str, ...]:
+        return self.target.symbols() if self.target is not None else ()
+
     def daily_bars(self, symbol: str, n: int) -> pd.DataFrame:
         return self.target.daily_bars(symbol, n) if self.target is not None else _empty()
 

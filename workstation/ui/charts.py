@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QPainter, QPicture
+from PySide6.QtGui import QFontMetrics, QPainter, QPicture
 
 from workstation.ui import theme
 
@@ -36,6 +36,24 @@ class IndexDateAxis(pg.AxisItem):
             self._fmt = fmt
         self.picture = None
         self.update()
+
+    #: Bar steps a label may be put at: sessions (a week, a month, a quarter, ...) for
+    #: daily bars, minutes for intraday ones.
+    DAILY_STEPS = (1, 2, 5, 10, 21, 42, 63, 126, 252, 504, 1008)
+    MINUTE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 240, 390)
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, float]]:
+        """Whole bars, far enough apart that two date labels never touch: the step is the
+        first one whose labels, at this width, leave room for the text and a gap."""
+        span = maxVal - minVal
+        if span <= 0 or size <= 0:
+            return [(1.0, 0.0)]
+        sample = self._times[0].strftime(self._fmt) if self._times else "0000-00-00"
+        text_px = QFontMetrics(self.font()).horizontalAdvance(sample) + 24
+        px_per_bar = size / span
+        steps = self.MINUTE_STEPS if "%H" in self._fmt else self.DAILY_STEPS
+        step = next((s for s in steps if s * px_per_bar >= text_px), steps[-1])
+        return [(float(step), 0.0)]
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
         out = []
@@ -81,13 +99,6 @@ class CandlestickItem(pg.GraphicsObject):
 
     def boundingRect(self) -> QRectF:
         return QRectF(self._rect)
-
-
-def bollinger(close: pd.Series, window: int = 20, dev: float = 2.0) -> tuple[pd.Series, ...]:
-    """(mid, upper, lower) as the ``ta`` library computes them (population stdev, ddof=0)."""
-    mid = close.rolling(window, min_periods=window).mean()
-    sd = close.rolling(window, min_periods=window).std(ddof=0)
-    return mid, mid + dev * sd, mid - dev * sd
 
 
 def make_plot(axis_fmt: str = "%m-%d") -> tuple[pg.PlotWidget, IndexDateAxis]:

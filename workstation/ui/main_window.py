@@ -21,7 +21,7 @@ from importlib import metadata
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -30,11 +30,12 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QStyle,
     QSystemTrayIcon,
+    QTabBar,
     QWidget,
 )
 
 from workstation import __version__
-from workstation.core.config import IndicatorConfig, RankingConfig
+from workstation.core.config import RankingConfig
 from workstation.core.config_files import ConfigManager
 from workstation.core.events import (
     ConfigRejected,
@@ -51,6 +52,7 @@ from workstation.engine.event_log import carried_text
 from workstation.engine.views import ViewName
 from workstation.ui import theme
 from workstation.ui.bridge import EventBridge
+from workstation.ui.chart_data import ChartConfig
 from workstation.ui.dialogs.confirm import (
     FlattenAllDialog,
     KillSwitchDialog,
@@ -62,6 +64,7 @@ from workstation.ui.dialogs.params import ParameterEditor
 from workstation.ui.dialogs.settings import SecretStore, SettingsDialog
 from workstation.ui.panels.base import Panel
 from workstation.ui.panels.candidates import APPROVE_KEY, UNDO_KEY, VETO_KEY, CandidatesPanel
+from workstation.ui.panels.chart import ChartPanel
 from workstation.ui.panels.gaps import GapsPanel
 from workstation.ui.panels.journal import JournalPanel
 from workstation.ui.panels.log import LogPanel
@@ -70,12 +73,15 @@ from workstation.ui.panels.orders import OrdersPanel
 from workstation.ui.panels.performance import PerformancePanel
 from workstation.ui.panels.positions import PositionsPanel
 from workstation.ui.panels.status import StatusPanel
+from workstation.ui.selection import SymbolSelection
 
 log = logging.getLogger(__name__)
 
 ORG_NAME = "AutoTrader"
 APP_NAME = "AutoTrader Workstation"
-LAYOUT_VERSION = 1  # bump when the docks change: an old saved layout is then ignored
+LAYOUT_VERSION = 2  # bump when the docks change: an old saved layout is then ignored
+#: The panels whose tables share the selected symbol (and the chart that follows it).
+SHARED_SELECTION = ("candidates", "gaps", "positions", "orders", "journal")
 SHUTDOWN_TIMEOUT_S = 10.0
 
 
@@ -141,6 +147,7 @@ class MainWindow(QMainWindow):
             theme.apply(app, name)
 
         self.bridge = EventBridge(engine.events, parent=self)
+        self.selection = SymbolSelection(self)
         self.panels: dict[str, Panel] = {}
         self.docks: dict[str, QDockWidget] = {}
         self._build_panels()
@@ -160,17 +167,18 @@ class MainWindow(QMainWindow):
     def _ranking(self) -> RankingConfig:
         return self.config.current.scanner.ranking if self.config else RankingConfig()
 
-    def _indicators(self) -> IndicatorConfig:
-        return self.config.current.scanner.indicators if self.config else IndicatorConfig()
+    def _chart_config(self) -> ChartConfig:
+        return ChartConfig.of(self.config.current) if self.config else ChartConfig()
 
     def _build_panels(self) -> None:
         e = self.engine
         panels: list[Panel] = [
             StatusPanel(e),
-            CandidatesPanel(e, ranking=self._ranking, indicators=self._indicators),
+            CandidatesPanel(e, ranking=self._ranking, chart_config=self._chart_config),
             GapsPanel(e),
             OrdersPanel(e),
             PositionsPanel(e),
+            ChartPanel(e, chart_config=self._chart_config, selection=self.selection),
             MfeMaePanel(e),
             JournalPanel(e),
             PerformancePanel(e),
@@ -190,6 +198,30 @@ class MainWindow(QMainWindow):
                 p.exec_dialog = lambda d: self.exec_dialog(d)  # type: ignore[attr-defined]
             self.panels[p.OBJECT_NAME] = p
             self.docks[p.OBJECT_NAME] = dock
+        for name in SHARED_SELECTION:
+            self._share_selection(self.panels[name])
+
+    def _share_selection(self, panel: Panel) -> None:
+        """A row selected in ``panel`` selects its symbol everywhere; a symbol selected
+        elsewhere selects ``panel``'s row of it (when it has one)."""
+        table = panel.table  # type: ignore[attr-defined]
+        name = panel.OBJECT_NAME
+
+        def chosen(row: object) -> None:
+            symbol = getattr(row, "symbol", None)
+            if symbol:
+                self.selection.select(symbol, name)
+
+        def follow(symbol: str, source: str) -> None:
+            if source != name:
+                table.select_where(lambda r: getattr(r, "symbol", None) == symbol)
+
+        table.row_selected.connect(chosen)
+        self.selection.changed.connect(follow)
+        if not self.selection.symbol:  # the first table's current row starts the selection
+            chosen(table.current_row())
+        else:
+            follow(self.selection.symbol, self.selection.source)
 
     def panel(self, name: str) -> Any:
         return self.panels[name]
@@ -211,6 +243,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(d["candidates"], d["positions"], Qt.Orientation.Horizontal)
         self.tabifyDockWidget(d["candidates"], d["gaps"])
         self.tabifyDockWidget(d["positions"], d["orders"])
+        self.tabifyDockWidget(d["positions"], d["chart"])
         self.addDockWidget(bottom, d["journal"])
         self.tabifyDockWidget(d["journal"], d["performance"])
         self.tabifyDockWidget(d["journal"], d["mfe_mae"])
@@ -227,6 +260,31 @@ class MainWindow(QMainWindow):
         self.restoreState(self._default_state, LAYOUT_VERSION)
         for dock in self.docks.values():
             dock.show()
+        QTimer.singleShot(0, self._hide_stale_tab_bars)
+
+    def _hide_stale_tab_bars(self) -> None:
+        """Hide the tab bars Qt leaves behind (a two-dock group's bar stays, unhidden, when a
+        third dock joins it before the window is shown, or after a state is restored): they
+        show wherever no dock covers them, and a click on one switches nothing. The bar in
+        use follows its group: raising another dock of the group moves its current tab; a
+        left-over bar does not."""
+        docks = {d.windowTitle(): d for d in self.docks.values()}
+        for bar in self.findChildren(QTabBar):
+            if bar.parent() is not self or bar.isHidden() or bar.count() < 2:
+                continue
+            current = bar.tabText(bar.currentIndex())
+            other = bar.tabText((bar.currentIndex() + 1) % bar.count())
+            if current not in docks or other not in docks:
+                continue
+            docks[other].raise_()
+            follows = bar.tabText(bar.currentIndex()) == other
+            docks[current].raise_()
+            if not follows:
+                bar.hide()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        QTimer.singleShot(0, self._hide_stale_tab_bars)  # once the docks are laid out
 
     # ------------------------------------------------------------- settings
     def restore_layout(self) -> bool:

@@ -440,6 +440,24 @@ class DataTable(QTableView):
             | QItemSelectionModel.SelectionFlag.Rows,
         )
 
+    def select_where(self, predicate: Callable[[Row], bool]) -> bool:
+        """Make the first shown row that satisfies ``predicate`` current (unless the current
+        row already does); False when no row does (the selection is left alone)."""
+        cur = self.current_row()
+        if cur is not None and predicate(cur):
+            return True
+        for r in range(self.proxy.rowCount()):
+            row = self.proxy.index(r, 0).data(ROW_ROLE)
+            try:
+                hit = predicate(row)
+            except Exception:
+                hit = False
+            if hit:
+                self.select_row(r)
+                self.scrollTo(self.proxy.index(r, 0))
+                return True
+        return False
+
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         self.row_selected.emit(current.data(ROW_ROLE) if current.isValid() else None)
 

@@ -86,6 +86,47 @@ MODE_BADGE = {
 }
 
 
+#: Chart series colours per theme: distinct from the candles' green/red and from each other,
+#: readable on the chart background of their theme.
+SERIES: dict[str, dict[str, str]] = {
+    "dark": {
+        "sma50": "#f0883e",
+        "sma200": "#d2a8ff",
+        "ema20": "#39c5cf",
+        "bb": "#6e7681",
+        "rsi": "#58a6ff",
+        "adx": "#e3b341",
+        "pdi": "#3fb950",
+        "mdi": "#f26d6d",
+        "threshold": "#8b949e",
+        "crosshair": "#8b949e",
+        "TREND": "#2ea043",
+        "RANGING": "#4c8dff",
+        "HIGH_VOL": "#db6d28",
+    },
+    "light": {
+        "sma50": "#bc4c00",
+        "sma200": "#8250df",
+        "ema20": "#1b7c83",
+        "bb": "#8c959f",
+        "rsi": "#0969da",
+        "adx": "#9a6700",
+        "pdi": "#1a7f37",
+        "mdi": "#cf222e",
+        "threshold": "#57606a",
+        "crosshair": "#57606a",
+        "TREND": "#2da44e",
+        "RANGING": "#218bff",
+        "HIGH_VOL": "#e16f24",
+    },
+}
+
+
+def series_color(name: str) -> str:
+    """The colour of chart series ``name`` (see :data:`SERIES`) in the current theme."""
+    return SERIES["light" if current().name == "light" else "dark"][name]
+
+
 def current() -> Theme:
     return _current
 

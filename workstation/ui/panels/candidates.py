@@ -7,8 +7,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -28,15 +26,10 @@ from workstation.core.models import ApprovalState, Side
 from workstation.engine.api import EngineAPI
 from workstation.engine.views import CandidateView, ScanReportView, ViewName
 from workstation.ui import theme
-from workstation.ui.charts import (
-    CandlestickItem,
-    bollinger,
-    fit_y,
-    hline,
-    make_plot,
-    style_plot,
-)
+from workstation.ui.chart_data import ChartConfig
 from workstation.ui.panels.base import Panel
+from workstation.ui.panels.chart import WARMUP, candidate_levels
+from workstation.ui.price_chart import PriceChart
 from workstation.ui.tables import CENTER, Column, DataTable
 
 #: The decision keys: chords, never plain letters, so that text typed while the table has
@@ -303,11 +296,16 @@ class CandidatesPanel(Panel):
         *,
         ranking: Callable[[], RankingConfig] | None = None,
         indicators: Callable[[], IndicatorConfig] | None = None,
+        chart_config: Callable[[], ChartConfig] | None = None,
     ) -> None:
         super().__init__(engine, parent)
         self._ranking = ranking or RankingConfig
-        self._indicators = indicators or IndicatorConfig
+        if chart_config is None:
+            ind = indicators or IndicatorConfig
+            chart_config = lambda: ChartConfig(indicators=ind())  # noqa: E731
+        self._chart_config = chart_config
         self._shown: CandidateView | None = None
+        self._charted: str | None = None  # the symbol whose bars the chart has
 
         self.table = DataTable(candidate_columns(), key=lambda c: c.id, export_name="candidates")
         self.table.setToolTip(
@@ -370,17 +368,20 @@ class CandidatesPanel(Panel):
         self.detail = QTextBrowser()
         self.detail.setOpenLinks(False)
         self.detail.setToolTip("Why this candidate was picked")
-        self.plot, self.axis = make_plot("%m-%d")
-        self.plot.setToolTip("Daily bars with Bollinger bands; dashed: planned SL / TP")
+        self.chart = PriceChart(compact=True)  # the Chart panel has the volume
+        self.chart.setToolTip(
+            "Daily bars with SMA50, SMA200, EMA20 and the Bollinger bands; volume; RSI and ADX "
+            "with the thresholds this candidate's strategy tested; dashed: planned SL / TP"
+        )
 
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(self.detail)
-        bottom.addWidget(self.plot)
+        bottom.addWidget(self.chart)
         bottom.setSizes([440, 380])
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(top)
         split.addWidget(bottom)
-        split.setSizes([350, 330])
+        split.setSizes([260, 420])
         self.splitter = split
 
         lay = QVBoxLayout(self)
@@ -481,64 +482,42 @@ class CandidatesPanel(Panel):
     def _show(self, c: CandidateView | None, force: bool = True) -> None:
         if c is None:
             self.detail.setHtml("<p>Select a candidate to see why it was picked.</p>")
-            self.plot.clear()
+            self.chart.clear("Select a candidate")
             self._shown = None
             return
         same_symbol = self._shown is not None and self._shown.symbol == c.symbol
-        if not force and self._shown == c:
+        if not force and self._shown == c and self._charted == c.symbol:
             return
         self.detail.setHtml(explanation_html(c, self._ranking()))
-        if not same_symbol or force:
+        if not same_symbol or force or self._charted != c.symbol:
             self._chart(c)
         self._shown = c
 
     def _chart(self, c: CandidateView) -> None:
-        ind = self._indicators()
-        self.plot.clear()
-        df = self.engine.daily_bars(c.symbol, CHART_SESSIONS + ind.bb_window)
-        if df.empty:
-            self.plot.setTitle(f"{c.symbol}: no daily bars")
+        """The candidate's daily chart with the thresholds its strategy tested (the
+        indicators are computed off the Qt loop; the chart draws when they are ready)."""
+        cfg = self._chart_config()
+        df = self.engine.daily_bars(c.symbol, CHART_SESSIONS + WARMUP)
+        if df.empty:  # an async market fetches them: the view change after it draws again
+            self._charted = None
+            self.chart.clear(f"{c.symbol}: no daily bars (yet)")
             return
-        mid, up, low = bollinger(df["close"].astype(float), ind.bb_window, ind.bb_dev)
-        df = df.iloc[-CHART_SESSIONS:]
-        mid, up, low = (
-            mid.iloc[-CHART_SESSIONS:],
-            up.iloc[-CHART_SESSIONS:],
-            low.iloc[-CHART_SESSIONS:],
+        self._charted = c.symbol
+        self.chart.request(
+            c.symbol,
+            df,
+            cfg.indicators,
+            CHART_SESSIONS,
+            title=(
+                f"<b>{html.escape(c.symbol)}</b> daily · #{c.rank} {html.escape(c.strategy)} "
+                f"{c.side} · planned SL / TP from the close {c.close:,.2f}"
+            ),
+            levels=candidate_levels(c),
+            thresholds=cfg.thresholds(c.strategy),
         )
-        x = np.arange(len(df), dtype=float)
-        self.axis.set_times(list(df.index), "%m-%d")
-        candles = CandlestickItem()
-        candles.set_data(
-            df["open"].to_numpy(float),
-            df["high"].to_numpy(float),
-            df["low"].to_numpy(float),
-            df["close"].to_numpy(float),
-        )
-        item = self.plot.getPlotItem()
-        item.addItem(candles)
-        band = theme.hex_color("accent")
-        self.plot.plot(x, up.to_numpy(float), pen=pg.mkPen(band, width=1), name="BB upper")
-        self.plot.plot(
-            x, mid.to_numpy(float), pen=pg.mkPen(band, width=1, style=Qt.PenStyle.DotLine)
-        )
-        self.plot.plot(x, low.to_numpy(float), pen=pg.mkPen(band, width=1), name="BB lower")
-        levels = [float(df["low"].min()), float(df["high"].max())]
-        if math.isfinite(c.close) and math.isfinite(c.atr14):
-            sign = c.side.sign
-            sl = c.close - sign * c.planned_sl_distance
-            tp = c.close + sign * c.planned_tp_distance
-            hline(item, sl, "planned SL", theme.hex_color("neg"), True)
-            hline(item, tp, "planned TP", theme.hex_color("pos"), True)
-            levels += [sl, tp]
-        self.plot.setTitle(
-            f"{c.symbol} daily · BB({ind.bb_window}, {ind.bb_dev:g})",
-            color=theme.current().chart_fg,
-        )
-        fit_y(item, levels)
 
     def apply_theme(self) -> None:
-        style_plot(self.plot)
+        self.chart.style_panes()
         self._shown = None
         self.refresh()
         cur = self.table.current_row()
