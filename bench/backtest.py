@@ -133,7 +133,10 @@ def main() -> int:
     if not STOCKS.exists() or not ETF.exists():
         print(f"bench/backtest.py needs the real data in {DATA}", file=sys.stderr)
         return 2
-    first = LAST - timedelta(days=round(opts.years * 365.25))
+    sys.path.insert(0, str(ROOT))
+    from workstation.core.calendar import get_calendar
+
+    first = get_calendar().session_on_or_after(LAST - timedelta(days=round(opts.years * 365.25)))
     print(f"bench/backtest.py  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

@@ -113,9 +113,8 @@ def load_history(
             bars, ctx.calendar.previous_session(start), last, sp500_universe(), universe.benchmark
         )
     else:
-        membership = fixed_membership(
-            bars, Universe.of({s: universe.sector(s) for s in in_data}, universe.benchmark)
-        )
+        fixed = Universe.of({s: universe.sector(s) for s in in_data}, universe.benchmark)
+        membership = fixed_membership(bars, fixed, mode)
     data = BacktestData(bars, membership.universe, source, report)
     return History(data, membership, last, earliest)
 

@@ -35,7 +35,7 @@ PIT_START = date(2004, 12, 30)
 class Membership:
     """The scan universe of each session of a backtest."""
 
-    mode: str  # "pit" or "current"
+    mode: str  # "pit", "current" or "file"
     dates: np.ndarray  # the data's sessions (datetime64[D])
     symbols: tuple[str, ...]  # data spelling, the engine's universe (union over the period)
     member: np.ndarray  # (sessions, symbols) bool: scanned that session
@@ -83,7 +83,7 @@ class Membership:
         first_with, first_members = self.coverage(sessions[0], bars)
         return {
             "mode": self.mode,
-            "survivorship_bias": self.mode == "current",
+            "survivorship_bias": self.mode != "pit",
             "coverage_min": round(min(shares), 4),
             "coverage_mean": round(float(np.mean(shares)), 4),
             "worst_session": worst[1].isoformat(),
@@ -101,13 +101,14 @@ def bars_row(bars: DailyBars, session: date) -> int:
     return i
 
 
-def fixed_membership(bars: DailyBars, universe: Universe) -> Membership:
-    """``current`` mode: the same universe (today's members or a file) on every session."""
+def fixed_membership(bars: DailyBars, universe: Universe, mode: str = "current") -> Membership:
+    """The same universe on every session: ``current`` (today's members) or ``file`` (a
+    universe file)."""
     symbols = tuple(s for s in universe.symbols if s in bars)
     member = np.ones((bars.n_sessions, len(symbols)), dtype=bool)
     size = np.full(bars.n_sessions, len(universe.symbols))
     kept = Universe.of({s: universe.sector(s) for s in symbols}, universe.benchmark)
-    return Membership("current", bars.dates, symbols, member, size, kept)
+    return Membership(mode, bars.dates, symbols, member, size, kept)
 
 
 def pit_membership(
