@@ -99,6 +99,7 @@ def _rows(db: Path, table: str, cols: str, at: str | None, sess: str | None, cut
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_cutting_the_data_after_a_session_changes_no_decision_up_to_it(tmp_path: Path) -> None:
     file = sim_bars_file(tmp_path / "bars.parquet", seed=3, today="2024-06-14", history=420)
     full = ReplayMarket(file)

@@ -81,6 +81,7 @@ def _parity(tmp_path: Path, market: str, first: str, last: str, sessions: int,
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_the_backtest_trades_what_the_headless_engine_trades_on_the_simulated_market(
     tmp_path: Path,
 ) -> None:
@@ -101,6 +102,7 @@ def test_the_backtest_trades_what_the_headless_engine_trades_on_the_simulated_ma
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 @pytest.mark.realdata
 def test_the_backtest_trades_what_the_headless_engine_trades_on_real_data(
     tmp_path: Path, shared_data: Path
