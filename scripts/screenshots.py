@@ -87,6 +87,9 @@ def make_engine(kind: str) -> EngineAPI:
 
 VETO_NOTE = "earnings next week"
 
+#: The alerts the simulated week raised (the Alerts menu is shown with them).
+RAISED: list[Any] = []
+
 
 async def simulate(home: Path, sessions: int) -> Any:
     """Run ``sessions`` simulated sessions at max speed (one veto a night) and stop the
@@ -110,6 +113,11 @@ async def simulate(home: Path, sessions: int) -> Any:
             facade.veto(views[-1].id, VETO_NOTE)
 
     engines.bus.subscribe(ScanFinished, veto_last)
+    from workstation.notify.alert import AlertRaised
+    from workstation.notify.center import AlertCenter
+
+    AlertCenter(engines.bus, lambda: ctx.cfg, cal)
+    engines.bus.subscribe(AlertRaised, lambda ev: RAISED.append(ev.alert))
     first = session_to_run(clock.now(), ctx.cfg.schedule, cal)
     last = cal.sessions_in_range(first, cal.end)[sessions - 1]
     facade.start()
@@ -391,6 +399,15 @@ def shoot(app: QApplication, win: MainWindow, out: Path, theme_name: str, plante
         grab(dock, out / f"panel-{name.replace('_', '-')}.png", app)
         dock.setFloating(False)
     win.reset_layout()
+
+    if RAISED:  # the week's alerts, as the Alerts menu (and the tray icon's menu) lists them
+        for alert in RAISED[-14:]:
+            win.alerts.show(alert)
+        menu = win.alerts.menu
+        menu.popup(win.mapToGlobal(win.rect().topLeft()))
+        settle(app, 10)
+        grab(menu, out / "menu-alerts.png", app)
+        menu.close()
 
     shots: list[tuple[str, Callable[[], QDialog], tuple[int, int | None]]] = [
         ("dialog-kill-switch", lambda: KillSwitchDialog(engine.positions(), win), (560, 420)),

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from workstation.engine.proxy import EngineProxy
     from workstation.engine.views import Mode
     from workstation.instance import Holder
+    from workstation.notify.service import Notifications
     from workstation.ui.dialogs.reconcile import ReconcileDialog
     from workstation.ui.main_window import MainWindow
 
@@ -319,6 +320,7 @@ class DesktopApp:
         self.window: MainWindow | None = None
         self.proxy: EngineProxy | None = None
         self.closed: asyncio.Future[None] | None = None
+        self.notifications: Notifications | None = None
         self.shown_after: float | None = None  # seconds from launch to the window shown
         self.ready_after: float | None = None  # ... to the engines running
         #: The holder a killed or crashed workstation left on this home (taken over).
@@ -484,10 +486,49 @@ class DesktopApp:
                 raise
             if engines is None:
                 return 0
+            self.start_alerts(engines)
             engines.facade.start()
             await self.closed
         await engines.facade.shutdown()  # idempotent: the window's hook already ran it
+        await self.stop_alerts()
         return 0
+
+    def start_alerts(self, engines: Engines) -> None:
+        """Alerts from the engines' events to the tray and (with URLs) the channels; the
+        settings dialog's new channels take effect at once."""
+        from workstation.engine.views import Mode
+        from workstation.notify.service import start_notifications
+
+        ctx = engines.ctx
+        self.notifications = start_notifications(
+            engines.bus,
+            lambda: ctx.cfg,
+            ctx.calendar,
+            ctx.paths.data_dir,
+            real_broker=engines.mode in (Mode.PAPER, Mode.LIVE),
+            clock_now=engines.clock.now,
+        )
+        if self.window is not None:
+            self.window.settings_saved.connect(lambda _files: self._reload_channels(ctx))
+
+    def _reload_channels(self, ctx: Context) -> None:
+        from workstation.notify.service import stop_sender
+        from workstation.notify.urls import load_urls
+
+        notes = self.notifications
+        if notes is None:
+            return
+        urls = load_urls()
+        if urls.urls == notes.urls.urls:
+            return
+        old = notes.use_channels(urls, lambda: ctx.cfg)
+        if old is not None:  # its thread may sit in a send: stopped off the Qt thread
+            asyncio.get_running_loop().run_in_executor(None, stop_sender, old, 2.0)
+
+    async def stop_alerts(self) -> None:
+        notes, self.notifications = self.notifications, None
+        if notes is not None:
+            await asyncio.to_thread(notes.stop, 5.0)
 
 
 @contextlib.contextmanager

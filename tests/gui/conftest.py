@@ -24,7 +24,13 @@ class MemorySecrets:
         return name in self.values
 
     def set(self, name: str, value: str) -> None:
-        self.values[name] = value
+        if value:
+            self.values[name] = value
+        else:
+            self.values.pop(name, None)
+
+    def get(self, name: str) -> str | None:
+        return self.values.get(name)
 
 
 @pytest.fixture

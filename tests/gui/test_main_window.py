@@ -79,7 +79,7 @@ def test_docks_view_menu_and_reset(qtbot, make_window, engine: FakeEngine) -> No
         assert dock.isVisible() or w.tabifiedDockWidgets(dock)
         assert w.panels[name].TITLE in titles
     menus = [a.text() for a in w.menuBar().actions()]
-    assert menus == ["&File", "&View", "&Trading", "T&ools", "&Help"]
+    assert menus == ["&File", "&View", "&Trading", "T&ools", "&Alerts", "&Help"]
     # A closed dock comes back from the View menu ...
     dock = w.docks["journal"]
     dock.close()

@@ -109,3 +109,58 @@ def test_keys_saved_by_the_dialog_are_the_keys_the_alpaca_adapter_reads(
         "dialog-secret-value-000",
         "keyring",
     )
+
+
+def test_notification_urls_go_to_the_keyring_and_send_test_reaches_them(
+    qtbot, manager, paths, monkeypatch
+) -> None:
+    """Typed URLs are tested through apprise against local endpoints (the dialog stays
+    responsive: the send runs off the Qt thread), saved to the keyring only, and the alert
+    switches land in app.yaml."""
+    from PySide6.QtCore import Qt
+
+    from tests.sinks import json_sink, mail_sink
+    from workstation.notify.urls import KEYRING_USER
+
+    monkeypatch.delenv("WORKSTATION_NOTIFY_URLS", raising=False)
+    secrets = MemorySecrets()
+    d = make(qtbot, manager, paths, secrets=secrets)
+    d.show()
+    assert d.channels_state.text().startswith("No notification channels")
+    with json_sink() as js, mail_sink() as ms:
+        lines = [f"{js.url()}?+X-Token=t0k3n-in-url", ms.url()]
+        urls = "\n".join(lines)
+        d.notify_urls.setFocus()
+        qtbot.keyClicks(d.notify_urls, lines[0])
+        qtbot.keyClick(d.notify_urls, Qt.Key.Key_Return)
+        qtbot.keyClicks(d.notify_urls, lines[1])
+        qtbot.mouseClick(d.send_test, Qt.MouseButton.LeftButton)
+        assert not d.send_test.isEnabled()  # sending, in a worker thread
+        qtbot.waitUntil(lambda: d.send_test.isEnabled(), timeout=15_000)
+        assert d.test_result.text().count(": sent") == 2, d.test_result.text()
+        assert "t0k3n" not in d.test_result.text()
+        assert [m.title for m in js.messages] == ["AutoTrader Workstation: test notification"]
+        assert ms.wait_for(1)
+    gaps = d.alert_switches["gap_results"]
+    qtbot.mouseClick(gaps, Qt.MouseButton.LeftButton)
+    assert not gaps.isChecked()
+    assert d.save() is True
+    assert secrets.values == {KEYRING_USER: urls}
+    assert d.notify_urls.toPlainText() == ""  # never kept in the widget
+    cfg = load_config(paths.config_dir)
+    assert cfg.app.notify.gap_results is False and cfg.app.notify.exits is True
+    for p in [*paths.config_dir.rglob("*"), *paths.data_dir.rglob("*")]:
+        if p.is_file():
+            assert "t0k3n" not in p.read_text(errors="ignore")
+    again = make(qtbot, manager, paths, secrets=secrets)
+    assert again.channels_state.text().startswith("2 channel(s) stored: json://… #")
+    assert "t0k3n" not in again.channels_state.text()
+
+
+def test_a_url_apprise_does_not_understand_is_refused(qtbot, manager, paths) -> None:
+    secrets = MemorySecrets()
+    d = make(qtbot, manager, paths, secrets=secrets)
+    d.notify_urls.setPlainText("nonsense://what")
+    assert d.save() is False
+    assert "is not a notification URL apprise understands" in d.error_box.text()
+    assert secrets.values == {}

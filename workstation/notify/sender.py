@@ -166,6 +166,12 @@ class Notifier:
     def attach(self, bus: EventBus) -> None:
         self._unsubscribe = bus.subscribe(AlertRaised, self.submit)
 
+    def detach(self) -> None:
+        """No more alerts from the bus (what is queued is still delivered until stop)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
     def submit(self, ev: AlertRaised) -> None:
         """Queue an alert (on the caller's thread: one short commit) and wake the senders."""
         try:
@@ -191,6 +197,10 @@ class Notifier:
                     "understand this URL; it gets no alerts",
                 )
                 self._workers.pop(c.id)
+            for q in self.outbox.undelivered():  # queued for channels since removed
+                gone = [cid for cid in q.pending if cid not in self._workers]
+                if gone:
+                    self.outbox.drop(q.key, "channel removed", gone)
             for w in self._workers.values():
                 w.thread.start()
         return self
@@ -198,9 +208,7 @@ class Notifier:
     def stop(self, flush_s: float = 5.0) -> bool:
         """Deliver what can be delivered within ``flush_s`` seconds, then stop the threads.
         True when nothing was left undelivered (what is left goes out after the next start)."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        self.detach()
         flushed = self.drain(flush_s) if self._started else False
         self.stopping = True
         for w in self._workers.values():

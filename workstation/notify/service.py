@@ -32,15 +32,31 @@ class Notifications:
     center: AlertCenter
     notifier: Notifier | None = None
     urls: NotifyUrls = field(default_factory=NotifyUrls)
+    data_dir: Path | None = None
+    report: Callable[[str, str], None] | None = None
+
+    def use_channels(self, urls: NotifyUrls, config: Callable[[], Config]) -> Notifier | None:
+        """Switch to ``urls`` (the settings changed): a new sender from now on; the old one
+        is detached at once and returned, for the caller to ``stop()`` off its thread."""
+        old, self.notifier, self.urls = self.notifier, None, urls
+        if old is not None:
+            old.detach()
+        if urls and self.data_dir is not None:
+            self.notifier = _start_sender(self.center.bus, urls, config, self.data_dir, self.report)
+        return old
 
     def stop(self, flush_s: float = 5.0) -> bool:
-        """Unsubscribe, deliver what can be within ``flush_s``, stop the sender thread."""
+        """Unsubscribe, deliver what can be within ``flush_s``, stop the sender threads."""
         self.center.close()
         if self.notifier is None:
             return True
-        flushed = self.notifier.stop(flush_s)
-        self.notifier.outbox.close()
-        return flushed
+        return stop_sender(self.notifier, flush_s)
+
+
+def stop_sender(notifier: Notifier, flush_s: float) -> bool:
+    flushed = notifier.stop(flush_s)
+    notifier.outbox.close()
+    return flushed
 
 
 def bus_report(bus: EventBus, clock_now: Callable[[], object]) -> Callable[[str, str], None]:
@@ -74,30 +90,34 @@ def start_notifications(
 ) -> Notifications:
     center = AlertCenter(bus, config, calendar, real_broker=real_broker)
     urls = load_urls() if urls is None else urls
-    if not urls:
-        return Notifications(center, None, urls)
+    report = bus_report(bus, clock_now)
+    notifier = _start_sender(bus, urls, config, data_dir, report) if urls else None
+    return Notifications(center, notifier, urls, data_dir, report)
+
+
+def _start_sender(
+    bus: EventBus,
+    urls: NotifyUrls,
+    config: Callable[[], Config],
+    data_dir: Path,
+    report: Callable[[str, str], None] | None,
+) -> Notifier | None:
     try:
         outbox = Outbox(data_dir / FILE_NAME)
     except Exception as exc:  # notifications must never stop trading
-        log.error("notifications are off: the outbox cannot be opened (%s)", exc)
-        bus.publish(
-            LogEvent(
-                clock_now(),  # type: ignore[arg-type]
-                "ERROR",
-                SOURCE,
-                f"notifications are off: {data_dir / FILE_NAME} cannot be opened ({exc})",
-            )
-        )
-        return Notifications(center, None, urls)
-    notifier = Notifier(
-        urls, outbox, lambda: config().app.notify, report=bus_report(bus, clock_now)
-    )
+        message = f"notifications are off: {data_dir / FILE_NAME} cannot be opened ({exc})"
+        if report is not None:
+            report("ERROR", message)
+        else:
+            log.error(message)
+        return None
+    notifier = Notifier(urls, outbox, lambda: config().app.notify, report=report)
     notifier.attach(bus)
     notifier.start()
     if outbox.undelivered():
         notifier.wake()  # what a killed run queued but could not send
     log.info("notifications: %s", urls)
-    return Notifications(center, notifier, urls)
+    return notifier
 
 
-__all__ = ["Notifications", "bus_report", "start_notifications"]
+__all__ = ["Notifications", "bus_report", "start_notifications", "stop_sender"]

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from importlib import metadata
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -51,6 +51,7 @@ from workstation.engine.api import CommandRefused, ConfirmationNeeded, EngineAPI
 from workstation.engine.event_log import carried_text
 from workstation.engine.views import ViewName
 from workstation.ui import theme
+from workstation.ui.alert_tray import AlertTray
 from workstation.ui.bridge import EventBridge
 from workstation.ui.chart_data import ChartConfig
 from workstation.ui.dialogs.confirm import (
@@ -108,6 +109,9 @@ def versions() -> dict[str, str]:
 
 
 class MainWindow(QMainWindow):
+    #: The settings dialog saved (the file names; the keyring may have changed too).
+    settings_saved = Signal(list)
+
     def __init__(
         self,
         engine: EngineAPI,
@@ -160,6 +164,7 @@ class MainWindow(QMainWindow):
         self.bridge.views_changed.connect(self._on_views_changed)
         self.bridge.quotes.connect(self._on_quotes)
         self.tray = self._make_tray()
+        self.alerts = AlertTray(self)  # the same alerts as the notification channels
         self._kill_seen = engine.status().kill_switch
         self.statusBar().showMessage("Ready", 3000)
 
@@ -514,10 +519,12 @@ class MainWindow(QMainWindow):
             secrets=self.secrets,
             confirm_live=self.confirm_live,
             on_theme=self.set_theme,
-            on_saved=lambda files: self.show_message(
-                "Settings saved; mode and market take effect at the next start", "info"
-            ),
+            on_saved=self._settings_saved,
         )
+
+    def _settings_saved(self, files: list[str]) -> None:
+        self.show_message("Settings saved; mode and market take effect at the next start", "info")
+        self.settings_saved.emit(files)
 
     def open_settings(self) -> None:
         if self.config is not None:
