@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from workstation.engine.facade import Workstation
     from workstation.engine.proxy import EngineProxy
     from workstation.engine.views import Mode
+    from workstation.health.heartbeat import Heartbeat
     from workstation.instance import Holder
     from workstation.notify.service import Notifications
     from workstation.ui.dialogs.reconcile import ReconcileDialog
@@ -321,6 +322,7 @@ class DesktopApp:
         self.proxy: EngineProxy | None = None
         self.closed: asyncio.Future[None] | None = None
         self.notifications: Notifications | None = None
+        self.heartbeat: Heartbeat | None = None
         self.shown_after: float | None = None  # seconds from launch to the window shown
         self.ready_after: float | None = None  # ... to the engines running
         #: The holder a killed or crashed workstation left on this home (taken over).
@@ -497,9 +499,17 @@ class DesktopApp:
         """Alerts from the engines' events to the tray and (with URLs) the channels; the
         settings dialog's new channels take effect at once."""
         from workstation.engine.views import Mode
+        from workstation.health.heartbeat import FILE_NAME, Heartbeat
         from workstation.notify.service import start_notifications
 
         ctx = engines.ctx
+        self.heartbeat = Heartbeat(
+            ctx.paths.data_dir / FILE_NAME,
+            engines.bus,
+            engines.clock.now,
+            mode=str(engines.mode),
+            market=ctx.market_spec,
+        ).start()
         self.notifications = start_notifications(
             engines.bus,
             lambda: ctx.cfg,
@@ -526,6 +536,9 @@ class DesktopApp:
             asyncio.get_running_loop().run_in_executor(None, stop_sender, old, 2.0)
 
     async def stop_alerts(self) -> None:
+        beat, self.heartbeat = self.heartbeat, None
+        if beat is not None:
+            beat.stop()
         notes, self.notifications = self.notifications, None
         if notes is not None:
             await asyncio.to_thread(notes.stop, 5.0)

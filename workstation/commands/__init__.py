@@ -9,6 +9,7 @@ from typing import Any
 from workstation.commands import (
     backtest_cmd,
     config_cmd,
+    health_cmd,
     market_cmd,
     notify_cmd,
     run_cmd,
@@ -16,7 +17,16 @@ from workstation.commands import (
     store_cmd,
 )
 
-MODULES = [config_cmd, market_cmd, scan_cmd, run_cmd, backtest_cmd, store_cmd, notify_cmd]
+MODULES = [
+    config_cmd,
+    market_cmd,
+    scan_cmd,
+    run_cmd,
+    backtest_cmd,
+    store_cmd,
+    notify_cmd,
+    health_cmd,
+]
 
 
 def register_all(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]) -> None:

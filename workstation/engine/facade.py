@@ -109,6 +109,7 @@ from workstation.engine.views import (
     ViewName,
     ViewsChanged,
 )
+from workstation.health.watch import HealthWatch
 from workstation.store import StoreError
 from workstation.store.file_watch import StoreUnusable
 
@@ -235,6 +236,8 @@ class Workstation:
         self.store_problem: StoreUnusable | None = None  # trading stopped because of it
         self._store_advice = store_advice
         self.store.on_problem(self._on_store_problem)
+        self.health: HealthWatch | None = None
+        self._last_trade_at: datetime | None = None  # the engines' time of the last print
         self._unsubscribe = [
             self._bus.subscribe(Event, self._on_event),
         ]
@@ -249,6 +252,8 @@ class Workstation:
         if isinstance(ev, ViewsChanged):
             return
         if isinstance(ev, QuoteEvent | TradeEvent):
+            if isinstance(ev, TradeEvent):
+                self._last_trade_at = ev.trade.at  # market data freshness (health)
             sym = ev.quote.symbol if isinstance(ev, QuoteEvent) else ev.trade.symbol
             if sym in self.session.book.held():
                 self._prices_moved()
@@ -386,7 +391,28 @@ class Workstation:
             session=session_to_run(now, cfg.schedule, self.calendar),
             clock_adjustable=isinstance(clock, SimClock),
             param_hash=cfg.param_hash,
+            **self._health_fields(),
         )
+
+    def _health_fields(self) -> dict[str, Any]:
+        report = None if self.health is None else self.health.report
+        if report is None:
+            return {}
+        return {
+            "health": str(report.status),
+            "health_detail": tuple(f"{c.status} {c.name}: {c.message}" for c in report.checks),
+        }
+
+    def _start_health(self) -> None:
+        """The health checks of ``workstation health``, on these engines (the status strip)."""
+        self.health = HealthWatch(
+            self.session,
+            self._bus,
+            connections=lambda: {c.component: c.state for c in self._connection_views()},
+            last_trade_at=lambda: self._last_trade_at,
+            on_change=lambda _report: self.changed(ViewName.STATUS),
+        )
+        self._tasks.add(self.health.start())
 
     def _connection_views(self) -> tuple[ConnectionView, ...]:
         out = list(self._connections.values())
@@ -895,6 +921,7 @@ class Workstation:
             if self.keeper is not None:
                 await self.keeper.start()
             diffs = await self.session.start()
+            self._start_health()
             self.changed(*ALL_VIEWS)
             if diffs:
                 self.log(
@@ -958,6 +985,9 @@ class Workstation:
             _done, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
             for t in stuck:
                 log.error("task %s did not stop within %.0f s", t.get_name(), STOP_TIMEOUT_S)
+        if self.health is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.health.stop(), STOP_TIMEOUT_S)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.session.stop(), STOP_TIMEOUT_S)
         if self.keeper is not None:  # a last backup (when the store is still fine)

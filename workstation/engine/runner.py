@@ -72,6 +72,7 @@ from workstation.engine.store_keeper import StoreKeeper
 from workstation.engine.summary import SessionSummary, format_summary
 from workstation.engine.views import Mode
 from workstation.errors import UserError
+from workstation.health.heartbeat import Heartbeat
 from workstation.market.base import MarketData, MarketDataError
 from workstation.notify.service import Notifications
 from workstation.store import Store
@@ -238,6 +239,7 @@ class HeadlessRunner:
         self.store_problem: StoreUnusable | None = None
         self.keeper: StoreKeeper | None = None
         self._store_lost = asyncio.Event()
+        self.heartbeat: Heartbeat | None = None
         #: Called once the session is started and reconciled (tests add command tasks here).
         self.on_started: Callable[[HeadlessRunner], None] | None = None
 
@@ -529,10 +531,19 @@ class HeadlessRunner:
     # ------------------------------------------------------------------ alerts
     def _start_alerts(self, clock: Clock, *, real_broker: bool) -> None:
         """Alerts from the session's events; delivered through apprise when notification
-        URLs are configured (what a killed run left queued goes out now)."""
+        URLs are configured (what a killed run left queued goes out now). The heartbeat
+        that ``workstation health`` reads."""
+        from workstation.health.heartbeat import FILE_NAME, Heartbeat
         from workstation.notify.service import start_notifications
 
         ctx = self.ctx
+        self.heartbeat = Heartbeat(
+            ctx.paths.data_dir / FILE_NAME,
+            self.bus,
+            clock.now,
+            mode="paper" if real_broker else "sim",
+            market=ctx.market_spec,
+        ).start()
         self.notifications = start_notifications(
             self.bus,
             lambda: ctx.cfg,
@@ -543,6 +554,9 @@ class HeadlessRunner:
         )
 
     async def _stop_alerts(self) -> None:
+        beat, self.heartbeat = self.heartbeat, None
+        if beat is not None:
+            beat.stop()
         notes, self.notifications = self.notifications, None
         if notes is not None:
             await asyncio.to_thread(notes.stop, ALERT_FLUSH_S)

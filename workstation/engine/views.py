@@ -101,6 +101,8 @@ class StatusView:
     session: date | None = None  # the trading session "now" belongs to (or the next one)
     clock_adjustable: bool = False  # True only when the clock is a SimClock
     param_hash: str = ""  # hash of the parameter set in force
+    health: str = ""  # "ok" / "degraded" / "failed" of the health checks ("" before the first)
+    health_detail: tuple[str, ...] = ()  # one line per check: "status name: message"
 
     @property
     def day_pnl_pct(self) -> float:

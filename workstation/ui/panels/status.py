@@ -30,6 +30,8 @@ MARKET_TEXT = {
 }
 
 CONN_COLOR = {"connected": "pos", "degraded": "warn", "down": "neg"}
+HEALTH_COLOR = {"ok": "pos", "degraded": "warn", "failed": "neg"}
+HEALTH_TEXT = {"ok": "OK", "degraded": "DEGRADED", "failed": "FAILED"}
 
 
 def countdown_text(seconds: float | None) -> str:
@@ -110,6 +112,9 @@ class StatusPanel(Panel):
         self.equity = _Cell("Equity", "Account equity")
         self.day_pnl = _Cell("Day P&L", "Equity change since the session's start")
         self.conn = _Cell("Connections", "Market data and broker connections")
+        self.health = _Cell(
+            "Health", "The checks of 'workstation health' (scan, steps, stops, broker, data)"
+        )
         for c in (
             self.clock,
             self.market,
@@ -119,6 +124,7 @@ class StatusPanel(Panel):
             self.equity,
             self.day_pnl,
             self.conn,
+            self.health,
         ):
             lay.addWidget(c)
         lay.addStretch(1)
@@ -236,6 +242,8 @@ class StatusPanel(Panel):
             or "no connections"
         )
 
+        self._show_health(st)
+
         self.speed_box.setVisible(st.clock_adjustable)
         self.speed_label.setText(st.speed_text)
         self.pause_btn.setChecked(st.clock_paused)
@@ -248,6 +256,18 @@ class StatusPanel(Panel):
             for b in self.speed_buttons.values():
                 b.setChecked(False)
             self.speed_group.setExclusive(True)
+
+    def _show_health(self, st: StatusView) -> None:
+        health = getattr(st, "health", "")
+        if not health:
+            self.health.value.setText("-")
+            self.health.setToolTip("The health checks have not run yet")
+            return
+        role = HEALTH_COLOR.get(health, "muted")
+        self.health.value.setText(
+            f"<span style='color:{theme.hex_color(role)}'>{HEALTH_TEXT.get(health, health)}</span>"
+        )
+        self.health.setToolTip("\n".join(getattr(st, "health_detail", ())))
 
     def apply_theme(self) -> None:
         self.refresh()
