@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from workstation.broker.sim import SimBroker
 from workstation.cli import main
 from workstation.core.calendar import ET
 from workstation.core.models import OrderType
+from workstation.instance import InstanceLock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -64,6 +66,15 @@ def home(traded_home: Path, tmp_path: Path) -> Path:
     src.close()
     dst.close()
     return h
+
+
+@pytest.fixture(autouse=True)
+def engine_lock(home: Path) -> Iterator[InstanceLock]:
+    """This process stands in for the running engine: it holds the home's instance lock."""
+    lock = InstanceLock(home / "data")
+    lock.acquire("workstation run --headless --forever")
+    yield lock
+    lock.release()
 
 
 def beat(home: Path, clock: datetime, **over: Any) -> None:
@@ -204,16 +215,15 @@ def test_stale_market_data_fails(home: Path, capsys) -> None:
     )
 
 
-def test_a_killed_engine_fails_and_a_degraded_stream_degrades(home: Path, capsys) -> None:
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
-    ).stdout.strip()
-    beat(home, et(11, 16, 10), pid=int(dead))
-    rc, checks = health(home, capsys)
-    assert (rc, checks["engine"]["status"]) == (2, "failed")
-    assert "was killed or crashed" in checks["engine"]["message"]
-
+def test_a_killed_engine_fails_and_a_degraded_stream_degrades(
+    home: Path, capsys, engine_lock: InstanceLock
+) -> None:
     beat(home, et(11, 16, 10), connections={"data-stream": "degraded"})
     rc, checks = health(home, capsys)
     assert (rc, problems(checks)) == (1, {"data": "degraded"})
     assert checks["data"]["message"] == "connection degraded: data-stream"
+
+    engine_lock.release()  # the engine's process ended without a last beat: killed
+    rc, checks = health(home, capsys)
+    assert (rc, checks["engine"]["status"]) == (2, "failed")
+    assert "was killed or crashed" in checks["engine"]["message"]

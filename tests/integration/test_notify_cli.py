@@ -109,7 +109,7 @@ def test_urls_set_in_the_keyring_are_used_and_never_written_to_the_home(
         "app.yaml",
         "workstation.db",
         "notify_outbox.db",
-        "run.log",
+        "run.jsonl",
     }
     for p in written:
         data = p.read_bytes()

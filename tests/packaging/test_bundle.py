@@ -339,3 +339,35 @@ def test_self_test_in_the_bundle(bundle: Bundle, tmp_path: Path) -> None:
     assert r.out.startswith("workstation self-test passed"), r.out
     # the self-test works in its own temporary home and removes it when all is well
     assert list((tmp_path / "tmp").glob("workstation-selftest-*")) == []
+
+
+def test_notify_test_from_the_bundle(bundle: Bundle, tmp_path: Path) -> None:
+    """apprise's plugins are in the bundle: the frozen `notify --test` reaches a JSON endpoint
+    and an SMTP server on 127.0.0.1 (started here), and a URL it does not know is refused."""
+    from tests.sinks import json_sink, mail_sink
+
+    with json_sink() as js, mail_sink() as ms:
+        urls = f"{js.url()} {ms.url()}"
+        r = frozen(
+            bundle,
+            tmp_path,
+            "notify",
+            "--test",
+            "--home",
+            str(tmp_path / "home"),
+            extra={"WORKSTATION_NOTIFY_URLS": urls},
+        )
+        assert r.rc == 0, r.err + r.out
+        assert [line.split(": ")[1] for line in r.out.splitlines()] == ["sent", "sent"]
+        assert js.messages[0].title == "AutoTrader Workstation: test notification"
+        assert ms.wait_for(1) and ms.messages[0].title == js.messages[0].title
+    bad = frozen(
+        bundle,
+        tmp_path,
+        "notify",
+        "--test",
+        "--home",
+        str(tmp_path / "home"),
+        extra={"WORKSTATION_NOTIFY_URLS": "nonsense://x"},
+    )
+    assert bad.rc == 1 and "apprise does not understand this URL" in bad.out

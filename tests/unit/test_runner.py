@@ -95,7 +95,7 @@ def _home(tmp_path: Path) -> Path:
         (["run"], "needs --headless"),
         (["run", "--headless", "--sessions", "0"], "--sessions must be at least 1"),
         (["run", "--headless", "--speed", "warp"], "--speed"),
-        (["run", "--headless", "--mode", "live"], "live trading is not available"),
+        (["run", "--headless", "--mode", "live"], "needs --confirm-live"),
         (["run", "--headless", "--market", "alpaca"], "add --mode paper"),
     ],
     ids=["no-headless", "zero-sessions", "bad-speed", "live", "alpaca-market-sim-broker"],

@@ -1,5 +1,6 @@
-"""``workstation run --headless [--market sim|replay:PATH] [--mode sim] [--speed N|max]
-[--sessions N] [--from DATE] [--json]``: whole trading days without a window.
+"""``workstation run --headless [--market sim|replay:PATH] [--mode sim|paper|live]
+[--speed N|max] [--sessions N | --forever] [--from DATE] [--json]``: whole trading days
+without a window.
 
 See :mod:`workstation.engine.runner` for what a run does, how an interrupted run resumes,
 and the exit codes (0 done, 3 reconciliation differences, 130 stopped by Ctrl-C).
@@ -16,6 +17,7 @@ from workstation.context import Context, command_line, open_context
 from workstation.engine.runner import HeadlessRunner, RunOptions, parse_speed
 from workstation.errors import UserError
 from workstation.instance import hold_home
+from workstation.ops.jsonlog import json_log_handler
 
 
 def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -24,10 +26,11 @@ def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]
         help="run the trading cycle (scan, approvals, gap filter, entries, exits) headless",
         description="Run whole trading days: the 20:00 scan, the gap filter, entries, exits "
         "and the end-of-day bookkeeping, printing a summary per session. A run that was "
-        "interrupted (Ctrl-C) is resumed by the next one. Exit codes: 0 done, 3 the store "
-        "and the broker disagree (nothing traded), 4 the store became unusable (deleted, "
-        "read-only, a full disk: trading stopped), 130 stopped by Ctrl-C. One run per home: "
-        "a second 'run' or the desktop app on the same home refuses to start (exit 2).",
+        "interrupted (Ctrl-C, a kill) is resumed by the next one. Exit codes: 0 done, 3 the "
+        "store and the broker disagree (nothing traded), 4 the store became unusable "
+        "(deleted, read-only, a full disk: trading stopped), 130 stopped by Ctrl-C or "
+        "SIGTERM. One run per home: a second 'run' or the desktop app on the same home "
+        "refuses to start (exit 2).",
     )
     p.add_argument("--headless", action="store_true", help="without a window (required for now)")
     p.add_argument(
@@ -37,6 +40,18 @@ def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]
     )
     p.add_argument(
         "--sessions", type=int, default=1, metavar="N", help="trading sessions to run (default 1)"
+    )
+    p.add_argument(
+        "--forever",
+        action="store_true",
+        help="session after session until stopped (SIGTERM/Ctrl-C), as a service runs it; "
+        "a simulated market stops at its last session",
+    )
+    p.add_argument(
+        "--confirm-live",
+        action="store_true",
+        help="with --mode live: trade real money unattended (the confirmation the window "
+        "asks for, given where the service is defined)",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per session")
     p.add_argument(
@@ -72,12 +87,16 @@ def run_headless(args: argparse.Namespace) -> int:
 
 def _run(ctx: Context, args: argparse.Namespace, speed: float | None) -> int:
     opts = RunOptions(
-        sessions=args.sessions, speed=speed, mode=getattr(args, "mode", None), json=args.json
+        sessions=args.sessions,
+        speed=speed,
+        mode=getattr(args, "mode", None),
+        json=args.json,
+        forever=args.forever,
+        live_confirmed=args.confirm_live,
     )
-    # The engines' log goes to a file; the console gets the summaries and ERROR lines only.
-    handler = logging.FileHandler(ctx.paths.logs_dir / "run.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.INFO)
+    # The engines' log goes to a rotating JSON-lines file (<data>/logs/run.jsonl); the
+    # console gets the summaries and ERROR lines only.
+    handler = json_log_handler(ctx.paths.logs_dir)
     root = logging.getLogger("workstation")
     level = root.level
     root.addHandler(handler)

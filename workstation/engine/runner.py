@@ -102,6 +102,8 @@ class RunOptions:
     speed: float | None = None  # clock seconds per real second; math.inf = max; None: app.yaml
     mode: str | None = None  # sim (default), paper, live
     json: bool = False
+    forever: bool = False  # session after session until stopped (or the simulation's end)
+    live_confirmed: bool = False  # --mode live headless: confirmed on the command line
 
 
 def parse_speed(raw: str | None) -> float | None:
@@ -269,30 +271,30 @@ class HeadlessRunner:
 
     async def run(self) -> int:
         mode = (self.opts.mode or self.ctx.cfg.app.mode or "sim").lower()
-        if mode == "live":
+        if mode == "live" and not self.opts.live_confirmed:
             raise UserError(
-                "live trading is not available from the headless runner (it needs the "
-                "user's explicit confirmation in the window); use --mode paper"
+                "live trading from the headless runner needs --confirm-live (real money, "
+                "unattended: confirm it where the service is defined); or use --mode paper"
             )
         if mode == "sim" and self.ctx.market_spec == "alpaca":
             raise UserError(
                 "--market alpaca trades through Alpaca: add --mode paper (the simulated "
                 "broker trades the simulated or a replayed market)"
             )
-        if mode not in ("sim", "backtest", "paper"):
-            raise UserError(f"--mode {mode!r} is not valid here: use sim or paper")
+        if mode not in ("sim", "backtest", "paper", "live"):
+            raise UserError(f"--mode {mode!r} is not valid here: use sim, paper or live")
         from workstation.core.gc_tuning import freeze_startup_heap
 
         freeze_startup_heap()  # no full-GC pauses of the loop from the start-up heap
         try:
-            if mode == "paper":
-                return await self._run_alpaca()
+            if mode in ("paper", "live"):
+                return await self._run_alpaca(mode)
             return await self._run_sim()
         except MarketDataError as exc:
             raise UserError(str(exc).splitlines()[0] if str(exc) else "market data error") from exc
 
     # ------------------------------------------------------------------ Alpaca paper
-    async def _run_alpaca(self) -> int:
+    async def _run_alpaca(self, mode: str = "paper") -> int:
         """Alpaca paper trading on the wall clock: Alpaca's market and broker. The sessions
         run in real time from now (a day's timetable as for the simulation)."""
         from workstation.alpaca.session import AlpacaSession
@@ -303,7 +305,9 @@ class HeadlessRunner:
         cal = ctx.calendar
         clock = WallClock()
         self.clock = clock
-        asess = AlpacaSession.from_config(ctx.cfg.app.alpaca, mode="paper", clock=clock)
+        asess = AlpacaSession.from_config(
+            ctx.cfg.app.alpaca, mode=mode, confirm_live=mode == "live", clock=clock
+        )
         store = self._open_store()
         market = AlpacaMarket(
             asess, universe=ctx.universe(), bar_cache=store, calendar=cal, publish_ticks=False
@@ -318,13 +322,13 @@ class HeadlessRunner:
             ctx.config,
             cal,
             scans_dir=ctx.paths.scans_dir,
-            mode=Mode.PAPER,
+            mode=Mode(mode),
             exchange=None,
             crash_point=self.crash,
         )
         self.session = session
         self.bus.subscribe(LogEvent, self._on_log)
-        self._start_alerts(clock, real_broker=True)
+        self._start_alerts(clock, real_broker=True, mode=mode)
         keeper = self._keeper(store)
 
         async def trade() -> int:
@@ -337,6 +341,9 @@ class HeadlessRunner:
             if self.on_started is not None:
                 self.on_started(self)
             first = session_to_run(clock.now(), ctx.cfg.schedule, cal)
+            if self.opts.forever:
+                await self._forever(session, clock, first, None)
+                return 0
             for s in cal.sessions_in_range(first, cal.end)[: self.opts.sessions]:
                 summary = await session.run_day(s)
                 if summary is not None:
@@ -401,7 +408,22 @@ class HeadlessRunner:
 
         run = dict(state.get("run") or {}) if state is not None else {}
         now = clock.now()
-        if run and not run.get("completed"):
+        end = _market_end(market)
+        if self.opts.forever and run and not run.get("completed"):
+            run["forever"] = True  # an interrupted run continues day after day
+        last: date | None
+        if run and not run.get("completed") and run.get("forever"):
+            first = date.fromisoformat(run["first"])
+            last = end
+            resumed = True
+        elif self.opts.forever:
+            first = session_to_run(now, sched, cal)
+            if run.get("last"):  # a finished run: continue after its last session
+                first = max(first, cal.next_session(date.fromisoformat(run["last"])))
+            last = end
+            run = {"first": first.isoformat(), "last": None, "forever": True, "completed": False}
+            resumed = False
+        elif run and not run.get("completed"):
             first = date.fromisoformat(run["first"])
             last = date.fromisoformat(run["last"])
             resumed = True
@@ -415,7 +437,8 @@ class HeadlessRunner:
                 raise UserError("the calendar does not reach that many sessions") from None
             run = {"first": first.isoformat(), "last": last.isoformat(), "completed": False}
             resumed = False
-        sessions = [s for s in cal.sessions_in_range(first, last) if day_end(s, sched, cal) >= now]
+        upto = last if last is not None else cal.end
+        sessions = [s for s in cal.sessions_in_range(first, upto) if day_end(s, sched, cal) >= now]
 
         broker = self._sim_broker(state, clock, market)
         store = self._open_store()
@@ -440,7 +463,7 @@ class HeadlessRunner:
         self.crash.attach(self.bus, lambda s: _exiting(session, s))
         self.bus.subscribe(StepFinished, lambda _e: saver.save())
         self.bus.subscribe(LogEvent, self._on_log)
-        self._start_alerts(clock, real_broker=False)
+        self._start_alerts(clock, real_broker=False, mode="sim")
         saver.save()
         keeper = self._keeper(store)
 
@@ -457,13 +480,21 @@ class HeadlessRunner:
                 if summary is not None:
                     self.summaries.append(summary)
                     self._print(summary)
+                if run.get("forever"):
+                    run["last"] = s.isoformat()
+            if run.get("forever") and last is not None:
+                self.err.write(
+                    f"workstation: the simulated market ends with the session {last}: the "
+                    "run is complete (start a new simulated account to go on)\n"
+                )
             run["completed"] = True
             return 0
 
         try:
             if resumed:
+                upto_text = "onwards" if run.get("forever") else f"..{last}"
                 self.err.write(
-                    f"workstation: resuming the simulated run {first}..{last} at "
+                    f"workstation: resuming the simulated run {first}{upto_text} at "
                     f"{clock.now():%Y-%m-%d %H:%M:%S} ET\n"
                 )
             await keeper.start()
@@ -475,6 +506,25 @@ class HeadlessRunner:
             with contextlib.suppress(Exception):
                 saver.save()
             store.close()
+
+    async def _forever(
+        self, session: TradingSession, clock: Clock, first: date, end: date | None
+    ) -> None:
+        """Session after session on the wall clock until stopped (SIGTERM, Ctrl-C) or past
+        ``end``: each from its 20:00 scan to its end-of-day bookkeeping. A session whose day
+        a (re)start lands in resumes from the store (steps done are not run again)."""
+        cal, sched = self.ctx.calendar, self.ctx.cfg.schedule
+        last: date | None = None
+        s = first
+        while end is None or s <= end:
+            summary = await session.run_day(s)
+            if summary is not None:
+                self.summaries.append(summary)
+                self._print(summary)
+            last = s
+            s = session_to_run(clock.now(), sched, cal)
+            if s <= last:
+                s = cal.next_session(last)
 
     # ------------------------------------------------------------------ the store
     def _open_store(self) -> Store:
@@ -529,7 +579,7 @@ class HeadlessRunner:
         return EXIT_STORE_UNUSABLE
 
     # ------------------------------------------------------------------ alerts
-    def _start_alerts(self, clock: Clock, *, real_broker: bool) -> None:
+    def _start_alerts(self, clock: Clock, *, real_broker: bool, mode: str = "sim") -> None:
         """Alerts from the session's events; delivered through apprise when notification
         URLs are configured (what a killed run left queued goes out now). The heartbeat
         that ``workstation health`` reads."""
@@ -541,7 +591,7 @@ class HeadlessRunner:
             ctx.paths.data_dir / FILE_NAME,
             self.bus,
             clock.now,
-            mode="paper" if real_broker else "sim",
+            mode=mode,
             market=ctx.market_spec,
         ).start()
         self.notifications = start_notifications(
@@ -658,6 +708,15 @@ class HeadlessRunner:
     def _on_log(self, ev: LogEvent) -> None:
         if ev.level in ("ERROR", "CRITICAL"):
             self.err.write(f"[{ev.at:%Y-%m-%d %H:%M:%S}] {ev.source}: {ev.message}\n")
+
+
+def _market_end(market: MarketData) -> date | None:
+    """The last session a simulated or replayed market has data for (None: no end)."""
+    sessions = getattr(market, "sessions", None)
+    if sessions:
+        return sessions[-1]  # type: ignore[no-any-return]
+    end = getattr(market, "last_session", None)
+    return end if isinstance(end, date) else None
 
 
 class MarketHours:

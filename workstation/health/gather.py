@@ -10,11 +10,10 @@ the broker is the simulated exchange's state file, or Alpaca through its API) an
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
-import os
 import shutil
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -44,36 +43,15 @@ class _FixedClock:
         return self.at
 
 
-def pid_alive(pid: int) -> bool | None:
-    """Whether a process ``pid`` runs on this machine (None: cannot tell here)."""
-    if sys.platform.startswith("win"):
-        return None  # os.kill(pid, 0) would terminate it on Windows
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return None
-    return True
-
-
 def engine_beat(paths: Paths) -> EngineBeat | None:
-    """The heartbeat; a beat that says "running" from a process that is gone says killed."""
+    """The heartbeat. A beat that says "running" while nobody holds the home's instance lock
+    (the OS releases it when its process ends, however it ends) was left by a killed or
+    crashed engine."""
+    from workstation.instance import InstanceLock
+
     beat = read_beat(paths.data_dir / FILE_NAME)
-    if beat is not None and beat.running and pid_alive(beat.pid) is False:
-        beat = EngineBeat(
-            beat.pid,
-            beat.mode,
-            beat.market,
-            beat.wall,
-            beat.clock,
-            False,
-            beat.last_trade_at,
-            beat.connections,
-            killed=True,
-        )
+    if beat is not None and beat.running and InstanceLock(paths.data_dir).probe() is None:
+        beat = dataclasses.replace(beat, running=False, killed=True)
     return beat
 
 
@@ -261,4 +239,4 @@ def _no_store(ctx: Any, now: datetime, beat: EngineBeat | None, db: Path) -> Hea
     )
 
 
-__all__ = ["engine_beat", "gather_for_cli", "inputs_from_store", "latest_backup", "pid_alive"]
+__all__ = ["engine_beat", "gather_for_cli", "inputs_from_store", "latest_backup"]
