@@ -431,10 +431,11 @@ def test_urls_round_trip_through_a_real_keyring_backend(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import keyring
-    from keyrings.alt.file import PlaintextKeyring
 
-    ring = PlaintextKeyring()
-    ring.file_path = str(tmp_path / "keyring.cfg")  # type: ignore[misc]
+    from tests.file_keyring import ENV, FileKeyring
+
+    monkeypatch.setenv(ENV, str(tmp_path / "keyring.json"))
+    ring = FileKeyring()
     before = keyring.get_keyring()
     keyring.set_keyring(ring)
     monkeypatch.delenv("WORKSTATION_NOTIFY_URLS", raising=False)
@@ -453,3 +454,28 @@ def test_urls_round_trip_through_a_real_keyring_backend(
         assert not load_urls()
     finally:
         keyring.set_keyring(before)
+
+
+def test_connection_states_from_an_adapter_thread_are_timed_on_the_loop() -> None:
+    """Alpaca's adapter publishes connection states from its worker threads: the center
+    handles them on the engines' loop, where its timer reports the loss and the return."""
+    nc = dataclasses.replace(FAST, connection_lost_after_s=0.3)
+    bus = EventBus()
+    raised: list[tuple[Alert, bool]] = []
+
+    async def scenario() -> None:
+        loop_thread = threading.get_ident()
+        bus.subscribe(
+            AlertRaised, lambda ev: raised.append((ev.alert, threading.get_ident() == loop_thread))
+        )
+        AlertCenter(bus, lambda: config(nc), CAL)
+        down = ConnectionStateChanged(at(10, 0), "market-data", "down", "HTTP 503")
+        await asyncio.to_thread(bus.publish, down)
+        await asyncio.sleep(0.6)
+        back = ConnectionStateChanged(at(10, 1), "market-data", "connected")
+        await asyncio.to_thread(bus.publish, back)
+        await asyncio.sleep(0.05)
+
+    asyncio.run(scenario())
+    assert [a.title.split(":")[0] for a, _ in raised] == ["Connection lost", "Connection restored"]
+    assert all(on_loop for _, on_loop in raised)

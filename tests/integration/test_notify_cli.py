@@ -1,6 +1,6 @@
 """``workstation notify`` and a headless run with notifications, as real processes: the URLs
-come from the environment or from a real keyring backend (keyrings.alt's file backend, in a
-temporary folder outside the home), the endpoints are local servers started here, and
+come from the environment or from a keyring backend (tests/file_keyring.py: keyring's API on
+a file in a temporary folder outside the home), the endpoints are local servers started here, and
 afterwards nothing in the home (YAML, logs, the store, the outbox) holds a URL."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ def env_for(tmp: Path, home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKSTATION_")}
     env.update(
         WORKSTATION_HOME=str(home),
-        PYTHON_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring",
-        XDG_DATA_HOME=str(tmp / "xdg"),  # the keyring's file, outside the home
+        PYTHON_KEYRING_BACKEND="tests.file_keyring.FileKeyring",
+        WORKSTATION_TEST_KEYRING=str(tmp / "keyring.json"),  # outside the home
     )
     env.update(extra)
     return env

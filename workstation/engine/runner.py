@@ -305,8 +305,8 @@ class HeadlessRunner:
         cal = ctx.calendar
         clock = WallClock()
         self.clock = clock
-        asess = AlpacaSession.from_config(
-            ctx.cfg.app.alpaca, mode=mode, confirm_live=mode == "live", clock=clock
+        asess = AlpacaSession.from_config(  # its connection states reach the alerts
+            ctx.cfg.app.alpaca, mode=mode, confirm_live=mode == "live", clock=clock, bus=self.bus
         )
         store = self._open_store()
         market = AlpacaMarket(

@@ -79,6 +79,12 @@ class AlertCenter:
         self._mono = monotonic
         self._gaps: dict[date, list[GapChecked]] = {}
         self._down: dict[str, _Down] = {}
+        # The engines' loop (when built on it): connection states may be published from an
+        # adapter's worker thread; they are handled on the loop, where the timers live.
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
         self.raised: list[Alert] = []  # every alert raised by this center (tests, the runner)
         handlers: list[tuple[type, Callable[[object], None]]] = [
             (ScanFinished, self._scan_finished),
@@ -167,6 +173,18 @@ class AlertCenter:
     # ------------------------------------------------------------------ connections
     def _connection(self, ev: object) -> None:
         assert isinstance(ev, ConnectionStateChanged)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                on_loop = asyncio.get_running_loop() is loop
+            except RuntimeError:
+                on_loop = False
+            if not on_loop:
+                loop.call_soon_threadsafe(self._connection_changed, ev)
+                return
+        self._connection_changed(ev)
+
+    def _connection_changed(self, ev: ConnectionStateChanged) -> None:
         down = self._down.get(ev.component)
         if ev.state == CONNECTED:
             if down is None:
