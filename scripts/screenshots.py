@@ -134,6 +134,9 @@ async def simulate(home: Path, sessions: int) -> Any:
                 facade.move_levels(p.symbol, sl=sl, note="tightened before earnings")
             break
     await asyncio.sleep(0.3)
+    if facade.health is not None:  # the strip's health as of the paused moment, kept so:
+        await facade.health.refresh()  # the shots run Qt outside the loop's turns
+        await facade.health.stop()
     return engines
 
 

@@ -152,31 +152,42 @@ def check_scan(inputs: HealthInputs) -> Check:
 
 def check_steps(inputs: HealthInputs) -> Check:
     """Did each step of the day whose time (plus grace) has come run? The day is the session
-    ``now`` belongs to (its scan was the previous evening); a weekend checks nothing more."""
+    ``now`` belongs to (its scan was the previous evening); a weekend checks nothing more.
+
+    A step recorded as missed, or not done when its deadline (plus grace) has passed, failed;
+    a step not done yet after its time (plus grace) but before its deadline is late (it may
+    still run: the engine is busy, or the clock runs faster than the grace)."""
     cal, cfg = inputs.calendar, inputs.cfg
     grace = timedelta(minutes=cfg.app.health.step_grace_min)
     session = _day_of(inputs)
     if session is None:
         return Check("steps", Status.OK, "no session today")
     done = inputs.steps_done.get(session, {})
-    missed, late = [], []
+    failed, late = [], []
     due = 0
-    for name, at, _deadline in step_times(session, cfg.schedule, cal, cfg.risk.exits):
+    for name, at, deadline in step_times(session, cfg.schedule, cal, cfg.risk.exits):
         if name is StepName.SCAN or at + grace > inputs.now:
             continue  # the scan has its own check
         due += 1
         state = done.get(str(name))
+        if state == "done":
+            continue
+        when = f"{name} ({at.astimezone(ET):%H:%M})"
         if state == "missed":
-            missed.append(f"{name} ({at.astimezone(ET):%H:%M}) was missed")
-        elif state != "done":
-            late.append(f"{name} ({at.astimezone(ET):%H:%M}) has not run")
-    if missed or late:
+            failed.append(f"{when} was missed")
+        elif deadline + grace <= inputs.now:
+            failed.append(f"{when} has not run, and its deadline passed")
+        else:
+            late.append(f"{when} has not run yet")
+    if failed:
         return Check(
             "steps",
             Status.FAILED,
-            f"{session}: {len(missed) + len(late)} of {due} due steps did not run",
-            tuple(missed + late),
+            f"{session}: {len(failed)} of {due} due steps did not run",
+            tuple(failed + late),
         )
+    if late:
+        return Check("steps", Status.DEGRADED, f"{session}: {len(late)} step(s) late", tuple(late))
     if due == 0:
         return Check("steps", Status.OK, f"{session}: no step due yet")
     return Check("steps", Status.OK, f"{session}: all {due} due steps ran")

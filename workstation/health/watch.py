@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from workstation.core.events import (
+    ClockChanged,
     ConnectionStateChanged,
     Event,
     EventBus,
@@ -43,6 +44,7 @@ SOON_S = 1.0  # after an event, the checks wait this long (events come in bursts
 BROKER_TIMEOUT_S = 10.0
 
 _TRIGGERS: tuple[type[Event], ...] = (
+    ClockChanged,  # paused, resumed, jumped: judge the state at the new time
     StepFinished,
     StepMissed,
     ScanFinished,
