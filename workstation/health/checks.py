@@ -22,6 +22,7 @@ from workstation.core.config import Config
 from workstation.core.models import Order, OrderSide, OrderType, Side
 from workstation.engine.positions import round_stop
 from workstation.engine.reconcile import compare
+from workstation.engine.rules.entries import StopTarget, sl_tp_from_fill
 from workstation.engine.rules.exits import emergency_level, protective_stop_level
 from workstation.engine.scheduler import StepName, step_times
 from workstation.store import OrderRow, PositionRow, ScanRow
@@ -224,15 +225,30 @@ def _stop_session(inputs: HealthInputs) -> date:
     return today
 
 
+def _manual_levels(p: PositionRow, pos: _Pos) -> StopTarget | None:
+    """The levels in force when the trader moved the SL or TP (None: the rule's), as the
+    position book has them."""
+    sl_manual = getattr(p, "sl_manual", None)
+    tp_manual = getattr(p, "tp_manual", None)
+    if sl_manual is None and tp_manual is None:
+        return None
+    rule = sl_tp_from_fill(pos.side, pos.fill_price, pos.atr14, pos.sl_mult, pos.tp_mult)
+    return StopTarget(
+        rule.sl if sl_manual is None else sl_manual, rule.tp if tp_manual is None else tp_manual
+    )
+
+
 def expected_stop_levels(p: PositionRow, inputs: HealthInputs) -> set[float]:
     """The protective stop levels the rules allow for ``p`` now (the emergency level too on
-    the entry day, where the pattern-day-trader guard may keep the SL off)."""
+    the entry day, where the pattern-day-trader guard may keep the SL off; from day 2 the SL
+    the trader moved by hand, if any)."""
     cal, exits = inputs.calendar, inputs.cfg.risk.exits
     side = Side(p.side)
     pos = _Pos(side, p.avg_entry, p.atr14, p.sl_mult, p.tp_mult)
     session = max(_stop_session(inputs), p.entry_session)
     day = max(1, cal.day_number(p.entry_session, session))
-    levels = {round_stop(protective_stop_level(pos, day, exits), side)}
+    manual = _manual_levels(p, pos)  # a level the trader moved by hand rules instead
+    levels = {round_stop(protective_stop_level(pos, day, exits, manual), side)}
     if session == p.entry_session:
         levels.add(round_stop(emergency_level(side, p.avg_entry, exits), side))
     return levels
