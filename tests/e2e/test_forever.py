@@ -24,52 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_crash_restart import _db, exchange, final_state
+from tests.e2e.test_crash_restart import check_safety, final_state
 from tests.sinks import JsonSink, json_sink
-from workstation.core.calendar import ET
-from workstation.core.models import OrderIntent, OrderType
 
 pytestmark = pytest.mark.timeout(300)
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def check_no_double_action(home: Path) -> None:
-    """What a kill at any moment must never cause. (Unlike the crash tests' named points, a
-    kill may land between writing an order and sending it: the store then has an order the
-    broker never got, which the restart closes as not sent and never sends late.)"""
-    broker = exchange(home)
-    orders = broker.orders()
-    ids = [o.client_order_id for o in orders]
-    assert len(ids) == len(set(ids)), "a client order id was used twice at the broker"
-    entries = Counter(
-        (o.created_at.astimezone(ET).date(), o.symbol)
-        for o in orders
-        if o.request.intent is OrderIntent.ENTRY and o.created_at is not None
-    )
-    assert entries and max(entries.values()) == 1, "two entries for a symbol in a session"
-    con = _db(home)
-    stored = {r["client_order_id"]: r for r in con.execute("SELECT * FROM orders")}
-    assert set(ids) <= set(stored), "the broker has an order the store does not know"
-    for cid in set(stored) - set(ids):  # written, never sent: closed, never left open
-        assert stored[cid]["status"] in ("rejected", "canceled", "expired"), dict(stored[cid])
-    for o in orders:
-        row = stored[o.client_order_id]
-        assert (row["filled_qty"], row["status"]) == (o.filled_qty, str(o.status)), o
-    positions = broker.positions_sync()
-    for symbol, (qty, _avg) in positions.items():
-        stops = [
-            o
-            for o in broker.open_orders_sync()
-            if o.symbol == symbol and o.request.type is OrderType.STOP
-        ]
-        assert len(stops) == 1 and stops[0].remaining_qty == abs(qty), symbol
-    open_pos = {
-        r["symbol"]: (r["qty"] if r["side"] == "long" else -r["qty"])
-        for r in con.execute("SELECT * FROM positions WHERE status = 'open'")
-    }
-    con.close()
-    assert open_pos == {s: q for s, (q, _a) in positions.items()}
 
 
 def same_fact(title: str) -> str:
@@ -175,7 +135,7 @@ def test_forever_survives_sigkill_and_restarts(
     assert codes == [-signal.SIGKILL] * len(kill_at) + [0], codes
 
     # no duplicate order, every position protected, the store's positions the exchange's...
-    check_no_double_action(home)
+    check_safety(home, unsent_allowed=True)
     # ... and the same trades and positions as the uninterrupted run
     assert final_state(home) == final_state(base_home)
     # no missed alert; an alert in flight at a kill may arrive twice, nothing else does.
