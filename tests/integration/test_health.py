@@ -29,6 +29,7 @@ from workstation.cli import main
 from workstation.core.calendar import ET
 from workstation.core.models import OrderType
 from workstation.instance import InstanceLock
+from workstation.store.backups import Backups
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,13 +59,7 @@ def traded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def home(traded_home: Path, tmp_path: Path) -> Path:
     h = tmp_path / "home"
     shutil.copytree(traded_home, h)
-    backups = h / "data" / "backups"  # a fresh backup of the store
-    backups.mkdir()
-    src = sqlite3.connect(h / "data" / "workstation.db")
-    dst = sqlite3.connect(backups / "workstation-test.db")
-    src.backup(dst)
-    src.close()
-    dst.close()
+    Backups(h / "data" / "backups").take(h / "data" / "workstation.db")  # a fresh backup
     return h
 
 

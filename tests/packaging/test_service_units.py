@@ -35,7 +35,7 @@ def test_the_systemd_user_unit() -> None:
     parses_as_a_forever_run(argv)
     assert svc["Restart"] == "on-failure"
     assert svc["KillSignal"] == "SIGTERM" and svc["SuccessExitStatus"] == "130"
-    assert svc["RestartPreventExitStatus"].split() == ["2", "3"]
+    assert svc["RestartPreventExitStatus"].split() == ["2", "3", "4"]
     assert "WORKSTATION_HOME=" in svc["Environment"]
     assert unit["Install"]["WantedBy"] == "default.target"  # a user unit
 

@@ -36,6 +36,7 @@ import sqlite3
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -411,7 +412,12 @@ class Workstation:
             connections=lambda: {c.component: c.state for c in self._connection_views()},
             last_trade_at=lambda: self._last_trade_at,
             on_change=lambda _report: self.changed(ViewName.STATUS),
+            backup_dir=self._backup_dir,
         )
+
+    def _backup_dir(self) -> Path | None:
+        backups = getattr(self.keeper, "backups", None)
+        return None if backups is None else backups.folder
         self._tasks.add(self.health.start())
 
     def _connection_views(self) -> tuple[ConnectionView, ...]:

@@ -30,7 +30,6 @@ from workstation.health.heartbeat import FILE_NAME, read_beat
 from workstation.store import Store
 
 SIM_STATE_FILE = "sim_exchange.json"
-BACKUP_DIRS = ("backups",)
 
 
 class _FixedClock:
@@ -55,16 +54,14 @@ def engine_beat(paths: Paths) -> EngineBeat | None:
     return beat
 
 
-def latest_backup(data_dir: Path) -> tuple[datetime | None, str]:
-    """The newest backup of the store (its modification time), and a note when none."""
-    found: list[float] = []
-    for name in BACKUP_DIRS:
-        folder = data_dir / name
-        if folder.is_dir():
-            found.extend(p.stat().st_mtime for p in folder.glob("*.db") if p.is_file())
-    if not found:
-        return None, f"nothing in {data_dir / BACKUP_DIRS[0]}"
-    return datetime.fromtimestamp(max(found)).astimezone(ET), ""
+def latest_backup(folder: Path) -> tuple[datetime | None, str]:
+    """When the newest backup of the store in ``folder`` was written, and a note when none."""
+    from workstation.store.backups import Backups
+
+    latest = Backups(folder).latest()
+    if latest is None:
+        return None, f"nothing in {folder}"
+    return datetime.fromtimestamp(latest.stat().st_mtime).astimezone(ET), ""
 
 
 def free_disk_mb(path: Path) -> float:
@@ -81,6 +78,7 @@ def inputs_from_store(
     cfg: Config,
     calendar: TradingCalendar,
     data_dir: Path,
+    backup_dir: Path | None = None,
     broker_positions: Mapping[str, tuple[int, float]] | None,
     broker_orders: Sequence[Order] | None,
     broker_error: str = "",
@@ -102,7 +100,7 @@ def inputs_from_store(
             for row in store.audit_log(subject=f"session:{s.isoformat()}", action=action):
                 states[str((row.detail or {}).get("step"))] = state
         steps[s] = states
-    backup, note = latest_backup(data_dir)
+    backup, note = latest_backup(backup_dir or data_dir / "backups")
     return HealthInputs(
         now=now,
         wall=time.time(),
@@ -171,6 +169,7 @@ def gather_for_cli(ctx: Any) -> HealthInputs:
     import asyncio
 
     from workstation.core.clock import WallClock
+    from workstation.store.home_store import backup_folder
 
     paths: Paths = ctx.paths
     beat = engine_beat(paths)
@@ -210,6 +209,7 @@ def gather_for_cli(ctx: Any) -> HealthInputs:
             cfg=ctx.cfg,
             calendar=ctx.calendar,
             data_dir=paths.data_dir,
+            backup_dir=backup_folder(paths, ctx.cfg.app.store),
             broker_positions=broker_positions,
             broker_orders=broker_orders,
             broker_error=error,

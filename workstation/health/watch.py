@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 
 from workstation.core.events import (
     ClockChanged,
@@ -66,12 +67,14 @@ class HealthWatch:
         connections: Callable[[], Mapping[str, str]],
         last_trade_at: Callable[[], datetime | None],
         on_change: Callable[[HealthReport], None],
+        backup_dir: Callable[[], Path | None] = lambda: None,
         interval_s: float = INTERVAL_S,
     ) -> None:
         self.session = session
         self._connections = connections
         self._last_trade_at = last_trade_at
         self._on_change = on_change
+        self._backup_dir = backup_dir
         self.interval_s = interval_s
         self.report: HealthReport | None = None
         self._task: asyncio.Task[None] | None = None
@@ -134,6 +137,7 @@ class HealthWatch:
             cfg=session.cfg,
             calendar=session.calendar,
             data_dir=session.store.path.parent,
+            backup_dir=self._backup_dir(),
             broker_positions=positions,
             broker_orders=orders,
             broker_error=error,
