@@ -32,8 +32,10 @@ def test_the_health_cell_shows_a_planted_difference_and_its_repair(
     cell = w.win.panels["status"].health
     assert cell.value.text() == "-"  # before the first checks
 
+    run(qloop, w.engines.session.start())  # the start-up reconciliation finds it
+
     async def start() -> None:
-        facade.start()
+        facade.start_health()  # as the facade's day loop does after that reconciliation
 
     run(qloop, start())
     run(qloop, until(lambda: "FAILED" in cell.value.text()))

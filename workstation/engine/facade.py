@@ -404,7 +404,7 @@ class Workstation:
             "health_detail": tuple(f"{c.status} {c.name}: {c.message}" for c in report.checks),
         }
 
-    def _start_health(self) -> None:
+    def start_health(self) -> None:
         """The health checks of ``workstation health``, on these engines (the status strip)."""
         self.health = HealthWatch(
             self.session,
@@ -414,11 +414,11 @@ class Workstation:
             on_change=lambda _report: self.changed(ViewName.STATUS),
             backup_dir=self._backup_dir,
         )
+        self._tasks.add(self.health.start())
 
     def _backup_dir(self) -> Path | None:
         backups = getattr(self.keeper, "backups", None)
         return None if backups is None else backups.folder
-        self._tasks.add(self.health.start())
 
     def _connection_views(self) -> tuple[ConnectionView, ...]:
         out = list(self._connections.values())
@@ -927,7 +927,7 @@ class Workstation:
             if self.keeper is not None:
                 await self.keeper.start()
             diffs = await self.session.start()
-            self._start_health()
+            self.start_health()
             self.changed(*ALL_VIEWS)
             if diffs:
                 self.log(

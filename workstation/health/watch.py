@@ -27,10 +27,12 @@ from workstation.core.events import (
     ScanFinished,
 )
 from workstation.engine.events import (
+    DifferenceResolved,
     PositionClosed,
     PositionOpened,
     ProtectionProblem,
     ReconcileFinished,
+    TradingGateChanged,
 )
 from workstation.engine.session import TradingSession
 from workstation.engine.session_events import StepFinished, StepMissed
@@ -54,6 +56,8 @@ _TRIGGERS: tuple[type[Event], ...] = (
     PositionClosed,
     ProtectionProblem,
     ReconcileFinished,
+    DifferenceResolved,
+    TradingGateChanged,
     ConnectionStateChanged,
 )
 
