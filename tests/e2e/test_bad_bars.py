@@ -184,7 +184,8 @@ def test_the_scan_names_every_problem_by_kind_and_symbol(story: dict[str, Any]) 
 
 
 def test_the_log_names_them_too(story: dict[str, Any]) -> None:
-    log = (story["home"] / "data" / "logs" / "run.log").read_text()
+    lines = (story["home"] / "data" / "logs" / "run.jsonl").read_text().splitlines()
+    log = "\n".join(json.loads(line)["msg"] for line in lines)  # the run's JSON-lines log
     held, conflicted = story["held"], story["conflicted"]
     assert f"1 spike (not served) in 1 symbol ({held}): {held} {DAY2}: close 0.01" in log
     assert f"1 duplicate conflict (not served) in 1 symbol ({conflicted})" in log
