@@ -19,6 +19,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
 import pandas as pd
 
 from workstation.context import Context, open_context
@@ -213,6 +214,7 @@ def backtest_command(args: argparse.Namespace) -> int:
     main, *others = [r[2] for r in results]
     doc = results_json(main, scenarios=others)
     doc["universe"]["coverage_over_period"] = coverage
+    doc["data"] = data_problems(history, period, ctx.cfg.scanner.universe.history_sessions)
     doc["runs"] = [_run_json(sc, run) for sc, run, _, _ in results]
     if args.report:
         from workstation.research.report import write_report
@@ -223,6 +225,26 @@ def backtest_command(args: argparse.Namespace) -> int:
     else:
         _print_text(doc, sys.stdout)
     return 0
+
+
+def data_problems(history: History, period: Period, warmup: int) -> dict[str, Any]:
+    """What the data validation (rules §14) found: in the whole source, and in the bars the
+    period's scans and sessions read (its warm-up included), by kind and symbol. Those bars
+    were not served (invalid, conflicting, spikes) or not traded (zero volume)."""
+    from workstation.market.validation import problems_in
+
+    bars = history.data.bars
+    start = np.datetime64(period.first, "D")
+    i = max(0, int(np.searchsorted(bars.dates, start)) - warmup - 1)
+    window = bars.upto(period.last)
+    window = window.tail(window.n_sessions - i)
+    report = problems_in(window.select([s for s in history.membership.symbols if s in window]))
+    source = history.data.report
+    return {
+        "source": [] if source is None else source.lines(),
+        "period": report.as_dict(),
+        "period_lines": report.lines(),
+    }
 
 
 def _run_or_fail(coro: Any) -> BacktestRun:
@@ -316,6 +338,8 @@ def _print_text(doc: dict[str, Any], out: TextIO) -> None:
         f"{_fmt(b.get('total_return'), True):>9}{_fmt(b.get('cagr'), True):>9}"
         f"{_fmt(b.get('sharpe')):>8}{_fmt(b.get('max_drawdown'), True):>9}\n"
     )
+    for line in doc["data"]["period_lines"]:
+        out.write(f"\ndata: {line}")
     for r in doc["runs"]:
         out.write(f"\n{r['scenario']}: store {r['store']} ({r['wall_s']:.1f} s)")
     out.write("\n")
