@@ -103,7 +103,12 @@ class EngineProbe:
 
     def watch(self, symbol: str, at: datetime) -> PrintWatch | None:
         s = self.session
-        watches = (s.book.watch(symbol, at), self.broker.watch(symbol), s.paper.watch(symbol, at))
+        watches = (
+            s.book.watch(symbol, at),
+            self.broker.watch(symbol),
+            s.paper.watch(symbol, at),
+            s.prints.watch(symbol, at),  # the §14 confirmation of price jumps
+        )
         return PrintWatch.union(w for w in watches if w is not None)
 
     def reacts_to(self, symbol: str, price: float, at: datetime) -> bool:
@@ -112,6 +117,7 @@ class EngineProbe:
             self.broker.reacts_to(symbol, price, at)
             or s.book.reacts_to(symbol, price, at)
             or s.paper.reacts_to(symbol, price, at)
+            or s.prints.reacts_to(symbol, price, at)
         )
 
     def mark_times(self, session: date) -> Sequence[datetime]:
