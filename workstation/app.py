@@ -463,6 +463,8 @@ class DesktopApp:
             f"{paths.data_dir.parent}); window shown after {self.shown_after:.2f} s, "
             f"engines ready after {self.ready_after:.2f} s",
         )
+        for note in config.notes:  # what the files leave to the defaults or switch off
+            engines.facade.log("WARNING", f"configuration: {note}")
         if self.took_over is not None:
             from workstation.instance import took_over_message
 

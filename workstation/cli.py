@@ -13,9 +13,7 @@ import os
 import shlex
 import sys
 import time
-import traceback
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from workstation import __version__
 from workstation.errors import UserError
@@ -115,21 +113,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("workstation: stopped", file=sys.stderr)
         return 130
     except Exception as exc:  # the last line of defence: no traceback on the console
-        where = _write_crash_report()
+        from workstation.crash_log import write_crash_report
+
+        where = write_crash_report(getattr(args, "home", None), args.command_line)
+        first = (str(exc).splitlines() or [""])[0]
         print(
-            f"workstation: unexpected error: {type(exc).__name__}: {exc} (details in {where})",
+            f"workstation: unexpected error: {type(exc).__name__}: {first} (details in {where})",
             file=sys.stderr,
         )
         return 70
-
-
-def _write_crash_report() -> Path:
-    import tempfile
-
-    path = Path(tempfile.gettempdir()) / "workstation-crash.log"
-    with contextlib.suppress(OSError):
-        path.write_text(traceback.format_exc(), encoding="utf-8")
-    return path
 
 
 if __name__ == "__main__":

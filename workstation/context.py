@@ -68,13 +68,31 @@ class Context:
         return day
 
     def universe(self) -> Universe:
-        from workstation.market.universe import sp500_universe, universe_from_csv
+        """The universe of ``--universe`` (or scanner.yaml). On the simulated market only
+        symbols it simulates (the S&P 500 members) may be listed: it would otherwise invent
+        bars for a symbol it does not know."""
+        from workstation.market.universe import UniverseError, sp500_universe, universe_from_csv
 
         bench = self.cfg.scanner.universe.benchmark
         source = self.universe_csv or self.cfg.scanner.universe.source
-        if source == "sp500":
-            return sp500_universe(bench)
-        return universe_from_csv(Path(source).expanduser(), bench)
+        try:
+            if source == "sp500":
+                return sp500_universe(bench)
+            universe = universe_from_csv(Path(source).expanduser(), bench)
+            if self.market_spec == "sim":
+                known = sp500_universe(bench).sectors
+                unknown = [s for s in universe.symbols if s not in known and s != bench]
+                if unknown:
+                    it = "it" if len(unknown) == 1 else "them"
+                    raise UniverseError(
+                        f"universe file {source}: the simulated market does not know "
+                        f"{_some(unknown)} (it simulates the S&P 500 members); remove "
+                        f"{it}, or trade {it} on "
+                        "--market replay:PATH or alpaca"
+                    )
+            return universe
+        except UniverseError as exc:
+            raise UserError(str(exc)) from None
 
     def sim_clock(self, start: datetime | None = None) -> SimClock:
         """A simulated clock at ``start`` (default: the simulated 'today' at 00:00 ET, or the
@@ -184,6 +202,11 @@ def open_context(args: argparse.Namespace) -> Context:
         getattr(args, "seed", None),
         getattr(args, "mode", None),
     )
+
+
+def _some(items: list[str], n: int = 5) -> str:
+    more = f" and {len(items) - n} more" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
 
 
 def command_line(args: argparse.Namespace) -> str:

@@ -55,6 +55,6 @@ def test_paper_mode_without_keys_is_one_clear_error(
 
 def test_live_mode_is_refused_headless(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["--home", str(tmp_path / "home"), "run", "--headless", "--mode", "live"])
-    assert rc == 1 and "live trading from the headless runner needs --confirm-live" in (
+    assert rc == 2 and "live trading from the headless runner needs --confirm-live" in (
         capsys.readouterr().err
     )

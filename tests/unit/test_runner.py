@@ -105,7 +105,7 @@ def test_user_errors_are_one_line(
 ) -> None:
     home = _home(tmp_path)
     capsys.readouterr()
-    assert main(["--home", str(home), *args]) == 1
+    assert main(["--home", str(home), *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
 
@@ -116,7 +116,7 @@ def test_a_bad_crash_point_in_the_environment_is_a_user_error(
     home = _home(tmp_path)
     monkeypatch.setenv("WORKSTATION_CRASH_AT", "nowhere")
     capsys.readouterr()
-    assert main(["--home", str(home), "run", "--headless"]) == 1
+    assert main(["--home", str(home), "run", "--headless"]) == 2
     assert "unknown point 'nowhere'" in capsys.readouterr().err
 
 
@@ -149,7 +149,7 @@ def test_a_bad_or_foreign_exchange_file_is_refused(
     home = _home(tmp_path)
     (home / "data" / STATE_FILE).write_text(content)
     capsys.readouterr()
-    assert main(["--home", str(home), "run", "--headless", "--speed", "max"]) == 1
+    assert main(["--home", str(home), "run", "--headless", "--speed", "max"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
 

@@ -8,8 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workstation.core.config_files import ConfigError, check_file, load_config
-from workstation.core.paths import Paths
+from workstation.core.config import Config
+from workstation.core.config_files import (
+    ConfigError,
+    check_file,
+    config_notes,
+    load_config,
+    notes_for,
+    read_yaml,
+)
+from workstation.home import ensure_home
 
 
 def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -25,6 +33,15 @@ def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]
     check.set_defaults(handler=run_check)
 
 
+def _valid(where: str, notes: list[str], built: object) -> None:
+    """The verdict, and what the files leave to the defaults or switch off (one per line)."""
+    param_set = f" (parameter set {built.param_hash})" if isinstance(built, Config) else ""
+    head = f"{where}: valid{param_set}"
+    print(head + (f", with {len(notes)} note{'s' if len(notes) > 1 else ''}:" if notes else ""))
+    for note in notes:
+        print(f"  {note}")
+
+
 def run_check(args: argparse.Namespace) -> int:
     try:
         if args.path:
@@ -32,12 +49,11 @@ def run_check(args: argparse.Namespace) -> int:
             if not path.is_file():
                 print(f"{path}: no such file", file=sys.stderr)
                 return 2
-            check_file(path)
-            print(f"{path}: valid")
+            _valid(str(path), notes_for(path.name, read_yaml(path)), check_file(path))
         else:
-            paths = Paths.resolve(args.home).ensure()
+            paths = ensure_home(args)
             cfg = load_config(paths.config_dir)
-            print(f"{paths.config_dir}: valid (parameter set {cfg.param_hash})")
+            _valid(str(paths.config_dir), config_notes(paths.config_dir), cfg)
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)

@@ -95,16 +95,20 @@ def _run(ctx: Context, args: argparse.Namespace, speed: float | None) -> int:
         live_confirmed=args.confirm_live,
     )
     # The engines' log goes to a rotating JSON-lines file (<data>/logs/run.jsonl); the
-    # console gets the summaries and ERROR lines only.
+    # console gets the summaries and ERROR lines only. The handler sits on the ROOT logger:
+    # the libraries' warnings (the Alpaca SDK logs a traceback for every failed stream
+    # connection) go to the file too, not the console.
     handler = json_log_handler(ctx.paths.logs_dir)
-    root = logging.getLogger("workstation")
-    level = root.level
-    root.addHandler(handler)
-    if root.level == logging.NOTSET or root.level > logging.INFO:
-        root.setLevel(logging.INFO)
+    ours = logging.getLogger("workstation")
+    level = ours.level
+    logging.getLogger().addHandler(handler)
+    if ours.level == logging.NOTSET or ours.level > logging.INFO:
+        ours.setLevel(logging.INFO)
+    for note in ctx.config.notes:  # what the configuration leaves to defaults or switches off
+        ours.warning("configuration: %s", note)
     try:
         return HeadlessRunner(ctx, opts).run_sync()
     finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
+        logging.getLogger().removeHandler(handler)
+        ours.setLevel(level)
         handler.close()

@@ -9,15 +9,21 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from workstation.core.config import Config, build_section
-from workstation.core.schema import SchemaError
+from workstation.core.config import (
+    SECTIONS,
+    STRATEGY_PARAMS,
+    Config,
+    _load_strategy_modules,
+    build_section,
+)
+from workstation.core.schema import SchemaError, to_plain
 
 SECTION_FIELD = {
     "scanner.yaml": "scanner",
@@ -40,6 +46,14 @@ def read_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{path.name}: cannot be read ({exc.strerror or exc})"]) from exc
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [
+                f"{path.name}: is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} on line "
+                f"{line}); save it as UTF-8"
+            ]
+        ) from exc
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -64,6 +78,60 @@ def check_file(path: Path) -> Any:
         return build_section(name, data)
     except SchemaError as exc:
         raise ConfigError(exc.errors) from exc
+
+
+def notes_for(name: str, data: Any) -> list[str]:
+    """What a VALID file leaves out, named section by section: a missing section (or key)
+    takes its defaults; a strategy without a block in strategies.yaml is off."""
+    blocks = data if isinstance(data, Mapping) else {}
+    if name == "strategies.yaml":
+        return _strategy_notes(name, blocks)
+    if not blocks:
+        return [f"{name}: empty: every value takes its default"]
+    notes = []
+    for f in dataclasses.fields(SECTIONS[name]):
+        if not f.init or f.name in blocks:
+            continue
+        default = getattr(SECTIONS[name](), f.name)
+        if dataclasses.is_dataclass(default):
+            notes.append(f"{name}: no '{f.name}' section: its defaults apply")
+        else:
+            notes.append(f"{name}: no '{f.name}': the default {to_plain(default)!r} applies")
+    return notes
+
+
+def _strategy_notes(name: str, blocks: Mapping[str, Any]) -> list[str]:
+    _load_strategy_modules()
+    notes = []
+    off = [s for s in STRATEGY_PARAMS if s not in blocks]
+    for s in off:
+        notes.append(
+            f"{name}: no '{s}' block: that strategy is off (copy its block from the "
+            "project's config/strategies.yaml to turn it on)"
+        )
+    for s, block in blocks.items():
+        cls = STRATEGY_PARAMS.get(str(s))
+        given = block if isinstance(block, Mapping) else {}
+        if cls is None:
+            continue
+        missing = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in given]
+        if missing:
+            notes.append(f"{name}: {s}: no {', '.join(missing)}: the defaults apply")
+    if len(off) == len(STRATEGY_PARAMS):
+        notes.append(f"{name}: no strategy is on: every scan will find no candidates")
+    return notes
+
+
+def config_notes(config_dir: Path) -> list[str]:
+    """:func:`notes_for` of every file of a valid configuration folder."""
+    notes: list[str] = []
+    for name in SECTION_FIELD:
+        path = config_dir / name
+        if path.exists():
+            notes += notes_for(name, read_yaml(path))
+        elif name != "strategies.yaml":
+            notes.append(f"{name}: missing: every value takes its default")
+    return notes
 
 
 def load_config(config_dir: Path) -> Config:
@@ -146,6 +214,14 @@ class ConfigManager:
         self.history_dir = history_dir or config_dir / "history"
         self.current: Config = load_config(config_dir)
         self.last_errors: tuple[str, ...] = ()
+
+    @property
+    def notes(self) -> list[str]:
+        """What the files in force leave to the defaults, or switch off (see notes_for)."""
+        try:
+            return config_notes(self.config_dir)
+        except ConfigError:  # changed on disk since: the reload will say so
+            return []
 
     def reload(self) -> tuple[bool, tuple[str, ...]]:
         """Re-read the files. On error the previous good configuration stays in force."""

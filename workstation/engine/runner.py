@@ -292,6 +292,8 @@ class HeadlessRunner:
             return await self._run_sim()
         except MarketDataError as exc:
             raise UserError(str(exc).splitlines()[0] if str(exc) else "market data error") from exc
+        except BrokerError as exc:  # e.g. no connection to Alpaca: one line, not a crash
+            raise UserError(broker_problem(exc)) from exc
 
     # ------------------------------------------------------------------ Alpaca paper
     async def _run_alpaca(self, mode: str = "paper") -> int:
@@ -756,6 +758,16 @@ class MarketHours:
         if now < ah_end:
             return MarketState.AFTER_HOURS.value
         return MarketState.CLOSED.value
+
+
+def broker_problem(exc: BrokerError) -> str:
+    """One line for a broker failure that ends a run (the detail is in run.log)."""
+    text = (str(exc).splitlines() or [type(exc).__name__])[0]
+    text = text.split(" (Caused by", 1)[0]  # urllib3's nested repr adds nothing readable
+    return (
+        f"the broker failed: {text}; check the network connection and the Alpaca endpoints "
+        "(APCA_API_* or app.yaml alpaca:), then run again"
+    )
 
 
 def _exiting(session: TradingSession, symbol: str) -> bool:
