@@ -51,6 +51,7 @@ class StoreKeeper:
         self.every_s = every_s
         self.watch_s = watch_s
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._last_backup = -float("inf")
         self.taken: list[Path] = []
         self.error = ""  # the last backup failure, if any
@@ -74,13 +75,18 @@ class StoreKeeper:
     async def start(self) -> None:
         """Back up once, then watch and back up periodically until :meth:`stop`."""
         loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
         await self.backup()
         if self._task is None:
             self._task = loop.create_task(self._run(), name="store-keeper")
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.watch_s)
+            try:  # stop() ends the wait, never a backup half-way (it would leave a file behind)
+                await asyncio.wait_for(self._stopping.wait(), self.watch_s)
+                return
+            except TimeoutError:
+                pass
             if self.store.closed or self.store.check() is not None:
                 return  # the listeners were told; nothing more to keep
             if time.monotonic() - self._last_backup >= self.every_s:
@@ -112,7 +118,7 @@ class StoreKeeper:
         """Stop watching; a last backup when the store is still fine (a clean stop)."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
+            self._stopping.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if backup:
