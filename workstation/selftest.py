@@ -14,7 +14,10 @@ one simulated trading day at max speed:
 5. after the end-of-day step the clock is paused and what the PANELS show is checked against
    the store and the simulated broker: the candidates (1..12, same symbols and approvals), one
    gap result per candidate, the session's orders, no open positions, the journal's trades,
-   the status strip's equity, the log.
+   the status strip's equity, the log;
+6. a short backtest (``workstation backtest``, five sessions of the simulated market, as a
+   child process like the app's Research window starts it, scan workers included) runs to
+   its end and lists itself in the home's store.
 
 Exit 0 with one summary line when every check holds; otherwise 1 with one line naming the
 first check that failed (the temporary home is then kept, and named, for a look). It runs
@@ -61,6 +64,8 @@ class Report:
     trades: int = 0
     journal: int = 0
     shown_after: float = math.nan
+    backtest_sessions: int = 0
+    backtest_trades: int = 0
     notes: list[str] = field(default_factory=list)
 
     def line(self, total_s: float) -> str:
@@ -69,7 +74,8 @@ class Report:
             f"{self.candidates} candidates ({self.vetoed} vetoed), {self.gaps} gap results "
             f"({self.gaps_passed} passed), {self.orders} orders ({self.entries_filled} entries "
             f"filled), {self.positions_opened} positions opened and flattened, "
-            f"{self.journal} journal rows; window shown after {self.shown_after:.1f} s, "
+            f"{self.journal} journal rows; a backtest of {self.backtest_sessions} sessions "
+            f"({self.backtest_trades} trades); window shown after {self.shown_after:.1f} s, "
             f"{total_s:.1f} s in all"
         )
 
@@ -109,6 +115,7 @@ def run_self_test(args: argparse.Namespace, *, t0: float | None = None) -> int:
     ok = False
     try:
         report = _run(root / "home", t0)
+        check_backtest(root / "home", report)
         ok = True
         sys.stdout.write(report.line(time.perf_counter() - t0) + "\n")
         return 0
@@ -227,6 +234,38 @@ async def _session(home: Path, settings: Any, t0: float) -> Report:
         await facade.shutdown()
     _check(engines.store.closed, "the store was not closed at quit")
     return report
+
+
+BACKTEST_FROM, BACKTEST_TO = "2025-02-24", "2025-02-28"
+
+
+def check_backtest(home: Path, report: Report) -> None:
+    """A five-session backtest of the simulated market, run as the app runs one."""
+    import json
+    import subprocess
+
+    from workstation.core.paths import Paths
+    from workstation.launch import workstation_command
+    from workstation.store import Store
+
+    cmd = workstation_command(
+        "--home", str(home), "--market", "sim", "backtest", "--from", BACKTEST_FROM,
+        "--to", BACKTEST_TO, "--json", "--progress", "none",
+    )  # fmt: skip
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise SelfTestFailed(f"the backtest did not finish within {TIMEOUT_S:.0f} s") from None
+    _check(r.returncode == 0, f"the backtest failed: {(r.stderr.strip() or '?').splitlines()[-1]}")
+    doc = json.loads(r.stdout)
+    report.backtest_sessions = int(doc["period"]["sessions"])
+    report.backtest_trades = len(doc["trades"])
+    _check(report.backtest_sessions == 5, f"the backtest ran {report.backtest_sessions} sessions")
+    store_file = Path(doc["runs"][0]["store"])
+    _check(store_file.is_file(), f"the backtest's store {store_file} is missing")
+    with Store.open(Paths.resolve(home).db_path) as store:
+        listed = [b.path for b in store.backtests()]
+    _check(str(store_file) in listed, "the backtest is not listed in the home's store")
 
 
 def _rows(win: Any, name: str) -> list[Any]:

@@ -337,6 +337,7 @@ def test_self_test_in_the_bundle(bundle: Bundle, tmp_path: Path) -> None:
         )
         pytest.fail(f"the frozen --self-test fails ({where}):\n{r.err}{r.out}")
     assert r.out.startswith("workstation self-test passed"), r.out
+    assert "a backtest of 5 sessions" in r.out  # frozen scan workers included
     # the self-test works in its own temporary home and removes it when all is well
     assert list((tmp_path / "tmp").glob("workstation-selftest-*")) == []
 
