@@ -156,9 +156,11 @@ def synth_minute_paths(
     gets a NaN path (``invalid``), a NaN or negative volume counts as zero.
     Deterministic for a given ``rng`` state.
 
-    ``low_first`` forces, per symbol, which extreme comes first (True: the low; the
-    backtester's pessimistic fills); the random draw it replaces is still made, so every
-    other part of the path is the one the same ``rng`` gives without it.
+    ``low_first`` forces, per symbol, which extreme comes first and makes it come at once,
+    at the end of the first minute (True: the low; the backtester's pessimistic fills: the
+    prints run straight from the open to that extreme, so it is touched before anything on
+    the other side of the open). The random draws it overrides are still made, so the rest
+    of the path's randomness is the one the same ``rng`` gives without it.
     """
     if minutes < 1:
         raise ValueError(f"a session needs at least one minute, got {minutes}")
@@ -205,6 +207,7 @@ def synth_minute_paths(
     u = rng.beta(_EXTREME_TIME_BETA, _EXTREME_TIME_BETA, size=(2, n))
     p_low_first = 1.0 / (1.0 + np.exp(-_ORDER_SLOPE * (c - o) / np.where(rng_ > 0, rng_, 1.0)))
     drawn = rng.random(n) < p_low_first
+    forced = low_first is not None
     low_first = drawn if low_first is None else np.broadcast_to(np.asarray(low_first, bool), (n,))
     if m >= 3:
         t = 1 + np.minimum((u * (m - 1)).astype(np.int64), m - 2)
@@ -213,6 +216,9 @@ def synth_minute_paths(
         t[1] = np.where(clash & (t[1] < m - 1), t[1] + 1, t[1])
         t[0] = np.where(clash & (t[1] == t[0]), t[0] - 1, t[0])
         t_first, t_second = t[0], t[1]
+        if forced:
+            t_first = np.ones(n, dtype=np.int64)
+            t_second = np.maximum(t_second, 2)
     else:
         t_first = np.ones(n, dtype=np.int64)
         t_second = np.ones(n, dtype=np.int64)

@@ -60,7 +60,8 @@ ASSUMPTIONS: tuple[str, ...] = (
     "Market-on-open orders fill at the day's open; market exits and triggered stops fill at the "
     "print that triggered them, worse by the slippage; a gap through a stop fills at the open.",
     "fill_model pessimistic: on every day a position holds from the open, if the day's range "
-    "spans both its stop and its target, the path touches the stop first.",
+    "spans both its stop and its target, the path runs from the open straight to the extreme "
+    "on the stop's side (by the end of the first minute): the stop is touched first.",
     "Every symbol is shortable and easy to borrow (no history of borrow availability).",
 )
 
