@@ -61,8 +61,12 @@ class Context:
             raise UserError(f"{option} {raw!r} is not a date: write it as YYYY-MM-DD") from None
         try:
             ok = self.calendar.is_session(day)
-        except ValueError as exc:
-            raise UserError(f"{option} {day} is outside the NYSE calendar: {exc}") from None
+        except ValueError:
+            cal = self.calendar
+            raise UserError(
+                f"{option} {day} is outside the sessions the workstation knows "
+                f"({cal.first_session} .. {cal.last_session})"
+            ) from None
         if not ok:
             raise UserError(f"{option} {day} is not an NYSE session (a weekend or a holiday)")
         return day
