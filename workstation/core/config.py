@@ -424,7 +424,9 @@ class BacktestConfig:
         "bias); auto: pit on real data, current on the simulated market",
     )
     years: float = param(3.0, lo=0.1, hi=50.0, doc="default period: the last N years with data")
-    scan_workers: int = param(0, lo=0, hi=64, doc="processes scanning ahead; 0: one per core")
+    scan_workers: int = param(
+        0, lo=0, hi=64, doc="processes scanning ahead; 0: one per core but the engine's"
+    )
     risk_free_rate: float = param(0.0, lo=-0.1, hi=0.5, doc="annual, for Sharpe and Sortino")
 
 
