@@ -560,8 +560,8 @@ class FakeEngine:
         ]
         if not any(c.view.decidable for c in self._candidates):
             raise CommandRefused(
-                f"the scan of {SCAN_SESSION:%a %Y-%m-%d} is being traded (its entry times "
-                "began at Wed 09:25 ET): it is kept as it is, never re-run"
+                f"the scan of {SCAN_SESSION:%a %Y-%m-%d} is traded from Wed 2025-03-12 09:25 "
+                "ET (its entry times have begun): its list is kept as it is, never re-run"
             )
         if decided and not confirm:
             raise ConfirmationNeeded(

@@ -289,7 +289,7 @@ def test_run_scan_now_asks_keeps_the_decisions_and_refuses_a_traded_list(
     qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=2000)
     qtbot.keyClick(cand.table, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     assert len(asked) == 1
-    assert "being traded" in win.statusBar().currentMessage()
+    assert "is traded from" in win.statusBar().currentMessage()
     assert len(store.scans_for_session(SCAN_DAY)) == 2
 
 

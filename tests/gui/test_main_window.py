@@ -247,7 +247,7 @@ def test_a_rescan_while_the_list_is_traded_is_refused(make_window, session_engin
     w.exec_dialog = driver(lambda d: QDialog.DialogCode.Accepted)  # type: ignore[method-assign]
     w.scan_action.trigger()
     assert w.exec_dialog.seen == []  # type: ignore[attr-defined]
-    assert "being traded" in w.statusBar().currentMessage()
+    assert "is traded from" in w.statusBar().currentMessage()
 
 
 def test_text_typed_anywhere_never_decides(qtbot, make_window, engine: FakeEngine) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -97,6 +98,24 @@ def test_scan_json_is_one_object_with_the_required_fields(
     for key in ("loaded", "eligible", "stale", "failed", "duration_s", "param_hash"):
         assert key in doc["report"]
     assert (sim_home / "data" / "scans" / "2026-11-20.json").exists()
+
+
+def test_a_traded_list_is_shown_again_but_never_replaced(
+    sim_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--home", str(sim_home), "scan", "--date", "2026-11-19", "--json"]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["saved"] is True
+    assert main(argv) == 0  # 2026-11-19's list was traded on 11-20: shown, not saved
+    out = capsys.readouterr()
+    again = json.loads(out.out)
+    assert again["saved"] is False and again["candidates"] == first["candidates"]
+    assert "shown, not saved" in out.err and "is traded from" in out.err
+    from workstation.store import Store
+
+    with Store.open(sim_home / "data" / "workstation.db") as store:
+        assert len(store.scans_for_session(date(2026, 11, 19))) == 1
 
 
 def test_replay_without_spy_is_a_clear_error(sim_home: Path, tmp_path: Path,

@@ -314,7 +314,7 @@ def test_run_scan_now_asks_keeps_the_decisions_and_never_replaces_a_traded_list(
     run(during_the_session())
     scan = e.store.latest_scan(SCAN_DAY, market="sim")
     for confirm in (False, True):
-        with pytest.raises(CommandRefused, match="being traded"):
+        with pytest.raises(CommandRefused, match="is traded from"):
             f.run_scan_now(confirm=confirm)
     assert e.store.latest_scan(SCAN_DAY, market="sim") == scan
     assert e.store.get_candidate(kept.id).approval == "approved"

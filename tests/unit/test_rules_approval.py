@@ -199,7 +199,7 @@ def test_a_list_may_be_replaced_only_before_its_first_entry_time(offset, allowed
     why = rescan_refusal(date(2024, 3, 11), DEADLINE + offset, DEADLINE)
     assert (why == "") is allowed
     if not allowed:
-        assert "being traded" in why and "Tue 09:25" in why
+        assert "is traded from Tue 2024-03-12 09:25 ET" in why and "never re-run" in why
 
 
 def _d(symbol: str, strategy: str, state: ApprovalState, cid: int) -> Decided:

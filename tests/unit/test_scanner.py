@@ -363,7 +363,7 @@ def test_a_list_being_traded_is_never_replaced(rig: Rig, hhmm: str, refused: boo
     entry_session = date(2024, 6, 14)
     rig.clock.jump_to(datetime.combine(entry_session, time.fromisoformat(hhmm), tzinfo=ET))
     if refused:
-        with pytest.raises(ScanRefused, match="being traded"):
+        with pytest.raises(ScanRefused, match="is traded from"):
             asyncio.run(scanner.scan_with_retries(SESSION))
         assert len(rig.store.scans_for_session(SESSION)) == 1  # nothing recorded, no retry
         assert len(rig.of(ScanStarted)) == 1

@@ -198,7 +198,7 @@ def test_run_scan_now_scans_the_last_completed_session(tmp_path: Path) -> None:
         assert rig.clock.now() == at("21:03", SCAN)  # the 60 s and 120 s backoffs
         # Tuesday noon: Monday's list is being traded; it is never re-run
         await rig.until(at("12:00"))
-        with pytest.raises(CommandRefused, match="being traded"):
+        with pytest.raises(CommandRefused, match="is traded from"):
             await rig.session.run_scan_now()
 
     run(scenario())

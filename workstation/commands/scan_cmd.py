@@ -133,16 +133,20 @@ def _scan(ctx: Context, args: argparse.Namespace, store: Store | None) -> int:
                 calendar=ctx.calendar,
             )
         )
+        refusal = scanner.rerun_refusal(session) if scanner is not None else ""
+        if refusal:  # the list being traded (or traded) stays as it was: shown, not saved
+            sys.stderr.write(f"workstation: this scan is shown, not saved: {refusal}\n")
+            scanner = None
         try:
             result = asyncio.run(_scan_and_close(scanner, market, session, ctx, clock))
-        except ScanRefused as exc:
-            raise UserError(f"scan of {session} not run: {exc}") from exc
+        except ScanRefused as exc:  # it became so while scanning
+            raise UserError(f"scan of {session} not saved: {exc}") from exc
         except ScanError as exc:
             raise UserError(f"scan of {session} failed: {exc}") from exc
     except MarketDataError as exc:
         raise market_error(exc) from exc
     if args.json:
-        json.dump({**scan_document(result), "saved": store is not None}, sys.stdout, indent=2)
+        json.dump({**scan_document(result), "saved": scanner is not None}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print_result(result, market.name)

@@ -134,8 +134,8 @@ def rescan_refusal(session: date, now: datetime, first_entry_time: datetime) -> 
     if can_decide(now, first_entry_time):
         return ""
     return (
-        f"the scan of {session:%a %Y-%m-%d} is being traded (its entry times began at "
-        f"{first_entry_time:%a %H:%M} ET): it is kept as it is, never re-run"
+        f"the scan of {session:%a %Y-%m-%d} is traded from {first_entry_time:%a %Y-%m-%d %H:%M}"
+        " ET (its entry times have begun): its list is kept as it is, never re-run"
     )
 
 
