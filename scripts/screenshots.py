@@ -16,6 +16,11 @@ dialog on a difference planted at the simulated exchange). The panels and dialog
 trader's desk (issue 13: position control, charts, risk, regime) are also saved as they look
 in a window of 1280x800 and of 1920x1080, in the dark and the light theme
 (``panel-NAME-WxH-THEME.png``, ``main-window-WxH-THEME.png``, ``dialog-NAME-THEME.png``).
+So are the panels and dialogs the trial's fixes changed (issue 13: approvals, the re-run
+scan, the status strip, readable words, the rest), the dialogs over the window they open on,
+as the screen shows them (``dialog-NAME-WxH-THEME.png``). With the real engines the clock
+then runs on to the evening's scan, where it pauses for the review
+(``panel-status-review-WxH-THEME.png``, ``main-window-review-WxH-THEME.png``).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtGui import QColor, QPainter  # noqa: E402
 from PySide6.QtWidgets import QApplication, QDialog, QWidget  # noqa: E402
 
 from workstation.core.config_files import ConfigManager  # noqa: E402
@@ -57,6 +63,8 @@ from workstation.ui.main_window import MainWindow  # noqa: E402
 SCREEN_SIZES = ((1280, 800), (1920, 1080))
 #: The panels new or changed for the trader's desk, shot at each screen size and theme.
 DESK_PANELS = ("positions", "chart", "candidates")
+#: The panels the trial's fixes changed (issue 13 items 1-4, 9, 10), shot the same way.
+TRIAL_PANELS = ("status", "candidates", "gaps", "orders", "journal")
 
 PANEL_SIZES = {
     "status": (1600, 80),
@@ -262,9 +270,7 @@ def _real(
 
     print(f"simulating {sessions} sessions at max speed...", flush=True)
     engines = loop.run_until_complete(simulate(tmp / "home", sessions))
-    planted = None
-    if theme_name != "light":
-        planted = loop.run_until_complete(planted_difference(tmp / "planted"))
+    planted = loop.run_until_complete(planted_difference(tmp / "planted"))
     made = iter(range(100))
 
     def make(name: str) -> MainWindow:
@@ -274,6 +280,13 @@ def _real(
 
     try:
         shoot_all(app, make, out, theme_name, planted)
+        loop.run_until_complete(review_pause(engines))
+        for name in ("dark", "light") if theme_name == "both" else (theme_name,):
+            win = make(name)
+            try:
+                shoot_review(app, win, out, name)
+            finally:
+                _discard(win, app)
     finally:
         loop.run_until_complete(_stop(engines, planted))
 
@@ -294,18 +307,25 @@ def shoot_all(
     """``theme_name`` "both": the dark set, then the light one. Each set on fresh windows
     (floating and re-docking every panel leaves Qt's old dock tab bars behind)."""
     for name in ("dark", "light") if theme_name == "both" else (theme_name,):
-        for shot in (lambda w, n=name: shoot(app, w, out, n, planted), None):
+        shots: tuple[Callable[[MainWindow], None], ...] = (
+            lambda w, n=name: shoot(app, w, out, n, planted),
+            lambda w, n=name: shoot_desk(app, w, out, n),
+            lambda w, n=name: shoot_trial(app, w, out, n, planted),
+        )
+        for shot in shots:
             win = make(name)
             try:
-                if shot is not None:
-                    shot(win)
-                else:
-                    shoot_desk(app, win, out, name)
+                shot(win)
             finally:
-                win._shutdown_state = "stopped"
-                win.close()
-                win.deleteLater()
-                settle(app)
+                _discard(win, app)
+
+
+def _discard(win: MainWindow, app: QApplication) -> None:
+    win.bridge.close()  # the engines run on after it (the review pause): stop listening
+    win._shutdown_state = "stopped"
+    win.close()
+    win.deleteLater()
+    settle(app)
 
 
 def _select_positions(win: MainWindow) -> None:
@@ -333,6 +353,19 @@ def _wait_for_charts(app: QApplication, win: MainWindow, timeout_s: float = 5.0)
     settle(app, 10)
 
 
+def grab_docks(
+    app: QApplication, win: MainWindow, names: tuple[str, ...], out: Path, tag: str
+) -> None:
+    """Each named dock as it sits in the window (brought to the front of its tab group)."""
+    for name in names:
+        dock = win.docks[name]
+        dock.show()
+        dock.raise_()
+        settle(app, 20)
+        _wait_for_charts(app, win)
+        grab(dock, out / f"panel-{name.replace('_', '-')}-{tag}.png", app)
+
+
 def shoot_desk(app: QApplication, win: MainWindow, out: Path, theme_name: str) -> None:
     """The desk's panels as they sit in a window of each screen size, and its dialogs."""
     win.show()
@@ -342,13 +375,7 @@ def shoot_desk(app: QApplication, win: MainWindow, out: Path, theme_name: str) -
         _select_positions(win)
         settle(app, 20)
         grab(win, out / f"main-window-{w}x{h}-{theme_name}.png", app)
-        for name in DESK_PANELS:
-            dock = win.docks[name]
-            dock.show()
-            dock.raise_()
-            settle(app, 20)
-            _wait_for_charts(app, win)
-            grab(dock, out / f"panel-{name.replace('_', '-')}-{w}x{h}-{theme_name}.png", app)
+        grab_docks(app, win, DESK_PANELS, out, f"{w}x{h}-{theme_name}")
     win.resize(1600, 1000)
     settle(app, 10)
     positions = win.panels["positions"]
@@ -368,6 +395,91 @@ def shoot_desk(app: QApplication, win: MainWindow, out: Path, theme_name: str) -
     show_dialog(close, (520, None), app)
     grab(close, out / f"dialog-close-position-{theme_name}.png", app)
     close.close()
+
+
+async def review_pause(engines: Any) -> None:
+    """Run on (max speed, the review on) to the evening's scan, where the clock pauses."""
+    facade = engines.facade
+    facade.set_scan_review(True)
+    facade.set_speed(math.inf)
+    facade.resume()
+    for _ in range(12_000):
+        if facade.status().pause_reason or facade.error:
+            break
+        await asyncio.sleep(0.01)
+    if not facade.status().pause_reason:
+        raise SystemExit(f"the clock did not pause at the evening's scan {facade.error}")
+    await asyncio.sleep(0.3)  # let coalesced view changes land
+
+
+def over_window(win: MainWindow, dlg: QDialog, path: Path, app: QApplication) -> None:
+    """The window with the dialog over its middle, as the screen shows it."""
+    dlg.adjustSize()
+    dlg.resize(min(dlg.width(), win.width() - 40), min(dlg.height(), win.height() - 40))
+    dlg.show()
+    settle(app, 10)
+    pix = win.grab()
+    shot = dlg.grab()
+    painter = QPainter(pix)
+    painter.fillRect(pix.rect(), QColor(0, 0, 0, 90))
+    painter.drawPixmap((pix.width() - shot.width()) // 2, (pix.height() - shot.height()) // 2, shot)
+    painter.end()
+    if not pix.save(str(path)):
+        raise SystemExit(f"could not save {path}")
+    print(f"wrote {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+    dlg.close()
+
+
+def trial_dialogs(win: MainWindow, planted: Any) -> list[tuple[str, Callable[[], QDialog]]]:
+    """The dialogs the trial's fixes changed, made on the engines the window shows."""
+    from workstation.engine.facade import rescan_question
+    from workstation.ui.dialogs.confirm import RescanDialog
+
+    out: list[tuple[str, Callable[[], QDialog]]] = []
+    engine: Any = win.engine
+    views = getattr(engine, "views", None)
+    if views is not None and views.latest_scan() is not None:
+        day = views.latest_scan().session
+        decided = engine.session.scanner.decisions(day)
+        if decided:
+            question = rescan_question(day, decided)
+            out.append(("dialog-rescan", lambda: RescanDialog(question, win)))
+    out.append(("dialog-settings", win.settings_dialog))
+    if planted is not None:
+        from workstation.ui.dialogs.reconcile import ReconcileDialog
+
+        out.append(("dialog-reconcile", lambda: ReconcileDialog(planted.facade, win)))
+    return out
+
+
+def shoot_trial(
+    app: QApplication, win: MainWindow, out: Path, theme_name: str, planted: Any
+) -> None:
+    """The panels the trial's fixes changed, in place, and their dialogs over the window, at
+    each screen size."""
+    win.show()
+    for w, h in SCREEN_SIZES:
+        win.resize(w, h)
+        settle(app, 20)
+        grab_docks(app, win, TRIAL_PANELS, out, f"{w}x{h}-{theme_name}")
+        for name, make in trial_dialogs(win, planted):
+            over_window(win, make(), out / f"{name}-{w}x{h}-{theme_name}.png", app)
+
+
+def shoot_review(app: QApplication, win: MainWindow, out: Path, theme_name: str) -> None:
+    """The window and the status strip while the clock waits for the review of a scan."""
+    win.show()
+    win.refresh_all()
+    for w, h in SCREEN_SIZES:
+        win.resize(w, h)
+        win.docks["candidates"].raise_()
+        settle(app, 20)
+        grab(win, out / f"main-window-review-{w}x{h}-{theme_name}.png", app)
+        grab(win.docks["status"], out / f"panel-status-review-{w}x{h}-{theme_name}.png", app)
+    if theme_name == "dark":
+        win.resize(1600, 1000)
+        settle(app, 20)
+        grab(win.docks["status"], out / "panel-status-review.png", app)
 
 
 def shoot(app: QApplication, win: MainWindow, out: Path, theme_name: str, planted: Any) -> None:

@@ -4,9 +4,10 @@ It opens the real window (offscreen when there is no display: it sets
 ``QT_QPA_PLATFORM=offscreen`` itself) on the real engines in a fresh temporary home, and runs
 one simulated trading day at max speed:
 
-1. the 20:00 scan of the simulated "today" (a fixed date, so every run is the same);
-2. at 21:00 every candidate is approved through the candidates panel, then the last one is
-   vetoed (with a note), as a user would;
+1. the 20:00 scan of the simulated "today" (a fixed date, so every run is the same); the
+   clock pauses after it for the review (the window's default, at every speed);
+2. every candidate is approved through the candidates panel, then the last one is vetoed
+   (with a note), as a user would, and the clock resumed;
 3. the next session runs: gap filter, group A market-on-open orders, the open, the group B
    confirmation, the entry cutoff;
 4. at 14:00 "Flatten all" is chosen from the window (its confirmation accepted): every
@@ -158,6 +159,14 @@ def _run(home: Path, t0: float) -> Report:
         asyncio.set_event_loop(None)
 
 
+async def _until(pred: Any, timeout: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not pred():
+        _check(loop.time() < deadline, f"waited {timeout:.0f} s in vain")
+        await asyncio.sleep(0.01)
+
+
 async def _session(home: Path, settings: Any, t0: float) -> Report:
     from PySide6.QtWidgets import QDialog
 
@@ -199,9 +208,14 @@ async def _session(home: Path, settings: Any, t0: float) -> Report:
     bus.subscribe(StepFinished, on_step)
     facade.start()
     try:
-        # 1. After the 20:00 scan: approve everything, then veto the last, in the panel.
-        await clock.sleep_until(cal.at(scan_day, "21:00"))
+        # 1. The clock stops after the 20:00 scan for the review (the window's default):
+        #    approve everything, then veto the last, in the panel; then resume.
+        await _until(lambda: bool(facade.status().pause_reason) or bool(facade.error))
         _check(not facade.error, f"the engines stopped: {facade.error}")
+        _check(
+            clock.paused and clock.now() < cal.at(scan_day, "20:30"),
+            f"the clock did not pause for the review after the scan (now {clock.now():%H:%M})",
+        )
         win.refresh_all()
         cand = win.panels["candidates"]
         rows = cand.table.visible_rows()
@@ -211,6 +225,7 @@ async def _session(home: Path, settings: Any, t0: float) -> Report:
         cand.table.select_row(len(rows) - 1)
         cand.note.setText(VETO_NOTE)
         cand.veto_selected()
+        win.panels["status"].pause_btn.click()  # Resume: the day goes on at max speed
         # 2. During the session: flatten every position from the window.
         await clock.sleep_until(cal.at(session, "14:00"))
         _check(not facade.error, f"the engines stopped: {facade.error}")

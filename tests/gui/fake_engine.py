@@ -274,6 +274,8 @@ class FakeEngine:
         self.kill_reason = ""
         self.shutdown_called = 0
         self.refuse_next: str | None = None  # make the next command raise CommandRefused
+        self.scan_review = False
+        self.pause_reason = ""
         self.ranking = _ranking(self.config)
         self._candidates = self._make_candidates()
         self._scan_report: ScanReportView | None = ScanReportView(
@@ -336,6 +338,8 @@ class FakeEngine:
             session=TRADE_SESSION,
             clock_adjustable=self.mode is Mode.SIM,
             param_hash=self.config.param_hash,
+            scan_review=self.scan_review,
+            pause_reason=self.pause_reason if self.paused else "",
         )
 
     def candidates(self) -> tuple[CandidateView, ...]:
@@ -600,9 +604,15 @@ class FakeEngine:
         self.paused = True
         self._clock_changed()
 
+    def set_scan_review(self, on: bool) -> None:
+        # A setting the window applies as it opens: not in ``calls`` (those are commands).
+        self.scan_review = on
+        self._publish(ViewName.STATUS)
+
     def resume(self) -> None:
         self._record("resume")
         self.paused = False
+        self.pause_reason = ""
         self._clock_changed()
 
     def jump_to_next(self) -> None:

@@ -293,6 +293,50 @@ def test_run_scan_now_asks_keeps_the_decisions_and_refuses_a_traded_list(
     assert len(store.scans_for_session(SCAN_DAY)) == 2
 
 
+def test_max_speed_pauses_at_the_nightly_scan_for_review(wired, qtbot, qloop, tmp_path) -> None:
+    """The trial: at Max, 18 sessions ran in 10 s and on_pending approved every pick. With the
+    window's default (pause at each nightly scan), Max stops after the 20:00 scan with the
+    twelve candidates pending on screen; Resume goes on from there."""
+    from PySide6.QtWidgets import QApplication
+
+    from workstation.engine.session_events import StepStarted
+
+    home = tmp_path / "fresh"
+    prepare_home(home)
+    w = wired(home, start=at(SCAN_DAY, "19:58"))
+    win, status, cand = w.win, w.win.panels["status"], w.win.panels["candidates"]
+    assert status.review_box.isChecked() and w.engines.facade.scan_review  # on by default
+
+    async def start() -> None:
+        w.engines.facade.start()
+
+    run(qloop, start())
+    qtbot.mouseClick(status.speed_buttons[math.inf], Qt.MouseButton.LeftButton)  # Max
+    run(qloop, until(lambda: bool(w.engines.facade.status().pause_reason), timeout=60))
+    st = w.engines.facade.status()
+    assert st.clock_paused and at(SCAN_DAY, "20:00") <= st.now < at(SCAN_DAY, "20:01")
+    assert [e.step for e in w.of(StepStarted)] == ["scan"]  # nothing after it ran
+    run(qloop, until(lambda: status.review_note.isVisibleTo(status)))
+    assert "12 candidates to approve or veto" in status.review_note.text()
+    assert status.pause_btn.text() == "Resume"
+    win.refresh_all()
+    rows = cand.table.visible_rows()
+    assert len(rows) == 12 and {c.approval for c in rows} == {ApprovalState.PENDING}
+    # The user decides: veto the first (keys), then Resume (mouse).
+    win.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=2000)
+    cand.table.select_row(0)
+    cand.table.setFocus()
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(cand.table, Qt.Key.Key_V, ctrl_shift)
+    vetoed = rows[0].id
+    qtbot.mouseClick(status.pause_btn, Qt.MouseButton.LeftButton)
+    run(qloop, until(lambda: "group_a" in [e.step for e in w.of(StepStarted)], timeout=60))
+    qtbot.mouseClick(status.pause_btn, Qt.MouseButton.LeftButton)  # pause again
+    assert w.engines.store.get_candidate(vetoed).approval == "vetoed"  # the decision held
+    assert not status.review_note.isVisibleTo(status)
+
+
 # ------------------------------------------------------------------ parameters
 def test_a_parameter_edit_writes_valid_yaml_that_the_engine_reloads(wired, qloop) -> None:
     w = wired()

@@ -404,3 +404,76 @@ def test_the_scan_report_is_the_stores_and_read_once_per_change(
     f.scan_report()
     f.scan_report()
     assert 1 <= calls["n"] <= 4  # the candidates' and the report's reads of this change
+
+
+async def until(pred: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not pred():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.005)
+
+
+def test_max_speed_pauses_at_the_nightly_scan_and_next_step_runs_what_the_strip_names(
+    engines: Callable[..., Engines],
+) -> None:
+    """The trial: at Max the app ran 18 sessions in 10 s and on_pending approved every pick.
+    With the review on, the clock stops after the 20:00 scan with everything pending; then
+    each "Next step" runs exactly the step the status named, none of them missed."""
+    from workstation.engine.event_log import STEP_TEXT
+    from workstation.engine.session_events import StepMissed, StepStarted
+
+    e = engines(start=at(SCAN_DAY, "19:58"), fresh=True)
+    f = e.facade
+    started: list[StepStarted] = []
+    missed: list[StepMissed] = []
+    e.bus.subscribe(StepStarted, started.append)
+    e.bus.subscribe(StepMissed, missed.append)
+    f.set_scan_review(True)
+    assert f.status().scan_review
+
+    async def scenario() -> None:
+        f.set_speed(math.inf)
+        f.resume()
+        f.start()
+        await until(lambda: bool(f.status().pause_reason))
+        st = f.status()
+        assert st.clock_paused and "review of the nightly scan of Tue 2025-03-11" in st.pause_reason
+        assert at(SCAN_DAY, "20:00") <= st.now < at(SCAN_DAY, "20:01")
+        assert [s.step for s in started] == ["scan"]
+        cands = f.candidates()
+        assert len(cands) == 12 and {c.approval.value for c in cands} == {"pending"}
+        await asyncio.sleep(0.2)  # paused: nothing moves
+        assert f.status().now == st.now and [s.step for s in started] == ["scan"]
+        # Each jump runs the step the strip named, at the time it showed (steps due at the
+        # same instant run together), until the end of the day.
+        while "eod" not in [s.step for s in started]:
+            st = f.status()
+            named, when = st.next_step, st.next_step_at
+            n = len(started)
+            f.jump_to_next()
+            assert not f.status().pause_reason  # the user moved on
+            await until(lambda n=n: len(started) > n)
+            assert (STEP_TEXT[started[n].step], started[n].at) == (named, when)
+
+    async def main() -> None:
+        try:
+            await scenario()
+        finally:
+            await f.shutdown()
+
+    run(main())
+    assert missed == []
+    assert [s.step for s in started] == [
+        "scan",
+        "premarket",
+        "gap_filter",
+        "group_a",
+        "open",
+        "group_b",
+        "entry_cutoff",
+        "time_exit",
+        "close",
+        "eod",
+    ]
+    assert started[5].at == at(SESSION, "09:50:01")  # group B runs 1 s after its instant

@@ -174,7 +174,11 @@ class EngineAPI(Protocol):
     def resume(self) -> None: ...
 
     def jump_to_next(self) -> None:
-        """Fast-forward the sim clock to the next scheduled step."""
+        """Fast-forward the sim clock to the step the status names (``next_step_at``)."""
+        ...
+
+    def set_scan_review(self, on: bool) -> None:
+        """Sim: pause the clock after each nightly scan with candidates to decide."""
         ...
 
     def reload_params(self) -> None:

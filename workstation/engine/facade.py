@@ -78,7 +78,7 @@ from workstation.engine.positions import EntryPlan
 from workstation.engine.reconcile import Difference, DifferenceKind, Resolution
 from workstation.engine.rules.approval import Decided
 from workstation.engine.rules.levels import LevelCheck
-from workstation.engine.scheduler import session_to_run, step_times
+from workstation.engine.scheduler import StepName, session_to_run, step_times
 from workstation.engine.session import TradingSession
 from workstation.engine.session_events import (
     ApprovalChanged,
@@ -224,6 +224,8 @@ class Workstation:
         self._stopped = False
         self._stopping = False
         self._scanning = False
+        self.scan_review = False  # pause after each nightly scan (set_scan_review)
+        self.pause_reason = ""  # why the clock was paused by the engine ("" otherwise)
         self.views = StoreViews(session)
         self._bars: dict[tuple[str, int, date], pd.DataFrame] = {}
         self._fetching: set[Any] = set()
@@ -277,6 +279,8 @@ class Workstation:
             self._connections[ev.component] = ConnectionView(ev.component, ev.state, ev.detail)
         elif isinstance(ev, OrderFilled | PositionClosed):
             self._refresh_equity_soon()
+        elif isinstance(ev, StepFinished) and ev.step == StepName.SCAN:
+            self._pause_for_review(ev)
         line = describe(ev)
         if line is not None:
             level, source, message = line
@@ -351,6 +355,11 @@ class Workstation:
     # ------------------------------------------------------------------ sessions
 
     def _next_step(self, now: datetime) -> tuple[str, datetime | None]:
+        """The step the day loop runs next and when it runs: what the status strip names and
+        "Jump to next step" goes to (the same function, so they never disagree)."""
+        step = self.session.upcoming()
+        if step is not None:
+            return STEP_TEXT.get(step.name, str(step.name)), self.session.run_time(step)
         cfg = self.session.cfg
         s = session_to_run(now, cfg.schedule, self.calendar)
         for _ in range(3):
@@ -393,6 +402,8 @@ class Workstation:
             clock_adjustable=isinstance(clock, SimClock),
             param_hash=cfg.param_hash,
             **self._health_fields(),
+            scan_review=self.scan_review,
+            pause_reason=self.pause_reason if clock.paused else "",
         )
 
     def _health_fields(self) -> dict[str, Any]:
@@ -797,6 +808,7 @@ class Workstation:
     def _clock_changed(self) -> None:
         clock = self.clock
         self._bus.publish(ClockChanged(clock.now(), clock.speed, clock.paused))
+        self.changed(ViewName.STATUS)
 
     def set_speed(self, speed: float) -> None:
         clock = self._sim_clock("clock speed")
@@ -811,6 +823,31 @@ class Workstation:
 
     def resume(self) -> None:
         self._sim_clock("resume").resume()
+        self.pause_reason = ""
+        self._clock_changed()
+
+    def set_scan_review(self, on: bool) -> None:
+        """Pause the simulated clock after each nightly scan that has candidates to decide,
+        at any speed, so the user reviews them before the day goes on (off by default: the
+        headless runner has nobody to wait for; the window turns it on)."""
+        self.scan_review = bool(on)
+        self.changed(ViewName.STATUS)
+
+    def _pause_for_review(self, ev: StepFinished) -> None:
+        clock = self.clock
+        if not self.scan_review or not isinstance(clock, SimClock) or clock.paused:
+            return
+        cands = self.session.candidates(ev.session)
+        pending = sum(c.approval == "pending" for c in cands)
+        if not pending:
+            return
+        clock.pause()
+        scan_day = self.calendar.previous_session(ev.session)
+        self.pause_reason = (
+            f"review of the nightly scan of {scan_day:%a %Y-%m-%d}: {pending} candidate"
+            f"{'s' if pending != 1 else ''} to approve or veto, then resume"
+        )
+        self.log("INFO", f"clock paused for your {self.pause_reason}")
         self._clock_changed()
 
     def jump_to_next(self) -> None:
@@ -818,6 +855,9 @@ class Workstation:
         step, at = self._next_step(clock.now())
         if at is None:
             raise CommandRefused("jump to next step: nothing is scheduled")
+        if at <= clock.now():
+            raise CommandRefused(f"jump to next step: {step} is running now")
+        self.pause_reason = ""  # the user moved on
         clock.jump_to(at)
         self.log("INFO", f"clock jumps to {step} at {at:%a %Y-%m-%d %H:%M} ET")
         self._clock_changed()
@@ -1059,9 +1099,12 @@ def rescan_question(session: date, decided: list[Decided]) -> str:
     approved = sum(d.state is ApprovalState.APPROVED for d in decided)
     vetoed = len(decided) - approved
     n = len(decided)
+    kinds = ", ".join(
+        f"{k} {what}" for k, what in ((approved, "approved"), (vetoed, "vetoed")) if k
+    )
     return (
         f"The scan of {session:%a %Y-%m-%d} already has {n} decision{'s' if n != 1 else ''} "
-        f"({approved} approved, {vetoed} vetoed). Re-running it replaces the list: each "
+        f"({kinds}). Re-running it replaces the list: each "
         "decision is carried over to the same symbol and strategy in the new list; a decision "
         "whose candidate is not in the new list is dropped (the old list keeps it in the "
         "audit log)."

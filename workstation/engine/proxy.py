@@ -50,12 +50,15 @@ class EngineProxy:
         self.closing = False
         self.failed = ""
         self._logs: deque[LogEvent] = deque(maxlen=200)
+        self._scan_review: bool | None = None
         self._unsubscribe = bus.subscribe(LogEvent, self._logs.append)
 
     # ------------------------------------------------------------------ switching
     def attach(self, target: Any) -> None:
         """From now on every call goes to ``target``; every view is announced changed."""
         self.target = target
+        if self._scan_review is not None:
+            target.set_scan_review(self._scan_review)
         self._unsubscribe()
         now = target.clock.now() if hasattr(target, "clock") else WallClock().now()
         self._bus.publish(ViewsChanged(now, ALL_VIEWS))
@@ -97,6 +100,7 @@ class EngineProxy:
             clock_speed=1.0,
             clock_paused=False,
             connections=(ConnectionView("engines", state, detail),),
+            scan_review=bool(self._scan_review),
         )
 
     def candidates(self) -> tuple[CandidateView, ...]:
@@ -198,6 +202,12 @@ class EngineProxy:
 
     def jump_to_next(self) -> None:
         self._forward("jump_to_next")
+
+    def set_scan_review(self, on: bool) -> None:
+        # Kept until the engines are attached (the window sets it as it opens).
+        self._scan_review = bool(on)
+        if self.target is not None:
+            self.target.set_scan_review(on)
 
     def reload_params(self) -> None:
         self._forward("reload_params")

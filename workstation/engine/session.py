@@ -283,6 +283,7 @@ class TradingSession:
         self._last_equity_check: datetime | None = None
         self._last_print_at: datetime | None = None
         self._missed: dict[date, list[str]] = {}
+        self._todo: list[Step] = []
         self._entry_price: dict[str, float] = {}
         #: The time of the print being processed (None between prints): what the market
         #: had shown when a broker event happened (the runner saves it to resume from).
@@ -385,16 +386,23 @@ class TradingSession:
         self.bus.publish(DayPlanned(self.clock.now(), session, tuple(steps)))
         done = self._steps_done(session)
         summary: SessionSummary | None = None
-        for step in steps:
-            if step.name in done and (step.name is not StepName.PREMARKET or step.missed):
-                continue  # done before a restart (premarket runs again: it starts the day)
+        # Done before a restart: not run again (premarket runs again: it starts the day).
+        todo = [
+            s
+            for s in steps
+            if not (s.name in done and (s.name is not StepName.PREMARKET or s.missed))
+        ]
+        self._todo = list(todo)  # what is left, in order: the "next step" shown and jumped to
+        for step in todo:
             if step.missed:
+                self._todo.remove(step)
                 await self._missed_step(step, session)
                 continue
-            offset = STEP_SETTLE if step.name in _SETTLED_STEPS else timedelta(0)
-            await self.clock.sleep_until(step.at + offset)
+            await self.clock.sleep_until(self.run_time(step))
             async with self._step_lock():
+                self._todo.remove(step)
                 now = self.clock.now()
+                offset = self.run_time(step) - step.at
                 if now > step.deadline + offset:  # stalled past it (a suspended computer)
                     await self._missed_step(step, session)
                     continue
@@ -411,6 +419,16 @@ class TradingSession:
                 )
                 self.bus.publish(StepFinished(self.clock.now(), session, step.name))
         return summary
+
+    @staticmethod
+    def run_time(step: Step) -> datetime:
+        """When the day loop runs ``step``: its time, plus STEP_SETTLE for a regular-hours step
+        at an instant a minute batch of prints also ends at (see the module docstring)."""
+        return step.at + (STEP_SETTLE if step.name in _SETTLED_STEPS else timedelta(0))
+
+    def upcoming(self) -> Step | None:
+        """The step the day loop runs next (None between days, or before the first)."""
+        return self._todo[0] if self._todo else None
 
     async def _run_step(self, step: Step, session: date) -> Any:
         name = step.name

@@ -103,6 +103,8 @@ class StatusView:
     param_hash: str = ""  # hash of the parameter set in force
     health: str = ""  # "ok" / "degraded" / "failed" of the health checks ("" before the first)
     health_detail: tuple[str, ...] = ()  # one line per check: "status name: message"
+    scan_review: bool = False  # the clock pauses after each nightly scan for a review
+    pause_reason: str = ""  # why the engine paused the clock (a scan to review), "" otherwise
 
     @property
     def day_pnl_pct(self) -> float:

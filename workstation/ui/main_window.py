@@ -84,6 +84,7 @@ LAYOUT_VERSION = 2  # bump when the docks change: an old saved layout is then ig
 #: The panels whose tables share the selected symbol (and the chart that follows it).
 SHARED_SELECTION = ("candidates", "gaps", "positions", "orders", "journal")
 SHUTDOWN_TIMEOUT_S = 10.0
+SCAN_REVIEW_KEY = "sim/pause_at_scan"
 
 
 def versions() -> dict[str, str]:
@@ -166,6 +167,8 @@ class MainWindow(QMainWindow):
         self.tray = self._make_tray()
         self.alerts = AlertTray(self)  # the same alerts as the notification channels
         self._kill_seen = engine.status().kill_switch
+        self._review_seen = ""
+        self._apply_scan_review()
         self.statusBar().showMessage("Ready", 3000)
 
     # --------------------------------------------------------------- panels
@@ -307,6 +310,17 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
         self.settings.setValue("ui/theme", theme.current().name)
         self.settings.sync()
+
+    def _apply_scan_review(self) -> None:
+        """The pause at each nightly scan: on unless the user turned it off (remembered)."""
+        status = self.panels["status"]
+        on = str(self.settings.value(SCAN_REVIEW_KEY, "true")).lower() in ("true", "1")
+        # The engine starts with it off; the proxy keeps it until the engines are attached.
+        status.command("Pause at each nightly scan", self.engine.set_scan_review, on)
+        status.refresh()
+        status.review_box.toggled.connect(
+            lambda v: self.settings.setValue(SCAN_REVIEW_KEY, bool(v))
+        )
 
     # ---------------------------------------------------------------- menus
     def _action(
@@ -601,6 +615,10 @@ class MainWindow(QMainWindow):
         if st.kill_switch and not self._kill_seen:
             self.notify("Kill switch engaged", st.kill_reason or "no new entries this session")
         self._kill_seen = st.kill_switch
+        if st.pause_reason and st.pause_reason != self._review_seen:
+            self.notify("Clock paused", f"for your {st.pause_reason}")
+            self.docks["candidates"].raise_()
+        self._review_seen = st.pause_reason
 
     # ------------------------------------------------------- notifications
     def _make_tray(self) -> QSystemTrayIcon | None:

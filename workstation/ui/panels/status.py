@@ -1,17 +1,22 @@
 """Status: mode badge, connections, market, next step with countdown, regime, kill switch,
-equity, day P&L, and (in simulation) the clock's speed controls."""
+equity, day P&L, and (in simulation) the clock's speed controls and the pause at each nightly
+scan for review.
+
+The cells flow: at any width they wrap onto further lines (and a cell wider than the whole
+strip wraps its text), so nothing is ever cut and there is no scroll bar; the panel's height
+follows what its width needs."""
 
 from __future__ import annotations
 
 import math
 
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QFrame,
-    QHBoxLayout,
     QLabel,
-    QScrollArea,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -20,6 +25,7 @@ from PySide6.QtWidgets import (
 from workstation.engine.api import EngineAPI
 from workstation.engine.views import Mode, StatusView, ViewName
 from workstation.ui import theme
+from workstation.ui.flow import FlowLayout, WrapLabel
 from workstation.ui.panels.base import Panel
 
 MARKET_TEXT = {
@@ -59,7 +65,7 @@ class _Cell(QFrame):
         lay.setSpacing(0)
         cap = QLabel(caption)
         cap.setObjectName("muted")
-        self.value = QLabel("-")
+        self.value = WrapLabel("-")  # wraps only when the strip is narrower than its text
         self.value.setObjectName("statusValue")
         self.value.setTextFormat(Qt.TextFormat.RichText)
         lay.addWidget(cap)
@@ -77,21 +83,9 @@ class StatusPanel(Panel):
     def __init__(self, engine: EngineAPI, parent: QWidget | None = None) -> None:
         super().__init__(engine, parent)
         self.last: StatusView | None = None
-        # The strip scrolls sideways on a narrow screen instead of forcing the window
-        # wider than the screen.
-        inner = QWidget()
-        scroll = QScrollArea()
-        scroll.setWidget(inner)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
-        self.scroll = scroll
-        lay = QHBoxLayout(inner)
+        lay = FlowLayout(self, spacing=4)
         lay.setContentsMargins(4, 3, 4, 3)
-        lay.setSpacing(4)
+        self.flow = lay
 
         self.badge = QLabel("SIM")
         self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -115,7 +109,7 @@ class StatusPanel(Panel):
         self.health = _Cell(
             "Health", "The checks of 'workstation health' (scan, steps, stops, broker, data)"
         )
-        for c in (
+        self.cells = (
             self.clock,
             self.market,
             self.next_step,
@@ -125,16 +119,21 @@ class StatusPanel(Panel):
             self.day_pnl,
             self.conn,
             self.health,
-        ):
+        )
+        for c in self.cells:
             lay.addWidget(c)
-        lay.addStretch(1)
 
-        # Sim clock controls.
+        # Why the engine paused the clock (a nightly scan to review): hard to miss.
+        self.review_note = WrapLabel()
+        self.review_note.setObjectName("reviewNote")
+        self.review_note.setVisible(False)
+        lay.addWidget(self.review_note)
+
+        # Sim clock controls (they wrap too).
         self.speed_box = QFrame()
         self.speed_box.setObjectName("statusCell")
-        sl = QHBoxLayout(self.speed_box)
+        sl = FlowLayout(self.speed_box, spacing=3)
         sl.setContentsMargins(6, 2, 6, 2)
-        sl.setSpacing(3)
         self.speed_label = QLabel("60x")
         self.speed_label.setObjectName("statusValue")
         self.speed_label.setMinimumWidth(40)
@@ -143,7 +142,7 @@ class StatusPanel(Panel):
         self.pause_btn = QToolButton()
         self.pause_btn.setText("Pause")
         self.pause_btn.setCheckable(True)
-        self.pause_btn.setToolTip("Pause / resume the simulated clock")
+        self.pause_btn.setToolTip("Pause / resume the simulated clock (Ctrl+Space)")
         self.pause_btn.clicked.connect(self._toggle_pause)
         sl.addWidget(self.pause_btn)
         self.speed_group = QButtonGroup(self)
@@ -169,15 +168,33 @@ class StatusPanel(Panel):
             lambda: self.command("Jump to next step", self.engine.jump_to_next)
         )
         sl.addWidget(self.jump_btn)
+        self.review_box = QCheckBox("Pause at each nightly scan")
+        self.review_box.setToolTip(
+            "Stop the simulated clock after each 20:00 scan that has candidates to decide, at "
+            "any speed, so you can approve or veto them before the next session; resume to go on"
+        )
+        self.review_box.toggled.connect(
+            lambda on: self.command("Pause at each nightly scan", self.engine.set_scan_review, on)
+        )
+        sl.addWidget(self.review_box)
         lay.addWidget(self.speed_box)
 
-        scroll.setMinimumHeight(inner.sizeHint().height() + 2)
         # The countdown moves with the clock: poll (the status view is cheap to build).
         self.timer = QTimer(self)
         self.timer.setInterval(500)
         self.timer.timeout.connect(self.refresh)
         self.timer.start()
         self.refresh()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """As tall as the cells need at this width (more lines when narrow), never cut."""
+        h = self.flow.heightForWidth(self.width())
+        if h != self.minimumHeight() or h != self.maximumHeight():
+            self.setFixedHeight(h)
 
     # --------------------------------------------------------------- commands
     def set_speed(self, speed: float) -> None:
@@ -220,12 +237,19 @@ class StatusPanel(Panel):
             self.next_step.value.setText(st.next_step or "-")
         self.regime.value.setText(st.regime or "no scan yet")
         if st.kill_switch:
-            why = f" ({st.kill_reason})" if st.kill_reason else ""
+            # The kind of engagement here; the whole story in the tooltip.
+            short = st.kill_reason.split(":", 1)[0].strip()
+            why = f" · {short}" if short else ""
             self.kill.value.setText(
                 f"<span style='color:{theme.hex_color('neg')}'>ENGAGED{why}</span>"
             )
+            self.kill.setToolTip(
+                f"Engaged: {st.kill_reason or 'no reason recorded'}. No new entries this "
+                "session (Trading > Kill switch... releases it)"
+            )
         else:
             self.kill.value.setText(f"<span style='color:{theme.hex_color('pos')}'>off</span>")
+            self.kill.setToolTip("Off: entries are allowed (Trading > Kill switch... engages it)")
         self.equity.value.setText(f"${st.equity:,.2f}")
         role = "pos" if st.day_pnl >= 0 else "neg"
         self.day_pnl.value.setText(
@@ -235,8 +259,8 @@ class StatusPanel(Panel):
         dots = []
         for c in st.connections:
             col = theme.hex_color(CONN_COLOR.get(c.state, "muted"))
-            dots.append(f"<span style='color:{col}'>●</span> {c.component}")
-        self.conn.value.setText("&nbsp;&nbsp;".join(dots) or "-")
+            dots.append(f"<span style='color:{col}'>●</span>&nbsp;{c.component}")
+        self.conn.value.setText(" &nbsp;".join(dots) or "-")  # wraps between connections
         self.conn.setToolTip(
             "\n".join(f"{c.component}: {c.state} {c.detail}".rstrip() for c in st.connections)
             or "no connections"
@@ -246,6 +270,20 @@ class StatusPanel(Panel):
 
         self.speed_box.setVisible(st.clock_adjustable)
         self.speed_label.setText(st.speed_text)
+        self.review_box.blockSignals(True)
+        self.review_box.setChecked(st.scan_review)
+        self.review_box.blockSignals(False)
+        if st.next_step_at is not None:
+            self.jump_btn.setToolTip(
+                f"Fast-forward the simulated clock to the next step: {st.next_step} at "
+                f"{st.next_step_at:%a %H:%M:%S} (Ctrl+J)"
+            )
+        reason = st.pause_reason if st.clock_paused else ""
+        self.review_note.setVisible(bool(reason))
+        if reason:
+            self.review_note.setText(
+                f"<b style='color:{theme.hex_color('warn')}'>Paused for your {reason}</b>"
+            )
         self.pause_btn.setChecked(st.clock_paused)
         self.pause_btn.setText("Resume" if st.clock_paused else "Pause")
         btn = self.speed_buttons.get(st.clock_speed)
@@ -256,6 +294,7 @@ class StatusPanel(Panel):
             for b in self.speed_buttons.values():
                 b.setChecked(False)
             self.speed_group.setExclusive(True)
+        self._fit_height()
 
     def _show_health(self, st: StatusView) -> None:
         health = getattr(st, "health", "")
