@@ -660,6 +660,10 @@ class _Day:
         """The path's price at ``t`` (open .. close), linear inside a minute."""
         if t >= self.close_time:
             return self.day_close
+        if t <= self.open_time:
+            # The path starts at the open exactly: no need to build it (the open's snapshot
+            # asks every candidate; most are never looked at again that day).
+            return self.day_open
         mins = self.minutes
         elapsed = max((t - self.open_time).total_seconds(), 0.0) / 60.0
         k = min(int(elapsed), len(mins["close"]) - 1)
