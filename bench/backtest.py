@@ -26,6 +26,7 @@ import itertools
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -73,9 +74,16 @@ def _tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def _run(args: list[str]) -> tuple[float, float, str, str]:
-    """(wall s, peak tree RSS MB, stdout, stderr) of ``workstation *args``."""
+def _children_cpu() -> float:
+    """CPU seconds of every finished child process and its own children (its scan workers)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _run(args: list[str]) -> tuple[float, float, str, str, float]:
+    """(wall s, peak tree RSS MB, stdout, stderr, CPU s) of ``workstation *args``."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    cpu0 = _children_cpu()
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "workstation", *args],
@@ -102,12 +110,14 @@ def _run(args: list[str]) -> tuple[float, float, str, str]:
     sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"workstation {' '.join(args)} failed ({proc.returncode}): {err}")
-    return wall, peak, out, err
+    return wall, peak, out, err, _children_cpu() - cpu0
 
 
-def _baseline(home: Path, first: date, sessions: int) -> list[float]:
-    """Seconds per session of run --headless, from the times its summaries appear."""
+def _baseline(home: Path, first: date, sessions: int) -> tuple[list[float], float]:
+    """Seconds per session of run --headless, from the times its summaries appear, and the
+    CPU seconds of the whole run."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONUNBUFFERED": "1"}
+    cpu0 = _children_cpu()
     proc = subprocess.Popen(
         [sys.executable, "-m", "workstation", "--home", str(home), "--market", MARKET, "run",
          "--headless", "--from", first.isoformat(), "--sessions", str(sessions), "--speed",
@@ -122,7 +132,7 @@ def _baseline(home: Path, first: date, sessions: int) -> list[float]:
     proc.wait()
     if proc.returncode != 0:
         raise SystemExit(f"run --headless failed: {proc.stderr.read() if proc.stderr else ''}")
-    return [b - a for a, b in itertools.pairwise(stamps)]
+    return [b - a for a, b in itertools.pairwise(stamps)], _children_cpu() - cpu0
 
 
 def main() -> int:
@@ -146,19 +156,22 @@ def main() -> int:
     print(f"data: {STOCKS.name} + SPY from {ETF.name}")
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
         t = Path(tmp)
-        per = _baseline(_home(t, "baseline"), date(2019, 6, 4), opts.baseline + 1)
+        per, cpu_n = _baseline(_home(t, "baseline"), date(2019, 6, 4), opts.baseline + 1)
+        _, cpu_1 = _baseline(_home(t, "baseline1"), date(2019, 6, 4), 1)
         base = sorted(per)[len(per) // 2]
+        base_cpu = (cpu_n - cpu_1) / opts.baseline  # its start-up and data load left out
         home = _home(t, "backtest")
         args = ["--home", str(home), "--market", MARKET, "backtest", "--from",
                 first.isoformat(), "--to", LAST.isoformat(), "--json"]  # fmt: skip
-        wall, peak, out, _ = _run([*args, "--no-cache"])
+        wall, peak, out, _, cpu = _run([*args, "--no-cache"])
         doc = json.loads(out)
         sessions = doc["period"]["sessions"]
         engine = doc["runs"][0]["wall_s"]
         _run(args)  # fills the scan cache
-        warm, warm_peak, _, _ = _run(args)
+        warm, warm_peak, _, _, warm_cpu = _run(args)
     per_session = wall / sessions
     ratio = base / per_session
+    cpu_ratio = base_cpu / (cpu / sessions)
     s = doc["stats"]
     print(
         f"\n== Backtest: {doc['period']['start']} .. {doc['period']['end']}, {sessions} sessions =="
@@ -170,14 +183,20 @@ def main() -> int:
     )
     print(f"  of which the engine's run:       {engine:8.1f} s")
     print(f"peak memory, process + workers:    {peak:8.0f} MB")
+    cpu_ms = cpu / sessions * 1000
+    print(f"CPU, process + workers:            {cpu:8.1f} s   ({cpu_ms:.1f} ms/session)")
     print(
         f"warm (scan cache filled):          {warm:8.1f} s   "
-        f"({warm / sessions * 1000:.1f} ms/session), peak {warm_peak:.0f} MB"
+        f"({warm / sessions * 1000:.1f} ms/session), peak {warm_peak:.0f} MB, "
+        f"CPU {warm_cpu:.1f} s"
     )
     print("\n== Baseline: run --headless on the same replay market ==")
     print(f"sessions timed: {len(per)}; per session: median {base:.2f} s "
           f"(min {min(per):.2f}, max {max(per):.2f})")  # fmt: skip
-    print(f"ratio, headless per session / backtest per session: {ratio:.0f}x")
+    n = opts.baseline + 1
+    print(f"CPU per session (slope of a {n}- and a 1-session run): {base_cpu:.2f} s")
+    print(f"ratio, headless per session / backtest per session: {ratio:.0f}x wall, "
+          f"{cpu_ratio:.0f}x CPU")  # fmt: skip
     print(f"\nreturn {s.get('total_return')}, sharpe {s.get('sharpe')}, trades {s.get('n_trades')}")
     targets = [
         ("5 years of the S&P 500, whole command", wall < 60, f"{wall:.1f} s < 60 s"),
