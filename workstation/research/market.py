@@ -142,7 +142,7 @@ class BacktestMarket(ReplayMarket):
             for idx, planned in plan.instants():
                 t = plan.time(idx)
                 symbols = plan.safe_columns(idx, planned)
-                await self._sleep_like_grid(t)
+                await self._sleep_like_grid(t, idx in plan.ties)
                 for j in symbols:
                     sym, day = days[j]
                     price = day.price_at(t)
@@ -153,16 +153,17 @@ class BacktestMarket(ReplayMarket):
                 self.instants += 1
         await clock.sleep_until(close)
 
-    async def _sleep_like_grid(self, t: datetime) -> None:
-        """Sleep to ``t`` the way the full stream does: its last sleep starts one step
-        before ``t``, so a step due at the same instant wakes in the same order."""
+    async def _sleep_like_grid(self, t: datetime, tie: bool) -> None:
+        """Sleep to ``t``. When a step of the day is due at ``t`` too (``tie``), the way the
+        full stream does: its last sleep starts one step before ``t``, so the two wake in the
+        same order."""
         clock = self._clock
         assert clock is not None
         now = clock.now()
         if t <= now:
             return  # the full stream prints the instant it wakes at without sleeping again
         before = t - timedelta(seconds=self.quote_interval)
-        if now < before:
+        if tie and now < before:
             await clock.sleep_until(before)
         await clock.sleep_until(t)
 
@@ -196,6 +197,7 @@ class _Plan:
         start_us = (start - open_time) // timedelta(microseconds=1)
         secs = (start_us + k * step_us) / 1e6
         self.prices = np.column_stack([_day_prices(d, secs) for _, d in days])
+        self.ties: set[int] = set()  # instants a step of the day is due at too
         self.marks = self._mark_indices(probe.mark_times(session) if session else ())
         self.last_idx = [-1] * len(days)
         self.last_price = [math.nan] * len(days)
@@ -219,6 +221,7 @@ class _Plan:
             i = int(np.searchsorted(self.grid_ns, m_ns, side="left"))  # first >= m
             if i < self.n and self.grid_ns[i] == m_ns:
                 out.add(i)  # the full stream prints this instant right after the step
+                self.ties.add(i)
             if 0 < i <= self.n:
                 out.add(i - 1)  # the last instant before the step
         return sorted(out)
