@@ -57,6 +57,7 @@ from tests.gui.load_rig import (  # noqa: E402
     plant_positions,
 )
 from workstation.app import make_window  # noqa: E402
+from workstation.ui.gc_guard import collection_on_gui_thread  # noqa: E402
 
 SECTION = "## GUI responsiveness (bench/gui.py)"
 
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    with loop:
+    with loop, collection_on_gui_thread(app):  # as the app runs
         app_runs, base_runs = loop.run_until_complete(_rounds(args.rounds, args.rate, args.seconds))
     floor = _import_floor()
     shown = _startup(args.startup_runs)

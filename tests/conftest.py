@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "realdata" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _cyclic_gc_on_the_main_thread(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test with widgets collects cyclic garbage on its main thread only, as the app does
+    (workstation/ui/gc_guard.py): a collection started by a worker thread that destroys a Qt
+    object deadlocks against the GUI thread, and hung CI. The young generations are collected
+    here after the widgets are gone; the app's own timer does this while it runs."""
+    if "qtbot" not in request.fixturenames and "qapp" not in request.fixturenames:
+        yield
+        return
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect(1)
+        if enabled:
+            gc.enable()
 
 
 @pytest.fixture(scope="session")

@@ -332,10 +332,7 @@ class DesktopApp:
     def run(self) -> int:
         from PySide6.QtWidgets import QApplication
 
-        from workstation.context import command_line
-        from workstation.instance import HomeBusy, InstanceLock
-        from workstation.ui import theme
-        from workstation.ui.dialogs.home_problem import already_running_box
+        from workstation.ui.gc_guard import collection_on_gui_thread
         from workstation.ui.main_window import APP_NAME, ORG_NAME
 
         app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "workstation"])
@@ -343,6 +340,15 @@ class DesktopApp:
         app.setOrganizationName(ORG_NAME)
         app.setApplicationName(APP_NAME)
         app.setQuitOnLastWindowClosed(False)  # the loop ends when the engines have stopped
+        with collection_on_gui_thread(app):  # gc_guard says why
+            return self._run_locked(app)
+
+    def _run_locked(self, app: QApplication) -> int:
+        from workstation.context import command_line
+        from workstation.instance import HomeBusy, InstanceLock
+        from workstation.ui import theme
+        from workstation.ui.dialogs.home_problem import already_running_box
+
         paths, config = open_home(self.args)
         setup_file_log(paths)
         # One workstation per home, taken before anything connects or asks (live mode).

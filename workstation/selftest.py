@@ -138,6 +138,8 @@ def _run(home: Path, t0: float) -> Report:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from workstation.ui.gc_guard import collection_on_gui_thread
+
     prepare_home(home)
     _quiet_offscreen_warnings()
     app = QApplication.instance() or QApplication(["workstation-self-test"])
@@ -147,7 +149,7 @@ def _run(home: Path, t0: float) -> Report:
     asyncio.set_event_loop(loop)
     settings = QSettings(str(home / "ui.ini"), QSettings.Format.IniFormat)
     try:
-        with loop:
+        with loop, collection_on_gui_thread(app):
             return loop.run_until_complete(
                 asyncio.wait_for(_session(home, settings, t0), TIMEOUT_S)
             )
