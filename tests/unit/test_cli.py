@@ -31,8 +31,10 @@ def test_config_check_active_and_file(sim_home: Path, capsys: pytest.CaptureFixt
     bad.write_text("gap:\n  max_abs_gap: 3\nexits:\n  time_exit_day: 0\n")
     assert main(["config", "check", str(bad)]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err == ["risk.yaml: gap.max_abs_gap = 3 is out of range: allowed [0 .. 1]",
-                   "risk.yaml: exits.time_exit_day = 0 is out of range: allowed [1 .. 100]"]
+    assert err == [
+        "risk.yaml: gap.max_abs_gap = 3 is out of range: allowed [0 .. 1]",
+        "risk.yaml: exits.time_exit_day = 0 is out of range: allowed [1 .. 100]",
+    ]
     # the active configuration is invalid too now: every command refuses with one line
     assert main(["--home", str(sim_home), "scan"]) == 2
     err = capsys.readouterr().err
@@ -70,11 +72,20 @@ def test_market_bars(sim_home: Path, capsys: pytest.CaptureFixture[str]) -> None
         (["--market", "replay:/nonexistent.csv", "scan"], "does not exist"),
         (["--market", "nasdaq", "scan"], "--market 'nasdaq' is not valid"),
     ],
-    ids=["unknown-symbol", "bad-days", "weekend", "thanksgiving", "future", "bad-date",
-         "missing-replay-file", "bad-market"],
+    ids=[
+        "unknown-symbol",
+        "bad-days",
+        "weekend",
+        "thanksgiving",
+        "future",
+        "bad-date",
+        "missing-replay-file",
+        "bad-market",
+    ],
 )
-def test_errors_are_one_line(sim_home: Path, capsys: pytest.CaptureFixture[str],
-                             argv: list[str], message: str) -> None:
+def test_errors_are_one_line(
+    sim_home: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
     assert main(["--home", str(sim_home), *argv]) != 0
     err = capsys.readouterr().err
     assert message in err
@@ -82,15 +93,29 @@ def test_errors_are_one_line(sim_home: Path, capsys: pytest.CaptureFixture[str],
 
 
 def test_scan_json_is_one_object_with_the_required_fields(
-        sim_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sim_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["--home", str(sim_home), "scan", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["session"] == "2026-11-20"
     assert doc["regime"] in ("TREND", "RANGING", "HIGH_VOL")
     assert 1 <= len(doc["candidates"]) <= 12
     for c in doc["candidates"]:
-        for key in ("symbol", "sector", "strategy", "side", "group", "score", "strength",
-                    "close", "atr14", "sl", "tp", "indicators", "explain"):
+        for key in (
+            "symbol",
+            "sector",
+            "strategy",
+            "side",
+            "group",
+            "score",
+            "strength",
+            "close",
+            "atr14",
+            "sl",
+            "tp",
+            "indicators",
+            "explain",
+        ):
             assert key in c, key
         assert c["sl"] == pytest.approx(c["sl_mult"] * c["atr14"])
     scores = [c["score"] for c in doc["candidates"]]
@@ -118,11 +143,22 @@ def test_a_traded_list_is_shown_again_but_never_replaced(
         assert len(store.scans_for_session(date(2026, 11, 19))) == 1
 
 
-def test_replay_without_spy_is_a_clear_error(sim_home: Path, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_replay_without_spy_is_a_clear_error(
+    sim_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     days = pd.bdate_range("2024-01-02", periods=30)
-    rows = [{"date": d.date(), "symbol": "AAA", "open": 10, "high": 11, "low": 9, "close": 10,
-             "volume": 1000} for d in days]
+    rows = [
+        {
+            "date": d.date(),
+            "symbol": "AAA",
+            "open": 10,
+            "high": 11,
+            "low": 9,
+            "close": 10,
+            "volume": 1000,
+        }
+        for d in days
+    ]
     path = tmp_path / "bars.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     rc = main(["--home", str(sim_home), "--market", f"replay:{path}", "scan"])

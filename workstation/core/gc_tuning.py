@@ -21,9 +21,7 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def due_generation(
-    counts: tuple[int, int, int], thresholds: tuple[int, int, int]
-) -> int | None:
+def due_generation(counts: tuple[int, int, int], thresholds: tuple[int, int, int]) -> int | None:
     """The generation the interpreter would collect now, or None: the oldest one whose
     count passed its threshold, each older one examined only when the younger one is due
     (as CPython's automatic collection decides)."""
