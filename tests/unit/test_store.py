@@ -57,6 +57,7 @@ TABLES = {
     "bar_series",
     "paper_tracks",
     "backtests",
+    "searches",
 }
 
 
@@ -157,7 +158,7 @@ def test_open_creates_file_schema_and_pragmas(db_path: Path) -> None:
     s = Store.open(db_path, busy_timeout_s=1.25)
     try:
         assert db_path.is_file()
-        assert s.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 6
+        assert s.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 7
         assert set(s.db.table_names()) == TABLES
         conn = s.db.conn
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from workstation.core.config import Config
 from workstation.core.overrides import apply_overrides
 from workstation.errors import UserError
 from workstation.research.backtest import ASSUMPTIONS, BacktestError, BacktestRun, run_backtest
-from workstation.research.history import History, load_history
+from workstation.research.history import History, Period, load_history, resolve_period
 from workstation.research.scans import ScanCache, ScanService
 from workstation.research.scenarios import Scenario, resolve, scenario_config
 
@@ -69,38 +68,6 @@ def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]
     )
     global_options(p)
     p.set_defaults(handler=backtest_command)
-
-
-@dataclasses.dataclass(frozen=True)
-class Period:
-    first: date
-    last: date
-
-
-def resolve_period(ctx: Context, history: History, start: str | None, end: str | None) -> Period:
-    cal = ctx.calendar
-    last = ctx.session_arg(end, "--to") if end else history.last_session
-    if last > history.last_session:
-        raise UserError(
-            f"--to {last}: the market has data up to {history.last_session}; end on or before it"
-        )
-    if start:
-        first = ctx.session_arg(start, "--from")
-    else:
-        years = ctx.cfg.app.backtest.years
-        target = last.replace(year=last.year - int(years)) if years.is_integer() else None
-        if target is None:
-            target = date.fromordinal(last.toordinal() - round(years * 365.25))
-        first = max(history.earliest_start, cal.session_on_or_after(target))
-    if first < history.earliest_start:
-        warm = ctx.cfg.scanner.universe.history_sessions
-        raise UserError(
-            f"--from {first}: the scan needs {warm} sessions of history before the first "
-            f"session and the data allows starting on {history.earliest_start} at the earliest"
-        )
-    if first > last:
-        raise UserError(f"the period is empty: --from {first} is after --to {last}")
-    return Period(first, last)
 
 
 def _run_id(scenario: str) -> str:

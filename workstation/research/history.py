@@ -174,4 +174,38 @@ def _alpaca_history(ctx: Context) -> tuple[DailyBars, Universe, str]:
     return bars, universe, f"alpaca bar cache ({feed})"
 
 
-__all__ = ["History", "load_history"]
+@dataclass(frozen=True)
+class Period:
+    """The sessions a backtest or a search trades: ``first`` .. ``last`` inclusive."""
+
+    first: date
+    last: date
+
+
+def resolve_period(ctx: Context, history: History, start: str | None, end: str | None) -> Period:
+    cal = ctx.calendar
+    last = ctx.session_arg(end, "--to") if end else history.last_session
+    if last > history.last_session:
+        raise UserError(
+            f"--to {last}: the market has data up to {history.last_session}; end on or before it"
+        )
+    if start:
+        first = ctx.session_arg(start, "--from")
+    else:
+        years = ctx.cfg.app.backtest.years
+        target = last.replace(year=last.year - int(years)) if years.is_integer() else None
+        if target is None:
+            target = date.fromordinal(last.toordinal() - round(years * 365.25))
+        first = max(history.earliest_start, cal.session_on_or_after(target))
+    if first < history.earliest_start:
+        warm = ctx.cfg.scanner.universe.history_sessions
+        raise UserError(
+            f"--from {first}: the scan needs {warm} sessions of history before the first "
+            f"session and the data allows starting on {history.earliest_start} at the earliest"
+        )
+    if first > last:
+        raise UserError(f"the period is empty: --from {first} is after --to {last}")
+    return Period(first, last)
+
+
+__all__ = ["History", "Period", "load_history", "resolve_period"]

@@ -239,10 +239,7 @@ class ScanService:
                 return hit
         try:
             if self.inline:
-                if self._market is None:
-                    self._market = ReplayMarket.from_bars(self.bars, self.membership.universe)
-                universe = self.membership.on(session)
-                outcome = compute_outcome(self._market, session, universe, cfg)
+                outcome = self.scan_now(session, cfg)
             else:
                 fut = self._futures.pop((key, session), None)
                 if fut is None:
@@ -260,6 +257,13 @@ class ScanService:
         if self.cache is not None:
             self.cache.put(key, outcome)
         return outcome
+
+    def scan_now(self, session: date, cfg: Config) -> ScanOutcome:
+        """``session``'s scan computed in this process, not cached (a worker of a parameter
+        search scanning ahead, or an inline service)."""
+        if self._market is None:
+            self._market = ReplayMarket.from_bars(self.bars, self.membership.universe)
+        return compute_outcome(self._market, session, self.membership.on(session), cfg)
 
     def close(self) -> None:
         for fut in self._futures.values():

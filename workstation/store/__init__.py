@@ -39,6 +39,7 @@ from workstation.store.rows import (
     ParamSetRow,
     PositionRow,
     ScanRow,
+    SearchRow,
     TradeRow,
 )
 from workstation.store.schema import SCHEMA_VERSION
@@ -67,6 +68,7 @@ __all__ = [
     "ParamSetRow",
     "PositionRow",
     "ScanRow",
+    "SearchRow",
     "Store",
     "StoreError",
     "TradeRow",

@@ -341,6 +341,32 @@ class BacktestRow:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchRow:
+    """A parameter search listed in the main store; its trials are in the file at ``path``.
+
+    ``status``: running, finished, cancelled, interrupted or failed. ``best``: the chosen
+    trial's parameters, value and deflated Sharpe ratio (None until there is one)."""
+
+    id: str
+    created_at: datetime
+    updated_at: datetime
+    status: str
+    search: str
+    objective: str
+    params: list[str]
+    first_session: date
+    last_session: date
+    walk_forward: str | None
+    market: str
+    data_source: str
+    param_hash: str
+    trials_total: int
+    trials_done: int
+    path: str
+    best: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
 class AuditRow:
     id: int
     at: datetime

@@ -459,6 +459,36 @@ def _v5_to_v6(db: Database) -> None:
     db.execute("CREATE INDEX backtests_by_param_hash ON backtests(param_hash, created_at)")
 
 
+def _v6_to_v7(db: Database) -> None:
+    """The parameter searches made from this home (issue 10), each its own file
+    (``<data>/optimize/<id>.db``, the trials): listed here with their status and best trial,
+    so the app and ``workstation optimize --resume ID`` find them."""
+    db.execute(
+        """
+        CREATE TABLE searches (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            search TEXT NOT NULL,
+            objective TEXT NOT NULL,
+            params TEXT NOT NULL DEFAULT '[]',
+            first_session TEXT NOT NULL,
+            last_session TEXT NOT NULL,
+            walk_forward TEXT,
+            market TEXT NOT NULL,
+            data_source TEXT NOT NULL,
+            param_hash TEXT NOT NULL,
+            trials_total INTEGER NOT NULL,
+            trials_done INTEGER NOT NULL DEFAULT 0,
+            path TEXT NOT NULL,
+            best TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX searches_by_time ON searches(created_at)")
+
+
 Migration = Callable[[Database], None]
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -468,5 +498,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v3_to_v4,
     _v4_to_v5,
     _v5_to_v6,
+    _v6_to_v7,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -13,9 +13,17 @@ from workstation.store.orders import OrdersRepo
 from workstation.store.performance import PerformanceRepo
 from workstation.store.positions import PositionsRepo
 from workstation.store.scans import ScansRepo
+from workstation.store.searches import SearchesRepo
 
 
 class Store(
-    ScansRepo, OrdersRepo, PositionsRepo, PerformanceRepo, AuditRepo, BarsRepo, BacktestsRepo
+    ScansRepo,
+    OrdersRepo,
+    PositionsRepo,
+    PerformanceRepo,
+    AuditRepo,
+    BarsRepo,
+    BacktestsRepo,
+    SearchesRepo,
 ):
     """Open with ``Store.open(path)``; see :mod:`workstation.store.base` for threading."""
