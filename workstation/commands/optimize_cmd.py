@@ -127,7 +127,8 @@ def _choice(value: str, option: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def optimize_command(args: argparse.Namespace) -> int:
+def _setup(args: argparse.Namespace) -> tuple[Any, str]:
+    """The search asked for (None for --list), checked; every problem a UserError."""
     from workstation.context import open_context
     from workstation.research.optimize.launch import (
         DEFAULT_MIN_TRADES,
@@ -145,7 +146,8 @@ def optimize_command(args: argparse.Namespace) -> int:
         args.universe = None  # a mode, not a CSV for the context
     workers = _int(args, "workers", "--workers", 1)
     if args.list:
-        return _list(open_context(args), sys.stdout, args.json)
+        _list(open_context(args), sys.stdout, args.json)
+        return None, progress
     ctx = open_context(args)
     if args.resume:
         if args.param:
@@ -176,6 +178,18 @@ def optimize_command(args: argparse.Namespace) -> int:
         )
         check_request(ctx.cfg, req)  # the parameters first: nothing loads before they pass
         search = prepare_search(ctx, req)
+    return search, progress
+
+
+def optimize_command(args: argparse.Namespace) -> int:
+    try:
+        search, progress = _setup(args)
+    except UserError as exc:
+        if exc.exit_code == 1:
+            exc.exit_code = 2  # everything before the search starts is the user's to fix
+        raise
+    if search is None:
+        return 0
     show = _progress(sys.stderr, progress)
     previous = signal.getsignal(signal.SIGTERM)
 

@@ -73,6 +73,7 @@ from workstation.research.optimize.worker import (
     TrialTask,
     run_trial,
     scan_sessions,
+    warm_worker,
 )
 from workstation.research.scans import ScanCache
 
@@ -357,7 +358,16 @@ class Search:
         self._emit(
             ClusterReady(cluster.address, cluster.local, self.workers_seen, cluster.dashboard)
         )
-        conn = _Connection(cluster, cluster.client.scatter(self.shared, broadcast=True, hash=False))
+        client = cluster.client
+        conn = _Connection(cluster, client.scatter(self.shared, broadcast=True, hash=False))
+        # Each worker imports the engine and builds what trials share once, now, rather than
+        # inside its first trial (a worker that joins later does it in its first trial).
+        warm = [
+            client.submit(warm_worker, conn.shared_f, workers=[a], allow_other_workers=False,
+                          pure=False)
+            for a in client.scheduler_info(n_workers=-1).get("workers", {})
+        ]  # fmt: skip
+        client.gather(warm, errors="skip")
         conn.book = self._scans_ahead(cluster, conn.shared_f)
         if conn.book is not None:
             conn.book_f = cluster.client.scatter(conn.book, broadcast=True, hash=False)

@@ -242,6 +242,14 @@ def run_trial(
     )
 
 
+def warm_worker(shared: SharedData) -> str:
+    """Get this worker ready before its first trial (the workstation's modules imported, the
+    calendar and the scan service built over the shared data), so a trial's time is the
+    trial's; returns the worker's name."""
+    _state(shared)
+    return _worker_name()
+
+
 def scan_sessions(
     shared: SharedData, sessions: Sequence[date], overrides: Mapping[str, Any]
 ) -> dict[str, ScanOutcome]:
@@ -262,4 +270,5 @@ __all__ = [
     "TrialTask",
     "run_trial",
     "scan_sessions",
+    "warm_worker",
 ]
