@@ -216,6 +216,7 @@ class SimBroker:
         self.enforce_available_qty = bool(enforce_available_qty)
         self.prevent_wash_trades = bool(prevent_wash_trades)
         self._assets = assets
+        self._asset_changes: dict[str, Asset] = {}  # set_asset: what changed since the start
         self._market_hours: MarketHours = market_hours or _default_market_hours
         self._bus = bus
         self._partial: dict[str, tuple[int, ...]] = {}
@@ -278,7 +279,17 @@ class SimBroker:
     def _is_regular(self, now: datetime) -> bool:
         return str(self._market_hours(now)) == REGULAR
 
+    def set_asset(self, asset: Asset) -> None:
+        """What the exchange knows of ``asset.symbol`` from now on: a trading halt
+        (``tradable=False``: its orders are refused, "asset X is not tradable", as Alpaca
+        refuses them), a borrow that ends (``shortable=False``), or back to normal. Market
+        state, not the account's: not part of :meth:`snapshot_state`."""
+        self._asset_changes[asset.symbol] = asset
+
     def _lookup_asset(self, symbol: str) -> Asset | None:
+        changed = self._asset_changes.get(symbol)
+        if changed is not None:
+            return changed
         if self._assets is None:
             return Asset(symbol)
         if isinstance(self._assets, Mapping):

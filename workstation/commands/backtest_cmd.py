@@ -56,6 +56,13 @@ def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]
     )
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--report", metavar="DIR", help="write an HTML report and CSVs into DIR")
+    cache_and_progress_options(p)
+    global_options(p)
+    p.set_defaults(handler=backtest_command)
+
+
+def cache_and_progress_options(p: argparse.ArgumentParser) -> None:
+    """``--no-cache`` and ``--progress``, for every command that runs a backtest."""
     p.add_argument(
         "--no-cache", action="store_true", help="scan every session again (no scan cache)"
     )
@@ -66,8 +73,6 @@ def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]
         help="progress on stderr: a bar on a terminal (auto), one JSON object a session "
         "(json, for the app), or none",
     )
-    global_options(p)
-    p.set_defaults(handler=backtest_command)
 
 
 def _run_id(scenario: str) -> str:

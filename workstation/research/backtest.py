@@ -182,9 +182,15 @@ async def run_backtest(
     calendar: TradingCalendar,
     *,
     progress: Callable[[int, int, date], None] | None = None,
+    params: Callable[[date], Config] | None = None,
 ) -> BacktestRun:
     """Trade the sessions ``first`` .. ``last`` (inclusive) of ``data`` with ``cfg``; the
-    first scan is that of the session before ``first``. Writes ``db_path`` (a new file)."""
+    first scan is that of the session before ``first``. Writes ``db_path`` (a new file).
+
+    ``params``: the parameter set in force for each session (its scan the evening before
+    included), for a backtest that replays a history of parameter changes (the drift
+    report); a change is applied before the session's day, as the live engine reloads
+    between steps (``TradingSession.reload_params``). Default: ``cfg`` throughout."""
     started = time.perf_counter()
     sessions = calendar.sessions_in_range(first, last)
     clock = SimClock(
@@ -197,13 +203,14 @@ async def run_backtest(
     market.pessimistic = cfg.app.backtest.fill_model == "pessimistic"
     broker = make_broker(cfg, clock, calendar)
     store = Store.open(db_path)
+    in_force = cfg
     session = TradingSession(
         market,
         broker,
         store,
         clock,
         EventBus(),
-        lambda: cfg,
+        lambda: in_force,
         calendar,
         scans_dir=None,
         mode=Mode.BACKTEST,
@@ -220,6 +227,9 @@ async def run_backtest(
         run.differences = await session.start()
         if not run.differences:
             for i, s in enumerate(sessions, 1):
+                if params is not None and params(s).param_hash != in_force.param_hash:
+                    in_force = params(s)
+                    await session.reload_params()
                 await session.run_day(s)
                 failure = getattr(scans, "failure", None)
                 if failure is not None:
