@@ -73,7 +73,13 @@ def _needs_kind(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], in
 
 
 def _day(ctx: Context, raw: str | None, option: str) -> date | None:
-    return None if raw is None else ctx.session_arg(raw, option)
+    """A date of the period: any day (the reports take the sessions inside the period)."""
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise UserError(f"{option} {raw!r} is not a date: write it as YYYY-MM-DD") from None
 
 
 def drift_command(args: argparse.Namespace) -> int:
