@@ -140,7 +140,18 @@ class StageDriver:
 
     def can_ask(self) -> bool:
         n = len(self.asked)
-        return n < self.stage.trials and n - self.told < self.window
+        if n >= self.stage.trials:
+            return False
+        if not self.ordered:
+            return n - self.told < self.window
+        # tpe: trial n is asked after exactly n - window + 1 results were told, in trial
+        # order, however many have come back by now (a later one may finish first): what the
+        # sampler has learnt at each ask, hence every trial it proposes, is the same on 1
+        # worker or 50.
+        need = n - self.window + 1
+        while self.told < need and self.told in self.results:
+            self._tell(self.told)
+        return self.told >= need
 
     def ask(self) -> tuple[int, dict[str, Any]]:
         trial = self.study.ask(self.dists)
@@ -156,11 +167,11 @@ class StageDriver:
         self.results[number] = (state, value)
         if value is not None and (self.best is None or value > self.best[0]):
             self.best = (value, params)
-        if self.ordered:
+        if not self.ordered:
+            self._tell(number)
+        elif len(self.asked) >= self.stage.trials:  # nothing left to ask: tell the rest
             while self.told in self.results:
                 self._tell(self.told)
-        else:
-            self._tell(number)
 
     def _tell(self, number: int) -> None:
         state, value = self.results[number]
