@@ -1,6 +1,7 @@
-"""A small home for search tests: the simulated market on 30 symbols with a fixed "today", so
-a trial (a backtest of a few weeks) takes a second or two, and `workstation optimize` run as
-a real process (its local cluster, or a scheduler given by address)."""
+"""A small home for search tests: the simulated market on 10 symbols with a fixed "today", so
+a trial (a backtest of a few sessions) takes well under a second, and `workstation optimize`
+run in this process or as a real one (its local cluster, or a scheduler given by address).
+Either way its trials run on Dask workers that are processes of their own."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.research.support import REPO, make_home
+from workstation.cli import main
 from workstation.market.universe import sp500_universe
 
 TODAY = "2024-06-14"
@@ -23,7 +27,7 @@ EXIT_PARAMS = (
 )  # fmt: skip
 
 
-def small_home(root: Path, n_symbols: int = 30) -> tuple[Path, Path]:
+def small_home(root: Path, n_symbols: int = 10) -> tuple[Path, Path]:
     """(home, universe CSV): the shipped configuration, livelier so a few weeks trade."""
     home = make_home(
         root / "home",
@@ -60,14 +64,28 @@ def run_optimize(
         optimize_cmd(home, csv, *args, "--json", "--progress", "json"),
         capture_output=True, text=True, timeout=timeout, env=env(), cwd=REPO,
     )  # fmt: skip
+    return (r.returncode, *_parse(r.stdout, r.stderr))
+
+
+def optimize_here(
+    capsys: pytest.CaptureFixture[str], home: Path, csv: Path, *args: str
+) -> tuple[int, dict[str, Any] | None, list[dict[str, Any]], str]:
+    """``run_optimize`` through ``main()`` in this process (the imports already paid for; the
+    local cluster's workers are still processes of their own)."""
+    capsys.readouterr()
+    rc = main(["--home", str(home), "--universe", str(csv), "optimize", *args, "--json",
+               "--progress", "json"])  # fmt: skip
+    return (rc, *_parse(*capsys.readouterr()))
+
+
+def _parse(out: str, err: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]], str]:
     events, other = [], []
-    for line in r.stderr.splitlines():
+    for line in err.splitlines():
         if line.startswith("{"):
             events.append(json.loads(line))
         elif line.strip():
             other.append(line)
-    doc = json.loads(r.stdout) if r.stdout.strip() else None
-    return r.returncode, doc, events, "\n".join(other)
+    return (json.loads(out) if out.strip() else None), events, "\n".join(other)
 
 
 def by_params(doc: dict[str, Any]) -> dict[str, Any]:

@@ -1,13 +1,19 @@
 """`workstation optimize` end to end, as real processes on a local Dask cluster: bad input is
 one line before anything starts; a walk-forward grid search over two exit parameters gives the
 same result for the same seed on 1 and 2 workers, reads its scans from the shared cache, and
-is listed in the home's store."""
+is listed in the home's store; a cancelled search (a real process, interrupted) resumes where
+it stopped and ends where an uninterrupted one ends (test_driver.py: a tpe search asks the
+same trials whatever order its results come back in). Most runs go through ``main()`` in this
+process to spare the imports; their trials still run on worker processes of a real local
+cluster."""
 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,13 +25,13 @@ from tests.research.optimize.support import (
     choices,
     env,
     optimize_cmd,
-    run_optimize,
+    optimize_here,
     small_home,
 )
 from tests.research.support import REPO
 from workstation.cli import main
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -73,13 +79,15 @@ def test_bad_input_is_one_line_and_exit_2_before_anything_starts(
     assert not [p for p in after if p not in before]  # no search file was created
 
 
-def test_grid_walk_forward_same_result_on_1_and_2_workers(small: tuple[Path, Path]) -> None:
+def test_grid_walk_forward_same_result_on_1_and_2_workers(
+    small: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     home, csv = small
     args = (*EXIT_PARAMS, "--from", FIRST, "--to", LAST, "--walk-forward", "10:5",
             "--min-trades", "0", "--seed", "3")  # fmt: skip
-    rc, one, events, err = run_optimize(home, csv, *args, "--workers", "1")
+    rc, one, events, err = optimize_here(capsys, home, csv, *args, "--workers", "1")
     assert rc == 0, err
-    rc, two, events2, err = run_optimize(home, csv, *args, "--workers", "2")
+    rc, two, events2, err = optimize_here(capsys, home, csv, *args, "--workers", "2")
     assert rc == 0, err
     assert one is not None and two is not None
     assert one["search"] == "grid" and len(one["trials"]) == 4
@@ -113,11 +121,66 @@ def test_grid_walk_forward_same_result_on_1_and_2_workers(small: tuple[Path, Pat
     assert names[:2] == ["planned", "cluster"] and names[-1] == "finished"
     assert names.count("trial") == 4 and names.count("queued") == 4
     # both listed in the home's store
-    r = subprocess.run(optimize_cmd(home, csv, "--list", "--json"), capture_output=True,
-                       text=True, env=env(), cwd=REPO, timeout=120)  # fmt: skip
-    listed = {s["id"]: s for s in json.loads(r.stdout)}
+    assert main(["--home", str(home), "--universe", str(csv), "optimize", "--list", "--json"]) == 0
+    listed = {s["id"]: s for s in json.loads(capsys.readouterr().out)}
     for doc in (one, two):
         row = listed[doc["id"]]
         assert (row["status"], row["trials_done"], row["trials_total"]) == ("finished", 4, 4)
         assert row["best"]["params"] == doc["best"]["params"]
         assert Path(row["path"]).is_file()
+
+
+def _until_first_trial(proc: subprocess.Popen[str]) -> list[dict[str, Any]]:
+    assert proc.stderr is not None
+    events = []
+    for line in proc.stderr:
+        if line.startswith("{"):
+            events.append(json.loads(line))
+            if events[-1]["event"] == "trial":
+                return events
+    raise AssertionError(f"the search ended before a trial finished: {events}")
+
+
+def test_a_cancelled_search_resumes_where_it_stopped(
+    small: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    home, csv = small
+    args = ("--param", "risk.exits.time_exit_day=int:2:7", "--from", "2024-03-18", "--to",
+            LAST, "--min-trades", "0", "--workers", "1")  # fmt: skip
+    proc = subprocess.Popen(
+        optimize_cmd(home, csv, *args, "--json", "--progress", "json"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=REPO,
+    )  # fmt: skip
+    try:
+        events = _until_first_trial(proc)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == 130, err
+    stopped = json.loads(out)
+    search_id = stopped["id"]
+    assert stopped["status"] == "cancelled"
+    done = stopped["counts"].get("complete", 0)
+    assert 1 <= done < 6
+    assert stopped["counts"].get("interrupted", 0) == 6 - done  # closed, to run again
+    assert f"continue it with 'workstation optimize --resume {search_id}'" in err
+    assert events[0]["event"] == "planned"
+    rc, resumed, events, err = optimize_here(capsys, home, csv, "--resume", search_id)
+    assert rc == 0, err
+    assert resumed is not None and resumed["id"] == search_id
+    assert resumed["counts"] == {"complete": 6}
+    replayed = [e for e in events if e["event"] == "trial" and e["replayed"]]
+    assert len(replayed) == done  # the finished trials were read, not run again
+    assert next(e for e in events if e["event"] == "planned")["resumed"] is True
+    # an uninterrupted search of the same spec ends in the same place
+    rc, whole, _, err = optimize_here(capsys, home, csv, *args, "--workers", "2")
+    assert rc == 0, err
+    assert whole is not None and by_params(whole) == by_params(resumed)
+    assert whole["best"]["params"] == resumed["best"]["params"]
+    # a finished search read again starts no cluster
+    rc, again, events, err = optimize_here(capsys, home, csv, "--resume", search_id)
+    assert rc == 0 and again is not None and by_params(again) == by_params(resumed)
+    assert "cluster" not in [e["event"] for e in events]
