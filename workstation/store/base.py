@@ -30,6 +30,7 @@ from urllib.parse import quote
 from sqlite_utils import Database
 
 from workstation.store import convert as cv
+from workstation.store.database import StoreDatabase
 from workstation.store.errors import StoreError
 from workstation.store.file_watch import (
     HEADER_SIZE,
@@ -118,7 +119,7 @@ def _create(path: Path, busy_timeout_s: float) -> None:
     except sqlite3.Error as exc:
         raise StoreError(f"cannot create {path} ({exc}); check the folder's permissions") from exc
     try:
-        db = Database(conn, execute_plugins=False)
+        db = StoreDatabase(conn, execute_plugins=False)
         _configure_and_migrate(path, db, busy_timeout_s, False)  # messages name the store
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     except sqlite3.Error as exc:
@@ -206,7 +207,7 @@ class StoreCore:
                 f"cannot open {path} ({exc}); check the path and its permissions"
             ) from exc
         try:
-            db = Database(conn, execute_plugins=False)
+            db = StoreDatabase(conn, execute_plugins=False)
             _configure_and_migrate(path, db, busy_timeout_s, integrity_check)
         except StoreError:
             conn.close()
