@@ -170,7 +170,23 @@ def make_window(
     )
     attach_reconciliation(win, engines.facade)
     attach_store_problem(win)
+    win.set_evidence(evidence_service(ctx))
     return win
+
+
+def evidence_service(ctx: Context) -> Any:
+    """The window's evidence (track records, change previews, drift and edge reports) for
+    the app's home, market and configuration."""
+    from workstation.research.evidence.service import EvidenceService
+
+    return EvidenceService(
+        ctx.paths,
+        ctx.market_spec,
+        ctx.calendar,
+        lambda: ctx.cfg,
+        universe_csv=ctx.universe_csv,
+        seed=ctx.seed,
+    )
 
 
 def attach_reconciliation(win: MainWindow, facade: Workstation) -> None:
@@ -462,6 +478,7 @@ class DesktopApp:
             await engines.facade.shutdown()
             return None
         proxy.attach(engines.facade)
+        win.set_evidence(evidence_service(ctx))
         self.ready_after = time.perf_counter() - self.t0
         engines.facade.log(
             "INFO",

@@ -3,10 +3,14 @@ layout is saved to a temporary QSettings file."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import qasync
 from PySide6.QtCore import QCoreApplication, QEvent, QSettings
 
 from tests.gui.fake_engine import FakeEngine
@@ -89,3 +93,14 @@ def make_window(
         w.close()
         w.deleteLater()  # a leaked window keeps its timers and slows every later test
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+@pytest.fixture
+def qloop(qapp: Any) -> Iterator[qasync.QEventLoop]:
+    """A qasync loop on the test's QApplication, as the app runs (closed afterwards)."""
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    yield loop
+    with contextlib.suppress(RuntimeError):
+        loop.close()
+    asyncio.set_event_loop(None)

@@ -18,7 +18,6 @@ what proves the heartbeat can see a stall at all.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import subprocess
@@ -28,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import qasync
 from PySide6.QtCore import QSettings
 
 from tests.gui.conftest import MemorySecrets
@@ -45,16 +43,6 @@ WINDOW_S = 3.0
 IMPORT_FLOOR_S = 1.0
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def qloop(qapp: Any):
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
-    yield loop
-    with contextlib.suppress(RuntimeError):
-        loop.close()
-    asyncio.set_event_loop(None)
 
 
 def test_the_loop_never_stalls_during_a_scan_and_2000_quotes_a_second(

@@ -63,6 +63,7 @@ from workstation.ui.dialogs.confirm import (
 )
 from workstation.ui.dialogs.params import ParameterEditor
 from workstation.ui.dialogs.settings import SecretStore, SettingsDialog
+from workstation.ui.evidence.panel import EvidencePanel
 from workstation.ui.panels.base import Panel
 from workstation.ui.panels.candidates import APPROVE_KEY, UNDO_KEY, VETO_KEY, CandidatesPanel
 from workstation.ui.panels.chart import ChartPanel
@@ -80,7 +81,7 @@ log = logging.getLogger(__name__)
 
 ORG_NAME = "AutoTrader"
 APP_NAME = "AutoTrader Workstation"
-LAYOUT_VERSION = 2  # bump when the docks change: an old saved layout is then ignored
+LAYOUT_VERSION = 3  # bump when the docks change: an old saved layout is then ignored
 #: The panels whose tables share the selected symbol (and the chart that follows it).
 SHARED_SELECTION = ("candidates", "gaps", "positions", "orders", "journal")
 SHUTDOWN_TIMEOUT_S = 10.0
@@ -151,6 +152,9 @@ class MainWindow(QMainWindow):
         if isinstance(app, QApplication):
             theme.apply(app, name)
 
+        #: The backtester's evidence (track records, previews, drift, edge): set once the
+        #: engines run (:meth:`set_evidence`).
+        self.evidence: Any = None
         self.bridge = EventBridge(engine.events, parent=self)
         self.selection = SymbolSelection(self)
         self.panels: dict[str, Panel] = {}
@@ -190,6 +194,7 @@ class MainWindow(QMainWindow):
             MfeMaePanel(e),
             JournalPanel(e),
             PerformancePanel(e),
+            EvidencePanel(e),
             LogPanel(e),
         ]
         for p in panels:
@@ -234,6 +239,14 @@ class MainWindow(QMainWindow):
     def panel(self, name: str) -> Any:
         return self.panels[name]
 
+    def set_evidence(self, service: Any) -> None:
+        """The :class:`~workstation.research.evidence.service.EvidenceService` of the running
+        engines: the candidates' track records, the drift and edge panel, the parameter
+        editor's change preview."""
+        self.evidence = service
+        for name in ("candidates", "evidence"):
+            self.panels[name].set_evidence(service)
+
     def _default_layout(self) -> None:
         d = self.docks
         top, left, right, bottom = (
@@ -255,6 +268,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(bottom, d["journal"])
         self.tabifyDockWidget(d["journal"], d["performance"])
         self.tabifyDockWidget(d["journal"], d["mfe_mae"])
+        self.tabifyDockWidget(d["journal"], d["evidence"])
         self.tabifyDockWidget(d["journal"], d["log"])
         d["candidates"].raise_()
         d["positions"].raise_()
@@ -517,7 +531,11 @@ class MainWindow(QMainWindow):
     def parameter_editor(self) -> ParameterEditor:
         assert self.config is not None
         return ParameterEditor(
-            self.config, self, on_saved=self._params_saved, confirm_live=self.confirm_live
+            self.config,
+            self,
+            on_saved=self._params_saved,
+            confirm_live=self.confirm_live,
+            evidence=self.evidence,
         )
 
     def open_parameters(self) -> None:
@@ -663,6 +681,8 @@ class MainWindow(QMainWindow):
             return
         self._shutdown_state = "stopping"
         self.save_layout()
+        if self.evidence is not None:  # the backtests the window started stop with it
+            self.evidence.shutdown()
         for p in self.panels.values():
             timer = getattr(p, "timer", None)
             if timer is not None:

@@ -392,8 +392,10 @@ class ParameterEditor(QDialog):
         *,
         on_saved: Callable[[list[str]], None] | None = None,
         confirm_live: Callable[[], bool] | None = None,
+        evidence: Any = None,
     ) -> None:
         super().__init__(parent)
+        self.evidence = evidence  # the backtester's service: "What would this change do?"
         self.setWindowTitle("Parameters")
         self.setObjectName("parameterEditor")
         self.resize(980, 700)

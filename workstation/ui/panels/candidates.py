@@ -27,6 +27,7 @@ from workstation.engine.api import EngineAPI
 from workstation.engine.views import CandidateView, ScanReportView, ViewName
 from workstation.ui import theme
 from workstation.ui.chart_data import ChartConfig
+from workstation.ui.evidence.track_record import TrackRecordView
 from workstation.ui.panels.base import Panel
 from workstation.ui.panels.chart import WARMUP, candidate_levels
 from workstation.ui.price_chart import PriceChart
@@ -374,8 +375,14 @@ class CandidatesPanel(Panel):
             "with the thresholds this candidate's strategy tested; dashed: planned SL / TP"
         )
 
+        # Under the pick's story, its strategy's track record in the backtest history.
+        self.track = TrackRecordView()
+        story = QSplitter(Qt.Orientation.Vertical)
+        story.addWidget(self.detail)
+        story.addWidget(self.track)
+        story.setSizes([240, 260])
         bottom = QSplitter(Qt.Orientation.Horizontal)
-        bottom.addWidget(self.detail)
+        bottom.addWidget(story)
         bottom.addWidget(self.chart)
         bottom.setSizes([440, 380])
         split = QSplitter(Qt.Orientation.Vertical)
@@ -483,12 +490,14 @@ class CandidatesPanel(Panel):
         if c is None:
             self.detail.setHtml("<p>Select a candidate to see why it was picked.</p>")
             self.chart.clear("Select a candidate")
+            self.track.show_candidate(None)
             self._shown = None
             return
         same_symbol = self._shown is not None and self._shown.symbol == c.symbol
         if not force and self._shown == c and self._charted == c.symbol:
             return
         self.detail.setHtml(explanation_html(c, self._ranking()))
+        self.track.show_candidate(c)
         if not same_symbol or force or self._charted != c.symbol:
             self._chart(c)
         self._shown = c
@@ -515,6 +524,10 @@ class CandidatesPanel(Panel):
             levels=candidate_levels(c),
             thresholds=cfg.thresholds(c.strategy),
         )
+
+    def set_evidence(self, service: Any) -> None:
+        """The track records' source (the window gets it once the engines run)."""
+        self.track.set_service(service)
 
     def apply_theme(self) -> None:
         self.chart.style_panes()
