@@ -53,6 +53,7 @@ PANELS = {
     "mfe_mae",
     "journal",
     "performance",
+    "evidence",
     "log",
 }
 
