@@ -87,8 +87,10 @@ def test_grid_walk_forward_same_result_on_1_and_2_workers(
             "--min-trades", "0", "--seed", "3")  # fmt: skip
     rc, one, events, err = optimize_here(capsys, home, csv, *args, "--workers", "1")
     assert rc == 0, err
+    assert "Traceback" not in err  # no worker's log on the console
     rc, two, events2, err = optimize_here(capsys, home, csv, *args, "--workers", "2")
     assert rc == 0, err
+    assert "Traceback" not in err
     assert one is not None and two is not None
     assert one["search"] == "grid" and len(one["trials"]) == 4
     assert one["counts"] == {"complete": 4} and two["counts"] == {"complete": 4}

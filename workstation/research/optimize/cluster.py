@@ -84,7 +84,10 @@ class Cluster:
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address="127.0.0.1:0",
-                silence_logs=logging.ERROR,
+                # CRITICAL, not ERROR: a worker heartbeating while the cluster closes logs
+                # a traceback (a race in distributed's shutdown) at the end of a search that
+                # went well. What a trial or a worker does wrong comes back through its future.
+                silence_logs=logging.CRITICAL,
                 **kwargs,
             )
             self.client = Client(self._cluster, set_as_default=False)
