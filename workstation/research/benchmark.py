@@ -10,12 +10,11 @@ close (counted in ``missing_closes``).
 
 from __future__ import annotations
 
-import empyrical as ep
 import numpy as np
 import pandas as pd
 
 from workstation.research.figures import FigureBuilder, Figures
-from workstation.research.returns import EquityCurve, return_figures
+from workstation.research.returns import EquityCurve, empyrical, return_figures
 
 
 def _normalised(closes: pd.Series) -> pd.Series:
@@ -61,7 +60,7 @@ def benchmark_figures(
     else:
         base_date, base = sessions[0], float(at.iloc[0])
     values = np.concatenate([[base], at.to_numpy(dtype=float)])
-    returns = pd.Series(np.asarray(ep.simple_returns(values), dtype=float), index=sessions)
+    returns = pd.Series(np.asarray(empyrical().simple_returns(values), dtype=float), index=sessions)
     f.add("base_date", base_date.date().isoformat())
     f.add("base_close", base)
     f.add("end_close", float(at.iloc[-1]))

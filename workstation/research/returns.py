@@ -16,12 +16,22 @@ here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 
-import empyrical as ep
 import numpy as np
 import pandas as pd
 
 from workstation.research.figures import FigureBuilder, Figures
+
+
+def empyrical() -> ModuleType:
+    """empyrical, loaded when a figure is computed: it imports scipy.stats and scipy.optimize
+    at its top (~0.5 s of CPU), which every process importing the research package paid (each
+    optimizer worker, each CLI command) whether or not it computed a figure."""
+    import empyrical as ep
+
+    return ep
+
 
 TRADING_DAYS = 252
 
@@ -65,7 +75,7 @@ class EquityCurve:
         """Daily simple returns, one per session (empyrical's ``simple_returns`` of the
         values with the starting equity first)."""
         values = np.concatenate([[self.start_equity], self.end_of_day.to_numpy(dtype=float)])
-        r = np.asarray(ep.simple_returns(values), dtype=float)
+        r = np.asarray(empyrical().simple_returns(values), dtype=float)
         return pd.Series(r, index=self.sessions, name="return")
 
 
@@ -130,6 +140,7 @@ def _position_label(sessions: pd.DatetimeIndex, pos: int | None) -> str | None:
 def return_figures(returns: pd.Series, *, risk_free_rate: float = 0.0) -> Figures:
     """Total return, CAGR, volatility, Sharpe, Sortino, max drawdown (depth, duration, dates)
     and Calmar of daily ``returns``, each ratio from empyrical with 252 sessions a year."""
+    ep = empyrical()
     r = returns.astype(float)
     n = len(r)
     rf = daily_risk_free(risk_free_rate)
