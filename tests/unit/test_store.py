@@ -58,6 +58,10 @@ TABLES = {
     "paper_tracks",
     "backtests",
     "searches",
+    "session_equity",
+    "equity_marks",
+    "entry_checks",
+    "official_opens",
 }
 
 
@@ -158,7 +162,7 @@ def test_open_creates_file_schema_and_pragmas(db_path: Path) -> None:
     s = Store.open(db_path, busy_timeout_s=1.25)
     try:
         assert db_path.is_file()
-        assert s.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 7
+        assert s.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 8
         assert set(s.db.table_names()) == TABLES
         conn = s.db.conn
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -867,6 +871,62 @@ def test_equity_snapshots_and_peak(store: Store) -> None:
 def test_empty_store_has_no_equity(store: Store) -> None:
     assert store.latest_equity() is None
     assert store.peak_equity() is None
+
+
+def test_a_session_start_is_fixed_once_and_counts_for_the_peak(store: Store) -> None:
+    """Issue 12 items 5 and 6: the start is written when the session starts and a restart
+    gets it back; the drawdown peak includes every session's start, not only end-of-day
+    equities (a first day that lost money had a peak below its start)."""
+    d = date(2024, 3, 12)
+    t = datetime(2024, 3, 12, 9, 25, tzinfo=ET)
+    row = store.record_session_start(d, start_equity=100_000.0, source="broker", at=t)
+    assert (row.session, row.start_equity, row.source) == (d, 100_000.0, "broker")
+    again = store.record_session_start(
+        d, start_equity=99_985.2, source="broker", at=t + timedelta(hours=2)
+    )
+    assert again == row  # the first one stays
+    assert store.session_start(d) == row and store.session_start(date(2024, 3, 13)) is None
+    store.record_equity(
+        at=t.replace(hour=16, minute=5),
+        session=d,
+        equity=96_678.58,
+        cash=96_678.58,
+        day_pnl=-3_321.42,
+        peak_equity=100_000.0,
+        drawdown=0.0332,
+    )
+    assert store.peak_equity() == 100_000.0
+    with pytest.raises(ValueError, match="source"):
+        store.record_session_start(d, start_equity=1.0, source="guess", at=t)
+
+
+def test_equity_marks_are_kept_per_session(store: Store) -> None:
+    d = date(2024, 3, 12)
+    t = datetime(2024, 3, 12, 10, 0, tzinfo=ET)
+    for i, (eq, engaged) in enumerate([(99_000.0, False), (97_900.0, True)]):
+        store.record_equity_mark(
+            at=t + timedelta(minutes=i),
+            session=d,
+            equity=eq,
+            start_equity=100_000.0,
+            loss_limit=0.02,
+            engaged=engaged,
+        )
+    marks = store.equity_marks(d)
+    assert [(m.equity, m.engaged, m.loss_limit) for m in marks] == [
+        (99_000.0, False, 0.02),
+        (97_900.0, True, 0.02),
+    ]
+    assert store.equity_marks(date(2024, 3, 13)) == []
+    assert store.peak_equity() is None  # intraday marks are not a peak
+
+
+def test_official_opens_keep_the_first_reading(store: Store) -> None:
+    d = date(2024, 3, 12)
+    t = datetime(2024, 3, 12, 9, 30, tzinfo=ET)
+    store.record_official_open(d, "AAPL", 170.25, at=t)
+    assert store.record_official_open(d, "AAPL", 171.0, at=t).price == 170.25
+    assert {s: r.price for s, r in store.official_opens(d).items()} == {"AAPL": 170.25}
 
 
 def test_daily_performance_upsert(store: Store) -> None:

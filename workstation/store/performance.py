@@ -1,4 +1,5 @@
-"""Equity snapshots and the per-session performance row."""
+"""Equity: each session's starting equity, intraday marks, end-of-day snapshots, the peak,
+and the per-session performance row."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ from datetime import date, datetime
 
 from workstation.store import convert as cv
 from workstation.store.base import StoreCore
-from workstation.store.rows import DailyPerformanceRow, EquitySnapshotRow
+from workstation.store.rows import (
+    DailyPerformanceRow,
+    EquityMarkRow,
+    EquitySnapshotRow,
+    SessionEquityRow,
+)
+
+SESSION_EQUITY_SOURCES = ("previous_close", "broker")
 
 
 class PerformanceRepo(StoreCore):
@@ -41,9 +49,77 @@ class PerformanceRepo(StoreCore):
         return None if row is None else cv.from_row(EquitySnapshotRow, row)
 
     def peak_equity(self) -> float | None:
-        """The highest equity ever recorded (for the drawdown rule after a restart)."""
-        row = self._one("SELECT MAX(equity) AS peak FROM equity_snapshots")
+        """The highest equity recorded at a session boundary: every session's starting
+        equity and every end-of-day equity (the drawdown rule's peak; None if none yet).
+
+        Intraday marks are left out on purpose: how often equity is sampled during a day
+        differs between live, simulated and backtested runs, and the peak must not."""
+        row = self._one(
+            "SELECT MAX(peak) AS peak FROM ("
+            "SELECT MAX(equity) AS peak FROM equity_snapshots "
+            "UNION ALL SELECT MAX(start_equity) FROM session_equity)"
+        )
         return None if row is None or row["peak"] is None else float(row["peak"])
+
+    # -- the session's starting equity ----------------------------------------------------------
+    def record_session_start(
+        self, session: date, *, start_equity: float, source: str, at: datetime
+    ) -> SessionEquityRow:
+        """Fix ``session``'s starting equity; the first one recorded stays (a restart gets
+        the stored row back, whatever it passes)."""
+        record = {
+            "session": cv.day(session),
+            "start_equity": cv.finite("start_equity", start_equity),
+            "source": cv.choice("source", source, SESSION_EQUITY_SOURCES),
+            "at": cv.ts(at),
+        }
+        if record["start_equity"] <= 0:
+            raise ValueError(f"start_equity must be positive, got {start_equity}")
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO session_equity (session, start_equity, source, at) "
+                "VALUES (:session, :start_equity, :source, :at) ON CONFLICT (session) DO NOTHING",
+                record,
+            )
+            found = db.query("SELECT * FROM session_equity WHERE session = ?", [record["session"]])
+            row = next(iter(found))
+            return cv.from_row(SessionEquityRow, row)
+
+    def session_start(self, session: date) -> SessionEquityRow | None:
+        row = self._one("SELECT * FROM session_equity WHERE session = ?", [cv.day(session)])
+        return None if row is None else cv.from_row(SessionEquityRow, row)
+
+    # -- intraday marks of the daily-loss check --------------------------------------------------
+    def record_equity_mark(
+        self,
+        *,
+        at: datetime,
+        session: date,
+        equity: float,
+        start_equity: float,
+        loss_limit: float,
+        engaged: bool,
+    ) -> None:
+        """Append what one daily-loss check saw (one INSERT: this is on the print path)."""
+        with self._tx() as db:
+            self._insert(
+                db,
+                "equity_marks",
+                {
+                    "at": cv.ts(at),
+                    "session": cv.day(session),
+                    "equity": cv.finite("equity", equity),
+                    "start_equity": cv.finite("start_equity", start_equity),
+                    "loss_limit": cv.finite("loss_limit", loss_limit),
+                    "engaged": 1 if engaged else 0,
+                },
+            )
+
+    def equity_marks(self, session: date) -> list[EquityMarkRow]:
+        rows = self._rows(
+            "SELECT * FROM equity_marks WHERE session = ? ORDER BY at, id", [cv.day(session)]
+        )
+        return [cv.from_row(EquityMarkRow, r) for r in rows]
 
     def equity_snapshots(
         self, session: date | None = None, *, since: datetime | None = None

@@ -367,6 +367,77 @@ class SearchRow:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionEquityRow:
+    """A session's starting equity, fixed when the session starts (``source``: the
+    previous session's end-of-day equity, or the broker's equity then)."""
+
+    session: date
+    start_equity: float
+    source: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EquityMarkRow:
+    """What one daily-loss check saw (``engaged``: its verdict)."""
+
+    id: int
+    at: datetime
+    session: date
+    equity: float
+    start_equity: float
+    loss_limit: float
+    engaged: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EntryCheckRow:
+    """One run of the §9 entry checks: every input it read, and its decision."""
+
+    id: int
+    at: datetime
+    session: date
+    candidate_id: int
+    symbol: str
+    grp: str
+    side: str
+    sector: str
+    price: float
+    atr14: float
+    sl_mult: float
+    equity: float
+    peak_equity: float
+    drawdown: float
+    buying_power: float
+    gross_exposure: float
+    kill_switch: bool
+    already_held: bool
+    exited_today: bool
+    open_positions: int
+    pending_entries: int
+    sector_count: int
+    regime_max_positions: int
+    shortable: bool | None
+    easy_to_borrow: bool | None
+    param_hash: str
+    ok: bool
+    check_number: int
+    reason: str
+    qty: int
+    risk_per_trade: float
+    detail: str
+    client_order_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OfficialOpenRow:
+    session: date
+    symbol: str
+    price: float
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AuditRow:
     id: int
     at: datetime

@@ -489,6 +489,99 @@ def _v6_to_v7(db: Database) -> None:
     db.execute("CREATE INDEX searches_by_time ON searches(created_at)")
 
 
+def _v7_to_v8(db: Database) -> None:
+    """What the day's money decisions read, as columns, so each can be re-checked from the
+    store alone (issue 12 items 5, 6 and 11).
+
+    - ``session_equity``: each session's starting equity, written once when the session
+      starts (a restart reads it instead of taking the broker's equity of the moment); the
+      base of the daily loss limit and the day's P&L, and part of the drawdown peak.
+    - ``equity_marks``: intraday equity the daily-loss check saw (its first check of the
+      session, every new low of the session, the engagement).
+    - ``entry_checks``: every run of the §9 checks with its inputs: the equity and peak the
+      size was computed from, buying power, exposure, counts, the shortable and
+      easy-to-borrow flags of the broker's asset, the parameter set, the decision.
+    - ``official_opens``: the session's official open of each candidate as the engine read it
+      at the open (group A's reference, group B's confirmation base).
+    """
+    db.execute(
+        """
+        CREATE TABLE session_equity (
+            session TEXT PRIMARY KEY,
+            start_equity REAL NOT NULL CHECK (start_equity > 0),
+            source TEXT NOT NULL CHECK (source IN ('previous_close', 'broker')),
+            at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE equity_marks (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            session TEXT NOT NULL,
+            equity REAL NOT NULL,
+            start_equity REAL NOT NULL,
+            loss_limit REAL NOT NULL,
+            engaged INTEGER NOT NULL CHECK (engaged IN (0, 1))
+        )
+        """
+    )
+    db.execute("CREATE INDEX equity_marks_by_session ON equity_marks(session, at)")
+    db.execute(
+        """
+        CREATE TABLE entry_checks (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            session TEXT NOT NULL,
+            candidate_id INTEGER NOT NULL REFERENCES candidates(id),
+            symbol TEXT NOT NULL,
+            grp TEXT NOT NULL CHECK (grp IN ('A', 'B')),
+            side TEXT NOT NULL CHECK (side IN ('long', 'short')),
+            sector TEXT NOT NULL,
+            price REAL NOT NULL,
+            atr14 REAL NOT NULL,
+            sl_mult REAL NOT NULL,
+            equity REAL NOT NULL,
+            peak_equity REAL NOT NULL,
+            drawdown REAL NOT NULL,
+            buying_power REAL NOT NULL,
+            gross_exposure REAL NOT NULL,
+            kill_switch INTEGER NOT NULL CHECK (kill_switch IN (0, 1)),
+            already_held INTEGER NOT NULL CHECK (already_held IN (0, 1)),
+            exited_today INTEGER NOT NULL CHECK (exited_today IN (0, 1)),
+            open_positions INTEGER NOT NULL,
+            pending_entries INTEGER NOT NULL,
+            sector_count INTEGER NOT NULL,
+            regime_max_positions INTEGER NOT NULL,
+            shortable INTEGER CHECK (shortable IS NULL OR shortable IN (0, 1)),
+            easy_to_borrow INTEGER CHECK (easy_to_borrow IS NULL OR easy_to_borrow IN (0, 1)),
+            param_hash TEXT NOT NULL,
+            ok INTEGER NOT NULL CHECK (ok IN (0, 1)),
+            check_number INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            qty INTEGER NOT NULL,
+            risk_per_trade REAL NOT NULL,
+            detail TEXT NOT NULL,
+            client_order_id TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX entry_checks_by_session ON entry_checks(session, id)")
+    db.execute("CREATE INDEX entry_checks_by_candidate ON entry_checks(candidate_id, id)")
+    db.execute(
+        """
+        CREATE TABLE official_opens (
+            session TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            price REAL NOT NULL CHECK (price > 0),
+            at TEXT NOT NULL,
+            PRIMARY KEY (session, symbol)
+        )
+        """
+    )
+
+
 Migration = Callable[[Database], None]
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -499,5 +592,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v4_to_v5,
     _v5_to_v6,
     _v6_to_v7,
+    _v7_to_v8,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
