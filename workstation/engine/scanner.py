@@ -142,7 +142,7 @@ class Scanner:
         if cfg.param_hash not in self._recorded:
             # Dumping the parameters as YAML takes ~50 ms: once per parameter set, not per scan.
             self.store.record_param_set(
-                cfg.param_hash, _params_yaml(cfg), "scan", at=finished, actor="engine"
+                cfg.param_hash, params_yaml(cfg), "scan", at=finished, actor="engine"
             )
             self._recorded.add(cfg.param_hash)
         scan_id = self.store.record_scan(
@@ -306,5 +306,5 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _params_yaml(cfg: Config) -> str:
+def params_yaml(cfg: Config) -> str:
     return yaml.safe_dump(cfg.trading_params(), sort_keys=False)

@@ -110,6 +110,7 @@ from workstation.core.models import (
     client_order_id,
 )
 from workstation.engine.api import CommandRefused
+from workstation.engine.entry_record import entry_check_values
 from workstation.engine.orders import OrderManager, OrderUncertain
 from workstation.engine.paper import PaperTracker
 from workstation.engine.positions import EntryPlan, FlattenResult, LevelMove, PositionBook
@@ -128,6 +129,7 @@ from workstation.engine.rules.approval import (
 from workstation.engine.rules.entries import (
     EntryCandidate,
     EntryContext,
+    EntryDecision,
     check_entry,
     confirm_group_b,
 )
@@ -140,7 +142,13 @@ from workstation.engine.rules.gap import (
 from workstation.engine.rules.risk import KS_USER, KillSwitch, daily_loss_level
 from workstation.engine.rules.sizing import drawdown, position_size
 from workstation.engine.scan_record import ScanOutcome
-from workstation.engine.scanner import Scanner, ScanRefused, ScanSource, tradable_candidates
+from workstation.engine.scanner import (
+    Scanner,
+    ScanRefused,
+    ScanSource,
+    params_yaml,
+    tradable_candidates,
+)
 from workstation.engine.scheduler import CONSEQUENCE, Step, StepName, plan_day, session_to_run
 from workstation.engine.session_events import (
     ApprovalChanged,
@@ -285,6 +293,8 @@ class TradingSession:
         self._missed: dict[date, list[str]] = {}
         self._todo: list[Step] = []
         self._entry_price: dict[str, float] = {}
+        self._params_recorded: set[str] = set()
+        self._mark_low: tuple[date, float] | None = None  # the session's lowest equity mark
         #: The time of the print being processed (None between prints): what the market
         #: had shown when a broker event happened (the runner saves it to resume from).
         self.data_time: datetime | None = None
@@ -625,6 +635,10 @@ class TradingSession:
         for sym, snap in snaps.items():
             if _usable(snap.session_open):
                 opens[sym] = float(snap.session_open)  # type: ignore[arg-type]
+        now = self.clock.now()
+        for c in self.candidates(session):
+            if c.symbol in opens:  # group A's reference, group B's confirmation base
+                self.store.record_official_open(session, c.symbol, opens[c.symbol], at=now)
         self.data_time = open_at
         try:
             if self.exchange is not None:
@@ -691,6 +705,8 @@ class TradingSession:
                 official = snap.session_open
             conf = confirm_group_b(Side(c.side), price, official, cfg.risk.entries)
             now = self.clock.now()
+            if _usable(official):  # (the first reading of the session stays on record)
+                self.store.record_official_open(session, c.symbol, float(official), at=now)  # type: ignore[arg-type]
             self.store.audit(
                 "engine",
                 "entry.confirmation",
@@ -788,8 +804,7 @@ class TradingSession:
         start = self._start_equity
         if not _usable(start):
             start = await self._session_start_equity(session)
-        peak_row = self.store.peak_equity()
-        peak = max(peak_row or acct.equity, acct.equity)
+        peak = self._equity_peak(acct.equity)
         self.store.record_equity(
             at=now,
             session=session,
@@ -957,9 +972,32 @@ class TradingSession:
         new = self.kill.check_daily_loss(
             acct.equity, self._start_equity, now, self._day, self._cfg.risk.portfolio
         )
+        self._mark_equity(now, acct.equity, new.engaged)
         if new is not self.kill and new.engaged:
             await self._engaged(new, actor="engine")
         return self.kill.engaged
+
+    def _mark_equity(self, at: datetime, equity: float, engaged: bool) -> None:
+        """Record what the daily-loss check saw, when it matters for re-checking it: the
+        session's first check, every new low of the session, the engagement. (A check at a
+        higher equity cannot engage where one at a lower equity did not, so the lows on
+        record re-check every check; one INSERT, never one per print.)"""
+        assert self._day is not None
+        low = self._mark_low
+        if low is not None and low[0] == self._day and equity >= low[1] and not engaged:
+            return
+        self._mark_low = (
+            self._day,
+            equity if low is None or low[0] != self._day else min(equity, low[1]),
+        )
+        self.store.record_equity_mark(
+            at=at,
+            session=self._day,
+            equity=equity,
+            start_equity=self._start_equity,
+            loss_limit=self._cfg.risk.portfolio.daily_loss_limit,
+            engaged=engaged,
+        )
 
     async def _engaged(self, state: KillSwitch, *, actor: str) -> None:
         self.kill = state
@@ -1158,7 +1196,7 @@ class TradingSession:
         if self._not_trading(session, c):
             return None
         cfg = self._cfg
-        ctx = await self._entry_context(session)
+        ctx, peak = await self._entry_context(session)
         asset = await self._asset(c.symbol)
         ec = EntryCandidate(
             symbol=c.symbol,
@@ -1171,10 +1209,11 @@ class TradingSession:
             easy_to_borrow=bool(asset and asset.easy_to_borrow),
         )
         decision = check_entry(ec, ctx, cfg.risk)
+        cid = client_order_id(session, c.symbol, c.strategy, OrderIntent.ENTRY)
+        self._record_entry_check(session, c, group, ec, ctx, peak, asset, decision, cid)
         if not decision.ok:
             self._reject(session, c, decision.reason, decision.check_number, decision.detail)
             return None
-        cid = client_order_id(session, c.symbol, c.strategy, OrderIntent.ENTRY)
         self.book.expect_entry(cid, EntryPlan.of_row(c))
         self._entry_price[cid] = price
         request = OrderRequest(
@@ -1224,7 +1263,41 @@ class TradingSession:
         )
         return order
 
-    async def _entry_context(self, session: date) -> EntryContext:
+    def _record_entry_check(
+        self,
+        session: date,
+        c: CandidateRow,
+        group: Group,
+        ec: EntryCandidate,
+        ctx: EntryContext,
+        peak: float,
+        asset: Asset | None,
+        decision: EntryDecision,
+        cid: str,
+    ) -> None:
+        """Every input of the checks as columns, before anything is sent (issue 12.11)."""
+        cfg = self._cfg
+        now = self.clock.now()
+        if cfg.param_hash not in self._params_recorded:
+            self.store.record_param_set(
+                cfg.param_hash, params_yaml(cfg), "entry", at=now, actor="engine"
+            )
+            self._params_recorded.add(cfg.param_hash)
+        values = entry_check_values(
+            candidate_id=c.id,
+            group=group,
+            c=ec,
+            ctx=ctx,
+            peak_equity=peak,
+            asset=asset,
+            decision=decision,
+            cfg=cfg,
+            client_order_id=cid if decision.ok else None,
+        )
+        self.store.record_entry_check(at=now, session=session, values=values)
+
+    async def _entry_context(self, session: date) -> tuple[EntryContext, float]:
+        """The portfolio at an entry decision, and the equity peak its drawdown is from."""
         acct = await self._account()
         positions = self.book.positions()
         held = set(self.book.held())
@@ -1245,8 +1318,8 @@ class TradingSession:
         scan = self.scan_row(session)
         regime = Regime(scan.regime) if scan is not None and scan.regime else Regime.RANGING
         limits = self._cfg.scanner.regime.limits(regime)
-        peak = max(self.store.peak_equity() or acct.equity, acct.equity)
-        return EntryContext(
+        peak = self._equity_peak(acct.equity)
+        ctx = EntryContext(
             kill_switch_engaged=self.kill.engaged,
             held=frozenset(held | pending_syms),
             exited_today=self.book.exited_today(session),
@@ -1259,6 +1332,13 @@ class TradingSession:
             gross_exposure=gross,
             drawdown=drawdown(acct.equity, peak),
         )
+        return ctx, peak
+
+    def _equity_peak(self, equity_now: float) -> float:
+        """The drawdown rule's peak: every session's starting equity, every end-of-day
+        equity (the store's), and the equity now (issue 12 item 6: the start counts)."""
+        stored = self.store.peak_equity()
+        return equity_now if stored is None else max(stored, equity_now)
 
     def _not_trading(self, session: date, c: CandidateRow) -> bool:
         """§14: no entry in a session the market knows the symbol does not trade in (zero
@@ -1396,12 +1476,21 @@ class TradingSession:
             return []
 
     async def _session_start_equity(self, session: date) -> float:
-        """The previous session's end-of-day equity, else the broker's equity now."""
-        prev = self.calendar.previous_session(session)
-        rows = self.store.equity_snapshots(prev)
+        """The session's starting equity, fixed once in the store when the session starts
+        (the previous session's end-of-day equity, else the broker's equity then); a
+        restart reads it back instead of taking the equity of the moment (issue 12.5)."""
+        stored = self.store.session_start(session)
+        if stored is not None:
+            return stored.start_equity
+        rows = self.store.equity_snapshots(self.calendar.previous_session(session))
         if rows:
-            return rows[-1].equity
-        return (await self._account()).equity
+            equity, source = rows[-1].equity, "previous_close"
+        else:
+            equity, source = (await self._account()).equity, "broker"
+        row = self.store.record_session_start(
+            session, start_equity=equity, source=source, at=self.clock.now()
+        )
+        return row.start_equity
 
     def _today(self) -> date:
         return self._day or self.calendar.session_on_or_after(self.clock.now())
