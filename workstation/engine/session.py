@@ -540,6 +540,7 @@ class TradingSession:
             )
             self.bus.publish(KillSwitchChanged(now, False, "", released.detail))
         self._start_equity = await self._session_start_equity(session)
+        self._record_params(now)  # before the entries: dumping them takes ~50 ms
         self._last_equity_check = None
         self.prints.new_session()
         await self.book.roll_session(session)
@@ -1179,6 +1180,7 @@ class TradingSession:
                 self.store.audit("user", "params.rejected", "", {"errors": list(errors)}, at=now)
                 return False, tuple(errors)
             self._cfg = self._read_config()
+            self._record_params(now)
             self.store.audit(
                 "user", "params.reloaded", "", {"param_hash": self._cfg.param_hash}, at=now
             )
@@ -1278,11 +1280,7 @@ class TradingSession:
         """Every input of the checks as columns, before anything is sent (issue 12.11)."""
         cfg = self._cfg
         now = self.clock.now()
-        if cfg.param_hash not in self._params_recorded:
-            self.store.record_param_set(
-                cfg.param_hash, params_yaml(cfg), "entry", at=now, actor="engine"
-            )
-            self._params_recorded.add(cfg.param_hash)
+        self._record_params(now)  # (normally done: at premarket or on a reload)
         values = entry_check_values(
             candidate_id=c.id,
             group=group,
@@ -1295,6 +1293,15 @@ class TradingSession:
             client_order_id=cid if decision.ok else None,
         )
         self.store.record_entry_check(at=now, session=session, values=values)
+
+    def _record_params(self, at: datetime) -> None:
+        """The parameter set in force, once per hash: entry checks refer to it by hash."""
+        cfg = self._cfg
+        if cfg.param_hash not in self._params_recorded:
+            self.store.record_param_set(
+                cfg.param_hash, params_yaml(cfg), "session", at=at, actor="engine"
+            )
+            self._params_recorded.add(cfg.param_hash)
 
     async def _entry_context(self, session: date) -> tuple[EntryContext, float]:
         """The portfolio at an entry decision, and the equity peak its drawdown is from."""
