@@ -667,6 +667,11 @@ def test_paper_mode_runs_on_alpaca_and_shows_the_accounts_differences(
         assert [(d.kind, d.symbol, d.broker_qty) for d in diffs] == [
             (DifferenceKind.POSITION_ONLY_AT_BROKER, "AAPL", 10)
         ]
+        # The fake's clock is in 2024: the clocks are compared first and trading is blocked
+        # with a reason naming both (issue 12.8), beside the difference.
+        clocks = engines.session.clock_check
+        assert clocks is not None and clocks.verdict == "refused"
+        assert engines.session.gate.reason.startswith("Alpaca's clock reads 2024-06-03")
         await until(lambda: getattr(win, "reconcile_dialog", None) is not None)
         assert win.reconcile_dialog.table.rowCount() == 1  # type: ignore[attr-defined]
         assert engines.facade.trading_blocked

@@ -484,6 +484,7 @@ def test_clock_and_calendar_are_cross_checked(fake_alpaca: FakeAlpacaServer) -> 
         check = await broker.check_calendar(days=40)
         assert check.ok, check.problems
         assert check.alpaca_now == fake_alpaca.state.now
+        assert await broker.broker_time() == fake_alpaca.state.now  # the start-up comparison
         assert events.of(CalendarDisagreement) == []
 
         wrong = AlpacaBroker(

@@ -902,6 +902,14 @@ class AlpacaBroker:
         )
 
     # ------------------------------------------------------------------ clock and calendar
+    async def broker_time(self) -> datetime:
+        """Alpaca's clock now (``GET /v2/clock``), to compare with ours at start."""
+        raw = await self._read("clock", self._client.get_clock)
+        theirs = parse_time(raw.get("timestamp") if isinstance(raw, dict) else None)
+        if theirs is None:
+            raise BrokerError("Alpaca's clock gave no readable time", reason="clock unreadable")
+        return theirs
+
     async def check_calendar(
         self, start: date | None = None, days: int = 30, max_clock_skew_s: float = 5.0
     ) -> CalendarCheck:

@@ -392,22 +392,32 @@ async def apply_missed_fills(order_manager: OrderManager) -> list[str]:
 
 class TradingGate:
     """Whether the engines may open new trades: blocked until reconciled without open
-    differences. Exits and protective stops are never blocked (reducing risk always may)."""
+    differences, and while this computer's clock is too far from the broker's. Exits and
+    protective stops are never blocked (reducing risk always may)."""
 
     def __init__(self, bus: EventBus | None = None) -> None:
         self._bus = bus
         self._reconciled = False
         self._open: dict[str, Difference] = {}
+        self._clock_problem = ""
 
     @property
     def blocked(self) -> bool:
-        return not self._reconciled or bool(self._open)
+        return not self._reconciled or bool(self._open) or bool(self._clock_problem)
 
     def allows_trading(self) -> bool:
         return not self.blocked
 
+    def set_clock_problem(self, problem: str, at: datetime) -> None:
+        """The start-up clock comparison's finding ("" = the clocks agree well enough)."""
+        if problem != self._clock_problem:
+            self._clock_problem = problem
+            self._changed(at)
+
     @property
     def reason(self) -> str:
+        if self._clock_problem:
+            return self._clock_problem
         if not self._reconciled:
             return "not reconciled with the broker yet"
         if self._open:

@@ -25,6 +25,9 @@ A simulated account belongs to its simulation (seed, today, market): changing th
 app.yaml while ``sim_exchange.json`` exists is refused with a message; use another ``--home``
 or remove the file AND the database to start afresh.
 
+Paper and live runs compare this computer's clock with Alpaca's first: more than 30 s apart,
+the run refuses to start (exit 2, one line naming both clocks; nothing is traded).
+
 Exit codes: 0 done; 3 the store and the broker disagree at start (the differences are
 printed; nothing was traded); 4 the store became unusable during the run (deleted, replaced,
 emptied, read-only, a full disk: trading stopped, one line says what to do); 130 stopped by
@@ -63,6 +66,7 @@ from workstation.core.calendar import (
 )
 from workstation.core.clock import Clock, SimClock, WallClock
 from workstation.core.events import EventBus, LogEvent
+from workstation.engine.clock_check import ClockVerdict
 from workstation.engine.crashpoints import CrashHook
 from workstation.engine.reconcile import Difference
 from workstation.engine.scheduler import day_end, session_to_run
@@ -336,6 +340,10 @@ class HeadlessRunner:
         async def trade() -> int:
             await broker.start()
             diffs = await session.start()
+            clocks = session.clock_check
+            if clocks is not None and clocks.verdict is ClockVerdict.REFUSED:
+                # Every step would run at the wrong time (or be "missed"): refuse, one line.
+                raise UserError(clocks.text(refused="nothing was traded"))
             if diffs:
                 self.differences = diffs
                 self._print_differences(diffs)

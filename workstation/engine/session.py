@@ -40,9 +40,10 @@ and every 60 s with a real broker, whose account is a rate-limited request). So 
 the same equity however the prints of one instant are ordered or thinned out (the backtester's
 market shows only the prints that matter, :mod:`workstation.core.print_watch`).
 
-Startup (:meth:`start`): paper tracks and the kill switch are restored, then the reconciler
-restores the position book and compares the store with the broker; the trading gate stays
-closed until they agree (differences are published).
+Startup (:meth:`start`): paper tracks and the kill switch are restored, this computer's clock
+is compared with the broker's (:mod:`workstation.engine.clock_check`: too far apart, the gate
+stays closed), then the reconciler restores the position book and compares the store with the
+broker; the trading gate stays closed until they agree (differences are published).
 
 Choices (documented):
 
@@ -110,6 +111,12 @@ from workstation.core.models import (
     client_order_id,
 )
 from workstation.engine.api import CommandRefused
+from workstation.engine.clock_check import (
+    BrokerClock,
+    ClockComparison,
+    ClockVerdict,
+    compare_clocks,
+)
 from workstation.engine.entry_record import entry_check_values
 from workstation.engine.orders import OrderManager, OrderUncertain
 from workstation.engine.paper import PaperTracker
@@ -294,6 +301,8 @@ class TradingSession:
         self._todo: list[Step] = []
         self._entry_price: dict[str, float] = {}
         self._params_recorded: set[str] = set()
+        #: The start-up comparison of our clock with the broker's (None: not compared).
+        self.clock_check: ClockComparison | None = None
         self._mark_low: tuple[date, float] | None = None  # the session's lowest equity mark
         #: The time of the print being processed (None between prints): what the market
         #: had shown when a broker event happened (the runner saves it to resume from).
@@ -324,15 +333,49 @@ class TradingSession:
     async def start(self) -> list[Difference]:
         """Restore state and reconcile with the broker before any trading.
 
-        Returns the differences (empty: the gate is open). Every difference is also
+        Returns the differences (empty: the gate is open unless the clocks are too far apart,
+        :attr:`clock_check`). Every difference is also
         published (``ReconcileFinished`` and a WARNING log event each)."""
         self.paper.restore()
         self._restore_kill_switch()
         self.expire_stale_pending()
+        await self._check_clock()
         diffs = await self.reconciler.run(self.market)
         if diffs:
             self._log("WARNING", f"{len(diffs)} difference(s) with the broker: not trading")
         return diffs
+
+    async def _check_clock(self) -> None:
+        """This computer's clock against the broker's (:mod:`.clock_check`): said in the log
+        and the audit; too far apart, new trades are blocked (the gate names the clocks)."""
+        if not isinstance(self.broker, BrokerClock):
+            return  # a simulated broker runs on our clock
+        now = self.clock.now()
+        try:
+            found = await compare_clocks(self.broker, self.clock.now)
+        except BrokerError as exc:
+            self._log("WARNING", f"the broker's clock could not be read ({exc}): not compared")
+            return
+        self.clock_check = found
+        verdict = found.verdict
+        # (Refused is a WARNING too: the gate's reason carries it to the status strip, and the
+        # headless runner's refusal is its one line on the console.)
+        self._log("INFO" if verdict is ClockVerdict.AGREE else "WARNING", found.text())
+        self.store.audit(
+            "engine",
+            "clock.checked",
+            f"broker:{found.broker}",
+            {
+                "ours": found.ours.isoformat(),
+                "broker": found.theirs.isoformat(),
+                "offset_s": round(found.offset_s, 3),
+                "round_trip_s": round(found.round_trip_s, 3),
+                "verdict": str(verdict),
+            },
+            at=now,
+        )
+        refused = verdict is ClockVerdict.REFUSED
+        self.gate.set_clock_problem(found.text() if refused else "", now)
 
     def _restore_kill_switch(self) -> None:
         rows = [
