@@ -123,6 +123,7 @@ from workstation.engine.paper import PaperTracker
 from workstation.engine.positions import EntryPlan, FlattenResult, LevelMove, PositionBook
 from workstation.engine.print_guard import PrintGuard
 from workstation.engine.reconcile import Difference, Reconciler, TradingGate
+from workstation.engine.restart_steps import found_done
 from workstation.engine.rules.approval import (
     REFUSALS,
     Resolution,
@@ -449,7 +450,8 @@ class TradingSession:
         for step in todo:
             if step.missed:
                 self._todo.remove(step)
-                await self._missed_step(step, session)
+                if not self._found_done(step, session):
+                    await self._missed_step(step, session)
                 continue
             await self.clock.sleep_until(self.run_time(step))
             async with self._step_lock():
@@ -513,6 +515,29 @@ class TradingSession:
             subject=f"session:{session.isoformat()}", action="step.done", limit=None
         )
         return {str((r.detail or {}).get("step")) for r in rows}
+
+    def _found_done(self, step: Step, session: date) -> bool:
+        """A step past its deadline whose work the store shows done before a restart (killed
+        before its ``step.done`` row): recorded done, not reported missed (issue 12.8)."""
+        found = found_done(
+            step.name,
+            session,
+            self.store,
+            scan_stored=self.scan_row(session) is not None,
+            candidates=self.candidates(session),
+        )
+        if found is None:
+            return False
+        now = self.clock.now()
+        self.store.audit(
+            "engine",
+            "step.done",
+            f"session:{session.isoformat()}",
+            {"step": str(step.name), "late": False, "found": found},
+            at=now,
+        )
+        self._log("INFO", f"{session}: step {step.name} was done before the restart ({found})")
+        return True
 
     async def _missed_step(self, step: Step, session: date) -> None:
         now = self.clock.now()
