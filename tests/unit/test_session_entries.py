@@ -171,6 +171,34 @@ def test_a_broker_rejection_is_recorded(tmp_path: Path) -> None:
     assert "not tradable" in rig.of_type(EntryRejected)[0].detail
 
 
+def test_a_rejection_on_the_stream_is_recorded_as_one_in_the_answer(tmp_path: Path) -> None:
+    """Issue 12.8: the broker accepts the market-on-open order, then rejects it (Alpaca's
+    trade stream "rejected"): the candidate's rejection, the order's audit row and the
+    events are those of a rejection in the answer (the test above)."""
+    rig = SessionRig(tmp_path)
+    rig.scan([new_candidate(1, "AAA")])
+    _flat_tape(rig, "AAA")
+
+    async def scenario() -> None:
+        await rig.start()
+        await rig.until(at("09:25"))
+        await rig.session.premarket(DAY1)
+        await rig.session.gap_filter(DAY1)
+        [sent] = await rig.session.enter_group_a(DAY1)
+        assert sent.status is OrderStatus.ACCEPTED
+        rig.broker.reject_resting(sent.client_order_id, "asset AAA is not tradable", at("09:26"))
+        await rig.session.stop()
+
+    run(scenario())
+    [o] = rig.entry_orders()
+    assert (o.status, o.reject_reason) == (OrderStatus.REJECTED, "asset AAA is not tradable")
+    assert rig.rejections() == [("AAA", "BROKER_REJECTED", 0)]
+    [ev] = rig.of_type(EntryRejected)
+    assert ev.detail == "the broker rejected it: asset AAA is not tradable"
+    [row] = rig.store.audit_log(action="order.rejected", limit=None)
+    assert row.detail == {"reason": "asset AAA is not tradable"}
+
+
 def test_group_a_is_never_sent_after_0928(tmp_path: Path) -> None:
     rig = SessionRig(tmp_path)
     rig.scan([new_candidate(1, "AAA")])
@@ -219,3 +247,26 @@ def test_no_entry_in_a_session_the_symbol_does_not_trade(
     assert [o.symbol for o in rig.entry_orders()] == ["GGG"]
     details = [e.detail for e in rig.of_type(EntryRejected)]
     assert all(DAY1.isoformat() in d for d in details)
+
+
+def test_a_stop_rejected_on_the_stream_is_a_protection_problem_and_is_put_back(
+    tmp_path: Path,
+) -> None:
+    """Issue 12.8: a resting protective stop the broker rejects later is reported as one
+    refused in the answer is (audit ``protection.problem``, rejected) and placed again."""
+    rig = SessionRig(tmp_path, start=at("10:00"))
+
+    async def scenario() -> None:
+        await rig.start()
+        await rig.hold("AAA", 100, 100.0)
+        [stop] = [o for o in await rig.broker.open_orders() if o.request.intent == "stop"]
+        rig.broker.reject_resting(stop.client_order_id, "wash trade", at("10:01"))
+        await rig.session.book.settle()
+        await rig.session.stop()
+
+    run(scenario())
+    [problem] = rig.store.audit_log(action="protection.problem", limit=None)
+    assert problem.detail is not None and problem.detail["rejected"] is True
+    assert "not placed: wash trade" in problem.detail["detail"]
+    stops = [o for o in rig.store.orders_for_session(DAY1) if o.intent == "stop"]
+    assert [o.status for o in stops] == ["rejected", "accepted"]  # put back

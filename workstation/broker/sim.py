@@ -641,6 +641,18 @@ class SimBroker:
         entry.order = before.transition(OrderStatus.CANCELED, at=now, **changes)
         self._emit(OrderUpdated(now, entry.order, before.status))
 
+    def reject_resting(self, client_order_id: str, reason: str, at: datetime | None = None) -> None:
+        """The venue refuses an order it had accepted (Alpaca then sends "rejected" on its
+        trade stream): the order ends REJECTED with ``reason``, its shares free again."""
+        entry = self._entries.get(client_order_id)
+        if entry is None or not entry.order.status.is_open:
+            raise BrokerError(f"order {client_order_id} is not open", reason="order not open")
+        now = self._now(at)
+        before = entry.order
+        entry.order = before.transition(OrderStatus.REJECTED, at=now, reject_reason=reason)
+        self._emit(OrderUpdated(now, entry.order, before.status))
+        self._flush()
+
     def cancel_sync(self, client_order_id: str) -> None:
         """Cancel an open order. Canceling an already canceled order is a no-op (safe to
         retry); a filled, expired or rejected one raises BrokerError, as on Alpaca."""

@@ -338,7 +338,24 @@ class OrderManager:
                 self._apply(rejected, now, source="rejection")
             else:
                 log.warning("order %s rejected while %s: not applied", cid, current.status)
-        self.store.audit("engine", "order.rejected", f"order:{cid}", {"reason": reason}, at=now)
+                self._note_rejection(current, reason, now)
+
+    def _note_rejection(self, order: Order, reason: str, at: datetime) -> None:
+        """The one record of a broker's rejection, whether it came as the answer to the
+        request or later on the trade stream (issue 12.8): the log line and the audit row.
+        (The OrderUpdated event and the update listeners follow from the status change.)"""
+        cid = order.client_order_id
+        req = order.request
+        log.warning(
+            "order %s (%s %s %s, %s) rejected by the broker: %s",
+            cid,
+            req.symbol,
+            req.side,
+            req.qty,
+            req.intent,
+            reason,
+        )
+        self.store.audit("engine", "order.rejected", f"order:{cid}", {"reason": reason}, at=at)
 
     # --------------------------------------------------------------------- cancel
     async def cancel(
@@ -588,6 +605,9 @@ class OrderManager:
         previous = self._transition(incoming, at, source=source)
         if previous is None:
             return False
+        if incoming.status is OrderStatus.REJECTED:
+            reason = incoming.reject_reason or "rejected by the broker"
+            self._note_rejection(incoming, reason, at)
         self._announce(self._orders[incoming.client_order_id], previous, at)
         return True
 

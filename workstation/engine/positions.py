@@ -1057,6 +1057,16 @@ class PositionBook(ProtectiveStops, ManualLevels):
         elif cid == pos.stop_cid and order.status is not OrderStatus.FILLED and not pos.exiting:
             # The stop went away without our asking (expired, canceled at the broker): put
             # it back. A replacement also lands here; ensure_stop then finds nothing to do.
+            if order.status is OrderStatus.REJECTED:
+                # Refused after it was accepted (on the trade stream): the same problem a
+                # refusal in the request's answer reports (issue 12.8).
+                req = order.request
+                self._problem(
+                    pos.symbol,
+                    f"protective stop {cid} ({req.qty} @ {req.stop_price}) not placed: "
+                    f"{order.reject_reason or 'rejected by the broker'}",
+                    rejected=True,
+                )
             self._spawn(self.ensure_stop(pos.symbol), f"protective stop of {pos.symbol}")
         elif cid in pos.entry_cids and pos.symbol in self._stop_timers and not pos.exiting:
             # The working rest of a partly filled entry went away (the 10:00 cut-off, the

@@ -100,6 +100,7 @@ from workstation.core.models import (
     OrderIntent,
     OrderRequest,
     OrderSide,
+    OrderStatus,
     OrderType,
     Quote,
     Regime,
@@ -279,6 +280,7 @@ class TradingSession:
             lambda: self._cfg.risk,
             mfe_save_interval_s=mfe_save_interval_s,
         )
+        self.orders.on_update(self._on_order_update)
         self.gate = TradingGate(bus)
         self.reconciler = Reconciler(store, broker, self.orders, self.book, self.gate, clock, bus)
         self.paper = PaperTracker(store, calendar, clock, bus, lambda: self._cfg.risk)
@@ -1304,9 +1306,8 @@ class TradingSession:
                 candidate_id=c.id,
                 detail={"group": str(group), "price": price, "sizing": decision.detail},
             )
-        except OrderRejected as exc:
-            self._reject(session, c, BROKER_REJECTED, 0, f"the broker rejected it: {exc.reason}")
-            return None
+        except OrderRejected:
+            return None  # recorded by _on_order_update, as a rejection on the stream is
         except OrderUncertain as exc:
             self._reject(session, c, BROKER_UNCERTAIN, 0, f"no answer from the broker: {exc}")
             return None
@@ -1432,6 +1433,24 @@ class TradingSession:
         )
         self._reject(session, c, reason, 0, detail)
         return True
+
+    def _on_order_update(self, order: Order, previous: OrderStatus) -> None:
+        """An entry order the broker rejected: the candidate's rejection, recorded the same
+        whether the refusal was the request's answer or came later on the trade stream."""
+        if order.status is not OrderStatus.REJECTED or order.request.intent is not (
+            OrderIntent.ENTRY
+        ):
+            return
+        row = self.store.order_by_client_id(order.client_order_id)
+        c = (
+            None
+            if row is None or row.candidate_id is None
+            else self.store.get_candidate(row.candidate_id)
+        )
+        if row is None or c is None:
+            return  # not a candidate's entry (e.g. a test's or the user's own)
+        reason = order.reject_reason or "rejected by the broker"
+        self._reject(row.session, c, BROKER_REJECTED, 0, f"the broker rejected it: {reason}")
 
     def _reject(self, session: date, c: CandidateRow, reason: str, check: int, detail: str) -> None:
         now = self.clock.now()
