@@ -226,3 +226,35 @@ def test_every_entry_decision_can_be_rechecked_from_the_store_alone(tmp_path: Pa
     [mark] = rig.store.equity_marks(DAY1)
     assert mark.start_equity == rig.session.start_equity and mark.loss_limit == 0.02
     assert not mark.engaged and mark.equity == pytest.approx(rig.broker.account_sync().equity)
+
+
+def test_a_restart_after_the_close_reports_the_day_from_its_stored_start(tmp_path: Path) -> None:
+    """The end-of-day summary (what the alerts send) after a restart past the close, when the
+    premarket step does not run again: P&L from the start fixed at 09:25, not from the
+    equity at the restart."""
+    rig = SessionRig(tmp_path, start=at("09:00"))
+    _tape(rig, "AAA", prints=[(at("15:59"), 97.0)])  # the closing print: equity 99,700
+
+    async def first() -> None:
+        await rig.start()
+        await rig.until(at("09:25"))
+        await rig.session.premarket(DAY1)
+        await rig.until(at("10:00"))
+        await rig.hold("AAA", 100, 100.0)
+
+    run(first())  # killed before the close
+    s = _restarted(rig, tmp_path)
+    summaries: list = []  # type: ignore[type-arg]
+
+    async def second() -> None:
+        await rig.until(at("16:02"))
+        assert await s.start() == []
+        summaries.append(await s.run_day(DAY1))
+        await s.stop()
+
+    run(second())
+    [summary] = summaries
+    assert summary is not None
+    assert (summary.start_equity, summary.end_equity) == (100_000.0, pytest.approx(99_700.0))
+    [perf] = rig.store.daily_performance()
+    assert (perf.start_equity, perf.pnl) == (100_000.0, pytest.approx(-300.0))
