@@ -85,6 +85,7 @@ from workstation.core.config_files import ConfigManager
 from workstation.core.events import (
     ConfigRejected,
     ConfigReloaded,
+    ConnectionStateChanged,
     EventBus,
     LogEvent,
     QuoteEvent,
@@ -118,6 +119,7 @@ from workstation.engine.clock_check import (
     ClockVerdict,
     compare_clocks,
 )
+from workstation.engine.connection_journal import ConnectionJournal
 from workstation.engine.entry_record import entry_check_values
 from workstation.engine.orders import OrderManager, OrderUncertain
 from workstation.engine.paper import PaperTracker
@@ -281,6 +283,8 @@ class TradingSession:
             mfe_save_interval_s=mfe_save_interval_s,
         )
         self.orders.on_update(self._on_order_update)
+        self.connections = ConnectionJournal()
+        bus.subscribe(ConnectionStateChanged, self._on_connection)
         self.gate = TradingGate(bus)
         self.reconciler = Reconciler(store, broker, self.orders, self.book, self.gate, clock, bus)
         self.paper = PaperTracker(store, calendar, clock, bus, lambda: self._cfg.risk)
@@ -910,11 +914,17 @@ class TradingSession:
             since=self.calendar.at(self.calendar.previous_session(session), "00:00"),
             notes=self._day_notes(),
         )
+        self.connections.clear()  # reported
         self.bus.publish(SessionSummaryReady(now, summary))
         return summary
 
+    def _on_connection(self, ev: ConnectionStateChanged) -> None:
+        line = self.connections.record(ev)
+        if line is not None:
+            self._log(*line)
+
     def _day_notes(self) -> list[str]:
-        notes: list[str] = []
+        notes: list[str] = list(self.connections.notes())
         if self.kill.engaged:
             notes.append(f"kill switch engaged ({self.kill.reason}): {self.kill.detail}")
         if self.gate.blocked:
