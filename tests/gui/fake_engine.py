@@ -823,6 +823,7 @@ class FakeEngine:
                     strategy=p.strategy,
                     stop_price=round(p.active_stop, 2),
                     updated_at=datetime.combine(TRADE_SESSION, time(9, 31), ET),
+                    broker_status="new",  # as Alpaca shows a routed stop
                 )
             )
         return tuple(out)

@@ -138,6 +138,12 @@ def test_orders_panel_and_filter(qtbot, session_engine: FakeEngine) -> None:
     assert m.index(r, col["Threshold"]).data() == f"{unconfirmed.confirm_threshold:,.2f}"
     p.filter.setCurrentText("Entries only")
     assert all(o.intent.value == "entry" for o in p.table.visible_rows())
+    # The broker's own word beside the engine's state (issue 12.8): a routed stop is "new".
+    p.filter.setCurrentText("All orders")
+    rows = p.table.visible_rows()
+    r = next(i for i, o in enumerate(rows) if o.intent.value == "stop")
+    assert m.index(r, col["Status"]).data() == "accepted"
+    assert m.index(r, col["At broker"]).data() == "new"
 
 
 # ---------------------------------------------------------------- positions

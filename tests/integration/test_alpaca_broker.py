@@ -92,7 +92,23 @@ def new_broker(fake: FakeAlpacaServer, **kw: object) -> tuple[AlpacaBroker, Reco
 
 
 def statuses(rec: Recorder, client_id: str) -> list[OrderStatus]:
-    return [e.order.status for e in rec.of(OrderUpdated) if e.order.client_order_id == client_id]
+    """The order's states in turn (an update that only changes Alpaca's word for the same
+    state, e.g. accepted -> new at the open, is left out: see ``words``)."""
+    return [
+        e.order.status
+        for e in rec.of(OrderUpdated)
+        if e.order.client_order_id == client_id
+        and (e.previous_status != e.order.status or e.order.status is OrderStatus.PARTIALLY_FILLED)
+    ]
+
+
+def words(rec: Recorder, client_id: str) -> list[str]:
+    """Alpaca's own words for the order's state, in turn (``Order.broker_status``)."""
+    out: list[str] = []
+    for e in rec.of(OrderUpdated):
+        if e.order.client_order_id == client_id and (not out or out[-1] != e.order.broker_status):
+            out.append(e.order.broker_status)
+    return out
 
 
 def test_opg_order_fills_at_the_open(fake_alpaca: FakeAlpacaServer) -> None:
@@ -114,6 +130,8 @@ def test_opg_order_fills_at_the_open(fake_alpaca: FakeAlpacaServer) -> None:
         assert filled.fill.qty == 10 and filled.fill.price == 101.5
         assert filled.fill.at == at_ny(2024, 6, 3, 9, 30)
         assert statuses(rec, cid("AAA")) == [OrderStatus.ACCEPTED, OrderStatus.FILLED]
+        # Alpaca's own words, kept beside ours (issue 12.8): held until the open, routed.
+        assert words(rec, cid("AAA")) == ["accepted", "new", "filled"]
         # The returned order kept the engine's request (strategy, intent).
         final = await broker.order_by_client_id(cid("AAA"))
         assert final is not None and final.request.strategy == "test"

@@ -162,7 +162,7 @@ def test_open_creates_file_schema_and_pragmas(db_path: Path) -> None:
     s = Store.open(db_path, busy_timeout_s=1.25)
     try:
         assert db_path.is_file()
-        assert s.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 8
+        assert s.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 9
         assert set(s.db.table_names()) == TABLES
         conn = s.db.conn
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

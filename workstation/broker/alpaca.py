@@ -375,6 +375,18 @@ class AlpacaBroker:
             else:
                 # An older state arriving after a newer one (REST vs stream): not news.
                 log.debug("%s: ignoring %s after %s", cid, alpaca_status, local.status)
+                alpaca_status = ""
+        if alpaca_status and status is not None and alpaca_status != local.broker_status:
+            # Alpaca's own word, kept beside ours ("new" and "accepted" are both ACCEPTED
+            # here; "replaced" is CANCELED): news even when our state did not move.
+            word = alpaca_status
+            local = replace(local, broker_status=word)
+            events = [
+                replace(e, order=replace(e.order, broker_status=word))  # type: ignore[attr-defined]
+                for e in events
+            ]
+            if not events:
+                events.append(OrderUpdated(when, local, str(local.status)))
         self._orders[cid] = local
         if local.status.is_terminal:
             for fut in self._waiters.pop(cid, []):

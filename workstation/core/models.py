@@ -222,6 +222,10 @@ class Order:
     reject_reason: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    #: The broker's own word for the state ("new", "accepted", "replaced", ...; "" when the
+    #: broker's states are ours, as the simulated exchange's are): ``status`` is the engine's
+    #: state machine, which folds several of the broker's words into one.
+    broker_status: str = ""
 
     @property
     def client_order_id(self) -> str:

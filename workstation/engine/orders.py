@@ -106,6 +106,7 @@ def order_from_row(row: OrderRow) -> Order:
         filled_qty=round(row.filled_qty),
         avg_fill_price=row.avg_fill_price,
         reject_reason=row.reject_reason or "",
+        broker_status=row.broker_status or "",
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -628,10 +629,21 @@ class OrderManager:
         ):
             if incoming.filled_qty < current.filled_qty:
                 log.info("stale %s update of %s ignored (%s)", new, cid, source)
-            elif incoming.broker_id and not current.broker_id:
-                self._orders[cid] = replace(current, broker_id=incoming.broker_id)
-                self.store.upsert_order(cid, at=at, broker_order_id=incoming.broker_id)
-            return None  # a duplicate
+                return None
+            known = {}
+            if incoming.broker_id and not current.broker_id:
+                known["broker_id"] = incoming.broker_id
+            if incoming.broker_status and incoming.broker_status != current.broker_status:
+                known["broker_status"] = incoming.broker_status  # e.g. Alpaca's accepted -> new
+            if known:
+                self._orders[cid] = replace(current, **known)
+                self.store.upsert_order(
+                    cid,
+                    at=at,
+                    broker_order_id=known.get("broker_id"),
+                    broker_status=known.get("broker_status"),
+                )
+            return None  # not a change of state
         if new not in LEGAL_TRANSITIONS[cur] or incoming.filled_qty < current.filled_qty:
             message = (
                 f"order {cid}: update {cur} -> {new} (filled {current.filled_qty} -> "
@@ -646,6 +658,7 @@ class OrderManager:
             status=new,
             broker_order_id=incoming.broker_id or None,
             reject_reason=incoming.reject_reason or None,
+            broker_status=incoming.broker_status or None,
             event_detail={"source": source, "filled_qty": incoming.filled_qty},
         )
         self._orders[cid] = replace(

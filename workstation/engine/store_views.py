@@ -356,6 +356,7 @@ class StoreViews:
             **(self._confirmation(conf) if intent is OrderIntent.ENTRY else {}),
             reject_reason=reject,
             updated_at=_et(o.updated_at),
+            broker_status=o.broker_status or "",
         )
 
     def position(

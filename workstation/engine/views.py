@@ -290,6 +290,7 @@ class OrderView:
     confirmed: bool | None = None  # None: not a group B entry (or not decided yet)
     reject_reason: str = ""  # broker rejection or the entry check that refused it
     updated_at: datetime | None = None
+    broker_status: str = ""  # the broker's own word ("new", "replaced", ...; "" on the sim)
 
 
 # --------------------------------------------------------------------- positions

@@ -62,6 +62,7 @@ class OrdersRepo(StoreCore):
         filled_qty: float | None = None,
         avg_fill_price: float | None = None,
         reject_reason: str | None = None,
+        broker_status: str | None = None,
         event_detail: Mapping[str, Any] | None = None,
     ) -> OrderUpsert:
         """Create the order ``client_order_id`` or update the fields given (None = unchanged).
@@ -69,7 +70,8 @@ class OrdersRepo(StoreCore):
         Creating needs session, symbol, side, qty, order_type, tif and intent; ``status``
         defaults to ``new``. Updating may not change what identifies the order (session,
         symbol, side, intent, type, time in force): that raises ``ValueError``. A status change
-        (and the creation) is recorded in ``order_events`` with ``event_detail``.
+        (and the creation) is recorded in ``order_events`` with ``event_detail``;
+        ``broker_status`` (the broker's own word for the state) alone records no event.
         """
         given: dict[str, Any] = {}
         if session is not None:
@@ -106,6 +108,8 @@ class OrdersRepo(StoreCore):
             given["avg_fill_price"] = cv.finite("avg_fill_price", avg_fill_price)
         if reject_reason is not None:
             given["reject_reason"] = reject_reason
+        if broker_status is not None:
+            given["broker_status"] = cv.text(broker_status)
         at_text = cv.ts(at)
         detail = cv.opt_json(None if event_detail is None else dict(event_detail))
 

@@ -182,6 +182,7 @@ class OrderRow:
     reject_reason: str | None
     created_at: datetime
     updated_at: datetime
+    broker_status: str | None = None  # the broker's word for the state (v9)
 
     @property
     def is_open(self) -> bool:

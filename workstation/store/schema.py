@@ -582,6 +582,14 @@ def _v7_to_v8(db: Database) -> None:
     )
 
 
+def _v8_to_v9(db: Database) -> None:
+    """The broker's own word for each order's state (issue 12 item 8): Alpaca's ``new``
+    (routed) and ``accepted`` (not yet routed) are both ``accepted`` in the engine's state
+    machine, and a replaced stop ends ``canceled`` there; ``broker_status`` keeps what the
+    broker said last (NULL: the simulated exchange, whose states are the engine's)."""
+    db.execute("ALTER TABLE orders ADD COLUMN broker_status TEXT")
+
+
 Migration = Callable[[Database], None]
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -593,5 +601,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v5_to_v6,
     _v6_to_v7,
     _v7_to_v8,
+    _v8_to_v9,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

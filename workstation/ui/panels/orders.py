@@ -55,6 +55,14 @@ def order_columns() -> list[Column]:
             align=CENTER,
             color_fn=lambda o: theme.color(STATUS_ROLE.get(o.status, "text")),
         ),
+        Column(
+            "At broker",
+            lambda o: o.broker_status,
+            align=CENTER,
+            tooltip="The broker's own word for the state (Alpaca: new = routed, accepted = "
+            "held until the open, replaced = a stop replaced by a new one); blank on the "
+            "simulated exchange, whose states are the Status column's",
+        ),
         Column("Filled", lambda o: o.filled_qty, "{:,d}"),
         Column("Avg price", lambda o: o.avg_price, money),
         Column("Stop", lambda o: o.stop_price, money),
