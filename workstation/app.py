@@ -148,6 +148,13 @@ def setup_file_log(paths: Paths) -> None:
             root.setLevel(logging.INFO)
 
 
+def attach_research(win: MainWindow, launch: Any) -> None:
+    """*Research > Backtest...* (the research window, workstation/ui/research/)."""
+    from workstation.ui.research import attach_research as attach
+
+    attach(win, launch)
+
+
 def make_window(
     engines: Engines,
     *,
@@ -157,6 +164,7 @@ def make_window(
 ) -> MainWindow:
     """The main window on the engines' facade, with the reconciliation wired in."""
     from workstation.ui.main_window import MainWindow
+    from workstation.ui.research.launch import BacktestLaunch
 
     ctx = engines.ctx
     win = MainWindow(
@@ -171,6 +179,7 @@ def make_window(
     attach_reconciliation(win, engines.facade)
     attach_store_problem(win)
     win.set_evidence(evidence_service(ctx))
+    attach_research(win, BacktestLaunch(ctx.paths, ctx.market_spec, ctx.seed, ctx.universe_csv))
     return win
 
 
@@ -436,6 +445,7 @@ class DesktopApp:
         from workstation.engine.proxy import EngineProxy
         from workstation.ui.dialogs.settings import KeyringStore
         from workstation.ui.main_window import MainWindow
+        from workstation.ui.research.launch import BacktestLaunch
 
         proxy = EngineProxy(EventBus(), mode)
         self.proxy = proxy
@@ -449,6 +459,12 @@ class DesktopApp:
         )
         attach_reconciliation(win, proxy)  # type: ignore[arg-type]
         attach_store_problem(win)
+        args = self.args
+        market = getattr(args, "market", None) or config.current.app.market
+        launch = BacktestLaunch(
+            paths, market, getattr(args, "seed", None), getattr(args, "universe", None)
+        )
+        attach_research(win, launch)
         self.window = win
         closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closed = closed

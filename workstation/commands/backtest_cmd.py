@@ -11,25 +11,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import numpy as np
-import pandas as pd
-
-from workstation.context import Context, open_context
-from workstation.core.calendar import ET
-from workstation.core.config import Config
-from workstation.core.overrides import apply_overrides
 from workstation.errors import UserError
-from workstation.research.backtest import ASSUMPTIONS, BacktestError, BacktestRun, run_backtest
-from workstation.research.history import History, Period, load_history, resolve_period
-from workstation.research.scans import ScanCache, ScanService
-from workstation.research.scenarios import Scenario, resolve, scenario_config
+
+# The engine, pandas and the research package are imported when a backtest runs, not when the
+# CLI registers its commands: every command, and the window's launch, pays for the latter.
+if TYPE_CHECKING:
+    from workstation.context import Context
+    from workstation.core.config import Config
+    from workstation.research.backtest import BacktestRun
+    from workstation.research.history import History, Period
+    from workstation.research.scenarios import Scenario
 
 _MODE_WORDS = ("pit", "current")
 
@@ -54,6 +53,12 @@ def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]
     p.add_argument(
         "--fill-model", choices=("path", "pessimistic"), help="override backtest.fill_model"
     )
+    p.add_argument(
+        "--params",
+        metavar="HASH",
+        help="trade a parameter set recorded in the store (by its hash, or a unique "
+        "beginning of it) instead of the files in force; app.yaml stays the current one",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--report", metavar="DIR", help="write an HTML report and CSVs into DIR")
     cache_and_progress_options(p)
@@ -76,18 +81,32 @@ def cache_and_progress_options(p: argparse.ArgumentParser) -> None:
 
 
 def _run_id(scenario: str) -> str:
+    from workstation.core.calendar import ET
+
     stamp = datetime.now(ET).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{scenario}"
 
 
-def _progress(out: TextIO, name: str, mode: str) -> Callable[[int, int, date], None] | None:
+def _progress(
+    out: TextIO,
+    name: str,
+    mode: str,
+    db: Path | None = None,
+    first: date | None = None,
+    total: int = 0,
+) -> Callable[[int, int, date], None] | None:
     if mode == "json":
-
+        # Each line names the store being written (``db``); the first comes before the store
+        # exists, so an app that stops the run knows which file to remove.
         def line(i: int, n: int, day: date) -> None:
-            doc = {"progress": {"scenario": name, "done": i, "total": n, "session": str(day)}}
-            out.write(json.dumps(doc) + "\n")
+            doc: dict[str, Any] = {"scenario": name, "done": i, "total": n, "session": str(day)}
+            if db is not None:
+                doc["store"] = str(db)
+            out.write(json.dumps({"progress": doc}) + "\n")
             out.flush()
 
+        if db is not None and first is not None:
+            line(0, total, first)
         return line
     if mode == "none" or not out.isatty():
         return None
@@ -116,14 +135,27 @@ def _costs(cfg: Config) -> dict[str, float]:
 
 
 def backtest_command(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from workstation.context import open_context
+    from workstation.core.overrides import apply_overrides
+    from workstation.research.backtest import ASSUMPTIONS, run_backtest
+    from workstation.research.history import load_history, resolve_period
     from workstation.research.results import analyze, results_json
+    from workstation.research.run_bars import keep_bars
     from workstation.research.run_info import Coverage, RunInfo
+    from workstation.research.scans import ScanCache, ScanService
+    from workstation.research.scenarios import resolve, scenario_config
     from workstation.research.stats import Period as StatsPeriod
+    from workstation.research.stats import StatsOptions
+    from workstation.store import Store
 
     universe_arg = getattr(args, "universe", None)
     if universe_arg in _MODE_WORDS:
         args.universe = None  # a mode, not a CSV for the context
     ctx = open_context(args)
+    if args.params:
+        _use_param_set(ctx, args.params)
     cfg = ctx.cfg
     if args.fill_model:
         cfg = apply_overrides(cfg, {"app.backtest.fill_model": args.fill_model})
@@ -149,18 +181,24 @@ def backtest_command(args: argparse.Namespace) -> int:
                 sc_cfg = scenario_config(cfg, sc)
                 scans.prefetch(scan_days, sc_cfg)
                 db = folder / f"{_run_id(sc.name)}.db"
-                run = _run_or_fail(
-                    run_backtest(
-                        sc_cfg,
-                        history.data,
-                        period.first,
-                        period.last,
-                        db,
-                        scans,
-                        cal,
-                        progress=_progress(sys.stderr, sc.name, args.progress),
-                    )
+                progress = _progress(
+                    sys.stderr, sc.name, args.progress, db, period.first, len(sessions)
                 )
+                with _removed_unless_finished(db):
+                    run = _run_or_fail(
+                        run_backtest(
+                            sc_cfg,
+                            history.data,
+                            period.first,
+                            period.last,
+                            db,
+                            scans,
+                            cal,
+                            progress=progress,
+                        )
+                    )
+                    with Store.open(db) as kept:
+                        keep_bars(kept, bars, bench, period.first, period.last)
                 if run.differences:
                     raise UserError(f"the backtest's new store disagreed with its broker: {run}")
                 first_cov = history.membership.coverage(sessions[0], bars)
@@ -177,8 +215,9 @@ def backtest_command(args: argparse.Namespace) -> int:
                     overrides=dict(sc.overrides),
                     param_hash=sc_cfg.param_hash,
                 )
-                result = analyze(db, info, benchmark_closes=closes)
-                _list_run(ctx, db, sc, sc_cfg, period, history, result)
+                options = StatsOptions(risk_free_rate=sc_cfg.app.backtest.risk_free_rate)
+                result = analyze(db, info, benchmark_closes=closes, options=options)
+                _list_run(ctx, db, sc, sc_cfg, period, history, result, base=cfg)
                 results.append((sc, run, result, sc_cfg))
     finally:
         if cache is not None:
@@ -203,6 +242,8 @@ def data_problems(history: History, period: Period, warmup: int) -> dict[str, An
     """What the data validation (rules §14) found: in the whole source, and in the bars the
     period's scans and sessions read (its warm-up included), by kind and symbol. Those bars
     were not served (invalid, conflicting, spikes) or not traded (zero volume)."""
+    import numpy as np
+
     from workstation.market.validation import problems_in
 
     bars = history.data.bars
@@ -219,7 +260,35 @@ def data_problems(history: History, period: Period, warmup: int) -> dict[str, An
     }
 
 
+def _use_param_set(ctx: Context, key: str) -> None:
+    """Make the recorded parameter set ``key`` the configuration of this command."""
+    from workstation.research.param_sets import load_param_set
+
+    cfg, row = load_param_set(ctx.cfg, ctx.paths.db_path, key)
+    if cfg.param_hash != row.hash:
+        sys.stderr.write(
+            f"note: parameter set {row.hash} was recorded by an earlier version of the app; "
+            f"with the parameters added since at their defaults its hash is {cfg.param_hash}\n"
+        )
+    ctx.config.current = cfg  # this command only: nothing is written to the files
+
+
+@contextlib.contextmanager
+def _removed_unless_finished(db: Path) -> Iterator[None]:
+    """A run that stops half-way (an error, Ctrl-C) leaves no partial store behind: only a
+    finished run's store is kept and listed."""
+    try:
+        yield
+    except BaseException:
+        from workstation.research.runs import delete_store
+
+        delete_store(db)
+        raise
+
+
 def _run_or_fail(coro: Any) -> BacktestRun:
+    from workstation.research.backtest import BacktestError
+
     try:
         return asyncio.run(coro)
     except BacktestError as exc:
@@ -234,8 +303,13 @@ def _list_run(
     period: Period,
     history: History,
     result: Any,
+    *,
+    base: Config,
 ) -> None:
-    """List the run in the home's store (the app's research views find it there)."""
+    """List the run in the home's store (the app's research views find it there), with the
+    parameter set the command started from (so it can be backtested again by its hash)."""
+    from workstation.core.calendar import ET
+    from workstation.core.param_sets import params_yaml
     from workstation.research.results import comparison_row
     from workstation.store import Store, StoreError
 
@@ -243,10 +317,21 @@ def _list_run(
         store = Store.open(ctx.paths.db_path)
     except StoreError as exc:
         raise UserError(f"the backtest is in {db}, but it could not be listed: {exc}") from None
+    info = result.info
+    summary = {
+        **comparison_row(result),
+        "costs": dict(info.costs),
+        "coverage": None if info.coverage is None else info.coverage.as_json(),
+        "risk_free_rate": result.stats.options.risk_free_rate,
+    }
     try:
+        now = datetime.now(ET)
+        store.record_param_set(
+            base.param_hash, params_yaml(base), f"backtest {db.stem}", at=now, actor="user"
+        )
         store.record_backtest(
             db.stem,
-            at=datetime.now(ET),
+            at=now,
             scenario=sc.name,
             first=period.first,
             last=period.last,
@@ -257,7 +342,7 @@ def _list_run(
             fill_model=cfg.app.backtest.fill_model,
             path=str(db),
             overrides=dict(sc.overrides),
-            summary=comparison_row(result),
+            summary=summary,
         )
     finally:
         store.close()
@@ -317,4 +402,4 @@ def _print_text(doc: dict[str, Any], out: TextIO) -> None:
     out.write("\n")
 
 
-__all__ = ["backtest_command", "register", "resolve_period"]
+__all__ = ["backtest_command", "cache_and_progress_options", "register"]

@@ -22,14 +22,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from workstation.core.bar_problems import problems_text
 from workstation.core.calendar import TradingCalendar
 from workstation.core.clock import Clock
 from workstation.core.config import Config
 from workstation.core.events import EventBus, LogEvent, ScanFailed, ScanFinished, ScanStarted
 from workstation.core.models import ApprovalState, Group, Universe
+from workstation.core.param_sets import params_yaml
 from workstation.engine.rules.approval import (
     Decided,
     carry_decisions,
@@ -304,7 +303,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, ScanError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
-
-
-def params_yaml(cfg: Config) -> str:
-    return yaml.safe_dump(cfg.trading_params(), sort_keys=False)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from workstation.research.figures import FigureBuilder, Figures
-from workstation.research.returns import EquityCurve, empyrical, return_figures
+from workstation.research.returns import EquityCurve, drawdown_series, empyrical, return_figures
 
 
 def _normalised(closes: pd.Series) -> pd.Series:
@@ -76,4 +76,12 @@ def benchmark_figures(
     return f.build(), scaled
 
 
-__all__ = ["benchmark_figures"]
+def benchmark_drawdown(start_equity: float, scaled: pd.Series) -> pd.Series:
+    """The drawdown of the benchmark's value ``scaled`` (from :func:`benchmark_figures`),
+    measured like the strategy's: from the same starting equity, which counts as a peak."""
+    values = np.concatenate([[start_equity], scaled.to_numpy(dtype=float)])
+    r = values[1:] / values[:-1] - 1
+    return drawdown_series(pd.Series(r, index=scaled.index))
+
+
+__all__ = ["benchmark_drawdown", "benchmark_figures"]

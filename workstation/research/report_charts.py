@@ -3,12 +3,9 @@ the distribution of R, and each trade's MFE against its MAE."""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
+from workstation.research.benchmark import benchmark_drawdown
 from workstation.research.markup import Markup, el
 from workstation.research.results import RunResult
-from workstation.research.returns import drawdown_series
 from workstation.research.svg import (
     PALETTE,
     Line,
@@ -40,9 +37,7 @@ def drawdown_chart(run: RunResult) -> Markup:
     lines = [Line("drawdown", [0.0, *st.drawdown], DD_COLOR, fill_to_zero=True)]
     bench = st.benchmark_curve
     if bench is not None:
-        values = np.concatenate([[st.curve.start_equity], bench.to_numpy(dtype=float)])
-        r = values[1:] / values[:-1] - 1
-        dd = drawdown_series(pd.Series(r, index=bench.index))
+        dd = benchmark_drawdown(st.curve.start_equity, bench)
         symbol = str(st.benchmark.get("symbol") or "SPY")
         lines.append(Line(f"{symbol} drawdown", [0.0, *dd], BENCH_COLOR))
     return line_chart("Drawdown from the running peak", labels, lines, percent)

@@ -104,6 +104,11 @@ class ScansRepo(StoreCore):
         with self._read() as db:
             return self._param_set(db, hash)
 
+    def param_sets(self) -> list[ParamSetRow]:
+        """Every recorded parameter set, newest first."""
+        rows = self._rows("SELECT * FROM param_sets ORDER BY created_at DESC, id DESC", [])
+        return [cv.from_row(ParamSetRow, r) for r in rows]
+
     @staticmethod
     def _param_set(db: Any, hash: str) -> ParamSetRow | None:
         rows = list(db.query("SELECT * FROM param_sets WHERE hash = ?", [hash]))

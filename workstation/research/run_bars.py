@@ -1,0 +1,66 @@
+"""The daily bars a backtest's results are read with, kept in the run's own store.
+
+A run's figures compare it with SPY's buy-and-hold, and the research window shows each trade
+on the chart of its symbol. Both need daily bars the trading records do not hold, and the
+market a run was made on may since have changed (another simulated seed, a newer replay file,
+a refilled bar cache). So when a backtest has finished, the bars of the benchmark and of every
+symbol it traded, from a while before its first session to a little after its last, are
+written into its store's bar table under the feed ``backtest``: the run reads back as it was
+made, with no market at hand.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from workstation.core.bars import DailyBars
+from workstation.store import Store
+
+#: The bar table's feed of the bars a run keeps.
+FEED = "backtest"
+#: Sessions kept before the first session (a trade's chart shows its run-up) and after the
+#: last (the chart of a trade closed on the last session still shows a few bars after it).
+BEFORE, AFTER = 60, 10
+
+
+def keep_bars(
+    store: Store, bars: DailyBars, benchmark: str, first: date, last: date
+) -> tuple[str, ...]:
+    """Write into ``store`` the bars of ``benchmark`` and of every symbol the run traded
+    (closed trades and positions still open), from ``BEFORE`` sessions before ``first`` to
+    ``AFTER`` after ``last``; returns the symbols kept."""
+    traded = {t.symbol for t in store.trades()} | {p.symbol for p in store.open_positions()}
+    symbols = tuple(s for s in sorted({benchmark, *traded}) if s in bars)
+    if not symbols:
+        return ()
+    dates = bars.dates
+    lo = max(int(np.searchsorted(dates, np.datetime64(first, "D"))) - BEFORE, 0)
+    hi = min(
+        int(np.searchsorted(dates, np.datetime64(last, "D"), side="right")) + AFTER, len(dates)
+    )
+    long = bars.select(list(symbols)).to_long()
+    day = pd.to_datetime(long["date"]).dt.normalize()
+    window = (day >= pd.Timestamp(dates[lo])) & (day <= pd.Timestamp(dates[hi - 1]))
+    store.put_bars(FEED, long[window])
+    return symbols
+
+
+def kept_closes(store: Store, symbol: str) -> pd.Series | None:
+    """The kept daily closes of ``symbol`` indexed by date (None: the run kept none)."""
+    got = store.get_bars([symbol], None, None, FEED)
+    if got.empty:
+        return None
+    return pd.Series(got["close"].to_numpy(dtype=float), index=pd.DatetimeIndex(got["date"]))
+
+
+def kept_bars(store: Store, symbol: str, start: date, end: date) -> pd.DataFrame:
+    """The kept bars of ``symbol`` from ``start`` to ``end`` (columns date, open, high, low,
+    close, volume; empty when the run kept none)."""
+    got = store.get_bars([symbol], start, end, FEED)
+    return got.drop(columns=["symbol"]).reset_index(drop=True)
+
+
+__all__ = ["AFTER", "BEFORE", "FEED", "keep_bars", "kept_bars", "kept_closes"]
