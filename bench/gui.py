@@ -22,6 +22,9 @@ Startup: ``workstation --self-test`` from source, offscreen: "window shown after
 start of the ``workstation`` command to the main window shown; next to it, how long a fresh
 interpreter takes just to import Qt's widgets and pyqtgraph on this machine now.
 
+Then the app's rounds again with the Research window open and a real backtest running
+(``workstation backtest`` as its own process, with its scan workers).
+
 Targets (issue 6): no stall above 50 ms; the window within 3 s of launch.
 """
 
@@ -55,11 +58,16 @@ from tests.gui.load_rig import (  # noqa: E402
     measure,
     open_desk,
     plant_positions,
+    start_backtest,
+    stop_backtest,
 )
 from workstation.app import make_window  # noqa: E402
 from workstation.ui.gc_guard import collection_on_gui_thread  # noqa: E402
+from workstation.ui.research import close_research  # noqa: E402
 
 SECTION = "## GUI responsiveness (bench/gui.py)"
+#: The backtest running in the Research window meanwhile: months of the simulated S&P 500.
+BACKTEST_PERIOD = (date(2024, 6, 3), date(2025, 3, 7))
 
 
 class _NoSecrets:
@@ -70,7 +78,9 @@ class _NoSecrets:
         raise RuntimeError("the benchmark stores no keys")
 
 
-async def _rounds(n: int, rate: float, seconds: float) -> tuple[list[LoadResult], list[LoadResult]]:
+async def _rounds(
+    n: int, rate: float, seconds: float
+) -> tuple[list[LoadResult], list[LoadResult], list[LoadResult]]:
     with tempfile.TemporaryDirectory(prefix="ws-bench-gui-") as tmp:
         engines = build_engines(Path(tmp) / "home")
         await plant_positions(engines)
@@ -81,6 +91,7 @@ async def _rounds(n: int, rate: float, seconds: float) -> tuple[list[LoadResult]
         win.show()
         app_runs: list[LoadResult] = []
         base_runs: list[LoadResult] = []
+        research_runs: list[LoadResult] = []
         try:
             await measure(engines, rate=rate, min_s=1.5)  # warm-up: first paints, first scan
             for i in range(n):
@@ -89,11 +100,23 @@ async def _rounds(n: int, rate: float, seconds: float) -> tuple[list[LoadResult]
                     (base_runs if on_loop else app_runs).append(r)
                     label = "baseline (scan on the loop)" if on_loop else "app (scan in executor)"
                     print(r.line(f"round {i + 1} {label}"), flush=True)
+            # The same load with the Research window open and a real backtest running.
+            rw = await start_backtest(win, *BACKTEST_PERIOD)
+            try:
+                for i in range(n):
+                    r = await measure(engines, rate=rate, min_s=seconds)
+                    if not rw.process.running:
+                        raise SystemExit("the backtest ended before the measurements did")
+                    research_runs.append(r)
+                    print(r.line(f"round {i + 1} app, a backtest running"), flush=True)
+            finally:
+                await stop_backtest(rw)
         finally:
+            close_research(win)
             win._shutdown_state = "stopped"
             win.close()
             await engines.facade.shutdown()
-        return app_runs, base_runs
+        return app_runs, base_runs, research_runs
 
 
 def _import_floor() -> float:
@@ -149,6 +172,7 @@ def _summary(runs: list[LoadResult]) -> dict[str, float]:
 def report(
     app: dict[str, float],
     base: dict[str, float],
+    research: dict[str, float],
     shown: list[float],
     floor: float,
     rounds: int,
@@ -186,6 +210,23 @@ def report(
         f"{base['scan_med']:.2f} s | |",
         f"| of which computing (scan_session) | {app['compute_med']:.0f} ms | "
         f"{base['compute_med']:.0f} ms | |",
+        "",
+        "The same load with the Research window open and a real backtest running meanwhile "
+        "(`workstation backtest` of months of the simulated S&P 500 as its own process, its "
+        "scan workers beside it on the same 2 cores; the window reads its progress lines):",
+        "",
+        "| | the app | the app, a backtest running |",
+        "|---|---:|---:|",
+        f"| longest stall, median of rounds (wall clock) | {app['stall_med']:.1f} ms | "
+        f"{research['stall_med']:.1f} ms |",
+        f"| longest busy stretch of the loop thread (CPU), median | {app['busy_med']:.1f} ms | "
+        f"{research['busy_med']:.1f} ms |",
+        f"| longest busy stretch, worst round | {app['busy_max']:.1f} ms | "
+        f"{research['busy_max']:.1f} ms |",
+        f"| p99 gap between 10 ms beats, median | {app['p99_med']:.1f} ms | "
+        f"{research['p99_med']:.1f} ms |",
+        f"| ticks per second achieved (lowest round) | {app['rate_min']:.0f} | "
+        f"{research['rate_min']:.0f} |",
         "",
         f"Window shown after launch (`workstation --self-test`, {len(shown)} runs): "
         f"median {statistics.median(shown):.2f} s, worst {max(shown):.2f} s (target 3 s); a "
@@ -235,12 +276,15 @@ def main(argv: list[str] | None = None) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop, collection_on_gui_thread(app):  # as the app runs
-        app_runs, base_runs = loop.run_until_complete(_rounds(args.rounds, args.rate, args.seconds))
+        app_runs, base_runs, research_runs = loop.run_until_complete(
+            _rounds(args.rounds, args.rate, args.seconds)
+        )
     floor = _import_floor()
     shown = _startup(args.startup_runs)
     text = report(
         _summary(app_runs),
         _summary(base_runs),
+        _summary(research_runs),
         shown,
         floor,
         args.rounds,

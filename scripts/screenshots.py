@@ -21,6 +21,9 @@ scan, the status strip, readable words, the rest), the dialogs over the window t
 as the screen shows them (``dialog-NAME-WxH-THEME.png``). With the real engines the clock
 then runs on to the evening's scan, where it pauses for the review
 (``panel-status-review-WxH-THEME.png``, ``main-window-review-WxH-THEME.png``).
+
+The Research window is shot by ``scripts/screenshots_research.py`` (real backtests run in it;
+``--only research`` makes those alone, ``--only main`` the rest).
 """
 
 from __future__ import annotations
@@ -224,6 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--theme", default="both", choices=("dark", "light", "both"))
     ap.add_argument("--engine", default="real", choices=("real", "fake"))
     ap.add_argument("--sessions", type=int, default=6, help="simulated sessions to run first")
+    ap.add_argument(
+        "--only",
+        choices=("all", "main", "research"),
+        default="all",
+        help="main: the main window, its panels and dialogs; research: the Research window "
+        "(scripts/screenshots_research.py: it runs real backtests)",
+    )
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -231,6 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([])
     assert isinstance(app, QApplication)
     app.setQuitOnLastWindowClosed(False)
+    if args.only in ("all", "research"):
+        from scripts.screenshots_research import shoot_research
+
+        themes = ("dark", "light") if args.theme == "both" else (args.theme,)
+        shoot_research(app, out, themes)
+    if args.only == "research":
+        return 0
     if args.engine == "fake":
         with tempfile.TemporaryDirectory(prefix="ws-shots-") as tmp:
             paths = Paths.resolve(Path(tmp) / "home").ensure()

@@ -219,6 +219,40 @@ async def measure(
     )
 
 
+async def start_backtest(win: Any, first: date, last: date, timeout_s: float = 300.0) -> Any:
+    """Open the window's Research window and start a real backtest there (``workstation
+    backtest`` as its own process, the home's market); returns the research window once the
+    run trades its sessions (its history loaded, its scan workers busy)."""
+    from workstation.ui.research import open_research
+    from workstation.ui.research.launch import RunRequest
+
+    rw = open_research(win)
+    await _until(lambda: rw.facts is not None, timeout_s, "the research window's set-up")
+    rw.start_run(RunRequest(scenarios=("combined",), first=first, last=last))
+    await _until(
+        lambda: rw.process.last is not None and rw.process.last.done >= 1,
+        timeout_s,
+        "the backtest's first session",
+    )
+    return rw
+
+
+async def stop_backtest(rw: Any, timeout_s: float = 60.0) -> None:
+    """Cancel the research window's run and wait until it (and its files) are gone."""
+    done: list[Any] = []
+    rw.process.cancelled.connect(done.append)
+    rw.cancel_run()
+    await _until(lambda: bool(done) or not rw.process.running, timeout_s, "the cancelled run")
+
+
+async def _until(cond: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
 def unscanned_session(engines: Any) -> date:
     """The newest session up to SCAN_DAY without a scan: each measurement scans a session
     for the first time. (At 10:30 of SESSION, SCAN_DAY's list is being traded: a re-run of it
@@ -264,5 +298,7 @@ __all__ = [
     "measure",
     "open_desk",
     "plant_positions",
+    "start_backtest",
+    "stop_backtest",
     "unscanned_session",
 ]

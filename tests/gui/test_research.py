@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtTest import QTest
@@ -146,6 +147,15 @@ def click_row(qtbot: Any, table: QAbstractItemView, row: int, **kw: Any) -> None
     qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center(), **kw)
 
 
+def shown_trade(view: Any) -> int | None:
+    """The trade the chart shows, once it is drawn (its indicators come from a thread)."""
+    c = view.trade_chart
+    drawn = view.chart.data
+    if c is None or drawn is None or view.chart._pending is not None:
+        return None
+    return c.trade.id if drawn.symbol == c.trade.symbol else None
+
+
 def group_alive(pgid: int) -> list[int]:
     """Processes of the process group ``pgid`` that still run (zombies are gone)."""
     alive = []
@@ -211,21 +221,27 @@ def test_a_backtest_set_up_run_read_compared_and_exported_with_keys_and_mouse(
     table = rw.results.trades
     click_row(qtbot, table, 1)
     wanted = table.current_row()
-    qtbot.waitUntil(
-        lambda: rw.results.chart.chart is not None and rw.results.chart.chart.trade.id == wanted.id,
-        timeout=10_000,
-    )
-    chart = rw.results.chart.chart
-    assert not chart.bars.empty and chart.dates[chart.entry_index] == wanted.entry_session
-    assert chart.dates[chart.exit_index] == wanted.exit_session
-    assert chart.sl is not None and chart.tp is not None
-    legend = rw.results.chart.legend.text()
-    for word in ("entry", "stop&nbsp;loss", "take&nbsp;profit", "exit"):
-        assert word in legend
+    view = rw.results.chart
+    qtbot.waitUntil(lambda: shown_trade(view) == wanted.id, timeout=20_000)
+    c = view.trade_chart
+    assert c.dates[c.entry_index] == wanted.entry_session
+    assert c.dates[c.exit_index] == wanted.exit_session
+    # The app's chart: the symbol's bars with the levels the trade was managed by, labelled,
+    # and its entry and exit marked on their bars.
+    drawn = view.chart.data
+    assert drawn.symbol == wanted.symbol and len(drawn) == c.show
+    labels = [lv.label for lv in view.chart.levels]
+    assert labels[:3] == ["Entry", "SL", "TP"]
+    assert round(view.chart.levels[0].value, 4) == round(wanted.entry_price, 4)
+    marks = [m.getData() for m in view._marks if isinstance(m, pg.ScatterPlotItem)]
+    assert [(int(x[0]), round(float(y[0]), 4)) for x, y in marks] == [
+        (c.entry_index, round(wanted.entry_price, 4)),
+        (c.exit_index, round(wanted.exit_price, 4)),
+    ]
     # The keyboard moves through the trades: the chart follows.
     QTest.keyClick(table, Qt.Key.Key_Down)
     after = table.current_row()
-    qtbot.waitUntil(lambda: rw.results.chart.chart.trade.id == after.id, timeout=10_000)
+    qtbot.waitUntil(lambda: shown_trade(view) == after.id, timeout=20_000)
 
     # The HTML report, written off the loop into the folder chosen.
     out = tmp_path / "report"
@@ -236,8 +252,19 @@ def test_a_backtest_set_up_run_read_compared_and_exported_with_keys_and_mouse(
     qtbot.waitUntil(lambda: rw.results.report_link.isVisible(), timeout=5_000)
     assert "time-exit-3" in (out / "report.html").read_text(encoding="utf-8")  # its scenario
 
-    # The runs made are listed; one re-opens from the list with the keyboard.
+    # The run recorded the parameter set it started from: the set-up offers it (its time and
+    # source), and choosing it is choosing --params HASH.
     click_tab(qtbot, rw.tabs, SETUP)
+    combo = s.params
+    qtbot.waitUntil(lambda: combo.count() == 2, timeout=10_000)
+    assert run.result.param_hash in combo.itemText(1) and "backtest " in combo.itemText(1)
+    combo.setFocus()
+    QTest.keyClick(combo, Qt.Key.Key_Down)
+    assert combo.currentData() == run.result.param_hash
+    assert s.request().params == run.result.param_hash  # type: ignore[union-attr]
+    assert s.params_note.text() == "The same trading parameters as the current files."
+
+    # The runs made are listed; one re-opens from the list with the keyboard.
     runs_table = s.runs
     qtbot.waitUntil(lambda: runs_table.source.rowCount() == 2, timeout=10_000)
     click_row(qtbot, runs_table, 0)

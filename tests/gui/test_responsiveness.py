@@ -23,6 +23,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,16 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from tests.gui.conftest import MemorySecrets
-from tests.gui.load_rig import build_engines, measure, open_desk, plant_positions
+from tests.gui.load_rig import (
+    build_engines,
+    measure,
+    open_desk,
+    plant_positions,
+    start_backtest,
+    stop_backtest,
+)
 from workstation.app import make_window
+from workstation.ui.research import close_research
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(240)]
 
@@ -43,6 +52,8 @@ WINDOW_S = 3.0
 IMPORT_FLOOR_S = 1.0
 
 REPO = Path(__file__).resolve().parents[2]
+#: Months of the simulated S&P 500 (the self-test's date): a run that outlasts the measurement.
+BACKTEST_PERIOD = (date(2024, 6, 3), date(2025, 3, 7))
 
 
 def test_the_loop_never_stalls_during_a_scan_and_2000_quotes_a_second(
@@ -82,6 +93,41 @@ def test_the_loop_never_stalls_during_a_scan_and_2000_quotes_a_second(
         "on the loop"
     )
     assert result.worst_busy_ms < baseline.worst_busy_ms, result.line("executor")
+
+
+def test_the_loop_never_stalls_with_a_backtest_running_in_the_research_window(
+    qtbot: Any, qloop: Any, tmp_path: Path
+) -> None:
+    """The same load with the Research window open and a real backtest running (its own
+    process and scan workers, its progress lines read on the loop): the same target."""
+    engines = build_engines(tmp_path / "home")
+    qloop.run_until_complete(plant_positions(engines))
+    settings = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
+    win = make_window(engines, settings=settings, secrets=MemorySecrets())
+    qtbot.addWidget(win)
+    open_desk(win)
+    win.show()
+    qtbot.waitExposed(win)
+    lines: list[Any] = []
+    try:
+        rw = qloop.run_until_complete(start_backtest(win, *BACKTEST_PERIOD))
+        rw.process.progress.connect(lines.append)
+        result = qloop.run_until_complete(asyncio.wait_for(measure(engines), 90))
+        running = rw.process.running
+        qloop.run_until_complete(stop_backtest(rw))
+    finally:
+        close_research(win)
+        win._shutdown_state = "stopped"
+        win.close()
+        qloop.run_until_complete(_stop(engines))
+    print("\n" + result.line("scan in the executor, a backtest running"))
+    # The backtest ran all through the measurement, its progress reaching the window.
+    assert running and len(lines) >= 2, (running, len(lines))
+    assert result.positions == 8 and result.scan_candidates == 12
+    assert result.beats >= 150
+    assert result.worst_busy_ms < MAX_STALL_MS, result.line("with a backtest")
+    if _load_per_core() < 1.0:
+        assert result.worst_stall_ms < MAX_STALL_MS + CI_MARGIN_MS, result.line("with a backtest")
 
 
 def _load_per_core() -> float:

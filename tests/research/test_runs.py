@@ -129,8 +129,9 @@ def test_a_trade_opens_on_its_chart_with_its_levels(made: dict[str, Any]) -> Non
         dates = chart.dates
         assert dates[chart.entry_index] == trade.entry_session
         assert dates[chart.exit_index] == trade.exit_session
-        assert chart.entry_index >= 20 and len(dates) - 1 - chart.exit_index >= 5  # room around
-        bar = chart.bars.iloc[chart.exit_index]
+        assert chart.entry_index == 20 and len(dates) - 1 - chart.exit_index >= 5  # room around
+        assert len(chart.bars) - chart.show >= 200  # the indicators' warm-up before the shown
+        bar = chart.bars.iloc[len(chart.bars) - chart.show + chart.exit_index]
         assert bar["low"] - 0.01 <= trade.exit_price <= bar["high"] + 0.01
         assert chart.sltp_index == min(chart.entry_index + 1, chart.exit_index)  # day 2
         long = trade.side == "long"

@@ -21,30 +21,47 @@ from workstation.store import Store
 
 #: The bar table's feed of the bars a run keeps.
 FEED = "backtest"
-#: Sessions kept before the first session (a trade's chart shows its run-up) and after the
-#: last (the chart of a trade closed on the last session still shows a few bars after it).
-BEFORE, AFTER = 60, 10
+#: Sessions kept before a symbol's first trade (the chart's indicators need that much history:
+#: SMA200 and the Wilder smoothers) and after its last (a trade closed on the last session still
+#: shows a few bars after it). The benchmark is kept over the whole period, from ``BEFORE``.
+BEFORE, AFTER = 260, 10
 
 
 def keep_bars(
     store: Store, bars: DailyBars, benchmark: str, first: date, last: date
 ) -> tuple[str, ...]:
-    """Write into ``store`` the bars of ``benchmark`` and of every symbol the run traded
-    (closed trades and positions still open), from ``BEFORE`` sessions before ``first`` to
-    ``AFTER`` after ``last``; returns the symbols kept."""
-    traded = {t.symbol for t in store.trades()} | {p.symbol for p in store.open_positions()}
-    symbols = tuple(s for s in sorted({benchmark, *traded}) if s in bars)
+    """Write into ``store`` the bars of ``benchmark`` (from ``BEFORE`` sessions before
+    ``first`` to ``AFTER`` after ``last``) and of every symbol the run traded (closed trades
+    and positions still open: from ``BEFORE`` sessions before its first entry to ``AFTER``
+    after its last exit); returns the symbols kept."""
+    spans: dict[str, tuple[date, date]] = {benchmark: (first, last)}
+
+    def cover(symbol: str, start: date, end: date) -> None:
+        lo, hi = spans.get(symbol, (start, end))
+        spans[symbol] = (min(lo, start), max(hi, end))
+
+    for t in store.trades():
+        cover(t.symbol, t.entry_session, t.exit_session)
+    for p in store.open_positions():
+        cover(p.symbol, p.entry_session, last)
+    symbols = tuple(s for s in sorted(spans) if s in bars)
     if not symbols:
         return ()
     dates = bars.dates
-    lo = max(int(np.searchsorted(dates, np.datetime64(first, "D"))) - BEFORE, 0)
-    hi = min(
-        int(np.searchsorted(dates, np.datetime64(last, "D"), side="right")) + AFTER, len(dates)
-    )
     long = bars.select(list(symbols)).to_long()
     day = pd.to_datetime(long["date"]).dt.normalize()
-    window = (day >= pd.Timestamp(dates[lo])) & (day <= pd.Timestamp(dates[hi - 1]))
-    store.put_bars(FEED, long[window])
+    keep = np.zeros(len(long), dtype=bool)
+    for sym in symbols:
+        start, end = spans[sym]
+        lo = max(int(np.searchsorted(dates, np.datetime64(start, "D"))) - BEFORE, 0)
+        stop = int(np.searchsorted(dates, np.datetime64(end, "D"), side="right"))
+        hi = min(stop + AFTER, len(dates)) - 1
+        keep |= (
+            (long["symbol"] == sym).to_numpy()
+            & (day >= pd.Timestamp(dates[lo])).to_numpy()
+            & (day <= pd.Timestamp(dates[hi])).to_numpy()
+        )
+    store.put_bars(FEED, long[keep])
     return symbols
 
 

@@ -19,7 +19,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from workstation.core.param_sets import flat_params, param_differences
+from workstation.core.config import Config
+from workstation.core.param_sets import config_with_params, flat_params, param_differences
+from workstation.core.schema import SchemaError
 from workstation.research.backtest import ASSUMPTIONS
 from workstation.research.results import RunResult, analyze
 from workstation.research.run_bars import kept_bars, kept_closes
@@ -42,6 +44,7 @@ class OpenedRun:
     row: BacktestRow
     result: RunResult
     params: Mapping[str, Any]
+    config: Config | None = None  # its trading parameters (None: not recorded or no longer valid)
 
     @property
     def id(self) -> str:
@@ -83,12 +86,17 @@ def run_info(row: BacktestRow) -> RunInfo:
     )
 
 
-def _params_of(store: Store, param_hash: str) -> dict[str, Any]:
+def _params_of(store: Store, param_hash: str) -> tuple[dict[str, Any], Config | None]:
+    """The run's parameter set as flat keys, and as a configuration (app.yaml's defaults)."""
     got = store.param_set(param_hash)
     if got is None:
-        return {}
+        return {}, None
     data = yaml.safe_load(got.yaml)
-    return flat_params(data) if isinstance(data, Mapping) else {}
+    try:
+        config: Config | None = config_with_params(Config(), got.yaml)
+    except SchemaError:  # recorded by a version whose parameters no longer validate
+        config = None
+    return (flat_params(data) if isinstance(data, Mapping) else {}), config
 
 
 def open_run(row: BacktestRow, *, min_trades: int | None = None) -> OpenedRun:
@@ -101,14 +109,14 @@ def open_run(row: BacktestRow, *, min_trades: int | None = None) -> OpenedRun:
         options = StatsOptions(options.risk_free_rate, min_trades, options.min_sessions)
     try:
         with open_store(path) as store:
-            params = _params_of(store, row.param_hash)
+            params, config = _params_of(store, row.param_hash)
             bench = str(params.get("scanner.universe.benchmark") or DEFAULT_BENCHMARK)
             closes = kept_closes(store, bench)
             result = analyze(store, run_info(row), benchmark_closes=closes, options=options)
     except Exception as exc:  # a damaged or foreign file: say which and why, in one line
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RunUnreadable(f"run {row.id} cannot be read from {path}: {first}") from None
-    return OpenedRun(row, result, params)
+    return OpenedRun(row, result, params, config)
 
 
 # ------------------------------------------------------------------ two runs compared
@@ -142,12 +150,15 @@ def parameter_differences(a: OpenedRun, b: OpenedRun) -> list[tuple[str, Any, An
 class TradeChart:
     """A trade and the daily bars around it, with the levels it was managed by.
 
-    ``entry_index`` / ``exit_index``: the bars of the entry and exit sessions. ``sltp_index``:
-    the first bar on which the stop loss and take profit applied (day ``sltp_from_day``);
-    before it only the emergency exit at ``emergency`` did."""
+    ``bars``: daily bars indexed by session, the last ``show`` of them shown (the ones before
+    are the indicators' warm-up). ``entry_index`` / ``exit_index``: the shown bars of the entry
+    and exit sessions; ``sltp_index``: the first shown bar on which the stop loss and take
+    profit applied (day ``sltp_from_day``); before it only the emergency exit at ``emergency``
+    did."""
 
     trade: TradeRow
     bars: pd.DataFrame
+    show: int
     entry_index: int
     exit_index: int
     sl: float | None
@@ -157,7 +168,8 @@ class TradeChart:
 
     @property
     def dates(self) -> list[date]:
-        return [d.date() for d in pd.to_datetime(self.bars["date"])]
+        """The sessions of the shown bars."""
+        return [d.date() for d in self.bars.index[len(self.bars) - self.show :]]
 
 
 def _bar_index(dates: Sequence[date], day: date) -> int:
@@ -168,20 +180,24 @@ def _bar_index(dates: Sequence[date], day: date) -> int:
     return max(len(dates) - 1, 0)
 
 
-def trade_chart(run: OpenedRun, trade: TradeRow, *, before: int = 20, after: int = 8) -> TradeChart:
+def trade_chart(
+    run: OpenedRun, trade: TradeRow, *, before: int = 20, after: int = 8, warmup: int = 260
+) -> TradeChart:
     """The chart of ``trade`` (a trade of ``run``): ``before`` sessions before its entry to
-    ``after`` after its exit, from the bars the run kept."""
-    start = pd.Timestamp(trade.entry_session) - pd.Timedelta(days=before * 7 // 5 + 7)
-    end = pd.Timestamp(trade.exit_session) + pd.Timedelta(days=after * 7 // 5 + 7)
+    ``after`` after its exit shown, with ``warmup`` sessions more before them for the
+    indicators, from the bars the run kept."""
+    days = (before + warmup) * 7 // 5 + 10
+    start = pd.Timestamp(trade.entry_session) - pd.Timedelta(days=days)
+    end = pd.Timestamp(trade.exit_session) + pd.Timedelta(days=after * 7 // 5 + 10)
     with open_store(run.path) as store:
         position = store.get_position(trade.position_id)
-        bars = kept_bars(store, trade.symbol, start.date(), end.date())
-    dates = [d.date() for d in pd.to_datetime(bars["date"])]
-    entry = _bar_index(dates, trade.entry_session)
-    lo = max(entry - before, 0)
-    bars = bars.iloc[lo : _bar_index(dates, trade.exit_session) + after + 1].reset_index(drop=True)
-    dates = dates[lo : lo + len(bars)]
+        got = kept_bars(store, trade.symbol, start.date(), end.date())
+    bars = got.set_index(pd.DatetimeIndex(got["date"])).drop(columns=["date"])
+    dates = [d.date() for d in bars.index]
     entry, exit_ = _bar_index(dates, trade.entry_session), _bar_index(dates, trade.exit_session)
+    bars = bars.iloc[: exit_ + after + 1]
+    first = max(entry - before, 0)
+    show = len(bars) - first
     sl = tp = None
     if position is not None:
         sl = position.sl_manual if position.sl_manual is not None else position.sl
@@ -193,12 +209,13 @@ def trade_chart(run: OpenedRun, trade: TradeRow, *, before: int = 20, after: int
     return TradeChart(
         trade=trade,
         bars=bars,
-        entry_index=entry,
-        exit_index=exit_,
+        show=show,
+        entry_index=entry - first,
+        exit_index=exit_ - first,
         sl=sl,
         tp=tp,
         emergency=emergency,
-        sltp_index=min(entry + sltp_day - 1, exit_),
+        sltp_index=min(entry + sltp_day - 1, exit_) - first,
     )
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QMenu
+from PySide6.QtWidgets import QMenu
 
 from workstation.ui.research.launch import BacktestLaunch
 
@@ -91,10 +91,9 @@ def attach_research(win: MainWindow, launch: BacktestLaunch) -> QAction:
     # The window's charts follow the theme the main window switches to.
     for theme_action in getattr(win, "theme_actions", {}).values():
         theme_action.triggered.connect(lambda _=False: _retheme(win))
+    # Not QApplication.aboutToQuit: qasync emits it whenever run_until_complete returns. A
+    # run still going when the process exits is ended by the process module's atexit hook.
     win.installEventFilter(_CloseWatch(win))
-    app = QApplication.instance()
-    if app is not None:
-        app.aboutToQuit.connect(lambda: close_research(win))
     return action
 
 

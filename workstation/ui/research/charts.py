@@ -22,7 +22,9 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from workstation.research.runs import TradeChart
 from workstation.store import TradeRow
 from workstation.ui import theme
-from workstation.ui.charts import CandlestickItem, IndexDateAxis, fit_y, style_plot
+from workstation.ui.chart_data import ChartConfig
+from workstation.ui.charts import IndexDateAxis, style_plot
+from workstation.ui.price_chart import ChartLevel, PriceChart
 
 #: Strategy colours of the scatter (readable on both themes), in order of first use.
 PALETTE = ("#4c8dff", "#e5534b", "#2da44e", "#d29922", "#a371f7", "#db61a2", "#39c5cf")
@@ -199,114 +201,126 @@ def _trade_tip(t: TradeRow) -> str:
 
 
 # ------------------------------------------------------------------ one trade
-LEVEL_COLORS = {"sl": "neg", "tp": "pos", "emergency": "warn"}
+def trade_levels(c: TradeChart) -> list[ChartLevel]:
+    """The levels the trade was managed by, most important first (their labels are placed
+    first): the entry, the stop loss and take profit."""
+    tr = c.trade
+    # The exit is its mark on its bar (✕), not a line: it is mostly at the stop or the target,
+    # whose lines are drawn.
+    out = [ChartLevel(tr.entry_price, "Entry", "accent")]
+    if c.sl is not None:
+        out.append(ChartLevel(c.sl, "SL", "neg", True))
+    if c.tp is not None:
+        out.append(ChartLevel(c.tp, "TP", "pos", True))
+    # The day-1 emergency exit, when it was the only exit rule the trade met (its line would
+    # otherwise run through the stop loss's label: the two are close).
+    day_one_only = c.exit_index < c.sltp_index or tr.exit_reason == "EMERGENCY"
+    if c.emergency is not None and day_one_only:
+        out.append(ChartLevel(c.emergency, "Emergency (day 1)", "warn", True))
+    return out
 
 
-class TradeChartView(ChartBox):
-    """A trade on the daily bars of its symbol: the entry and the exit marked on their
-    sessions, the stop loss and take profit over the days they applied, the emergency level
-    over the days before."""
+class TradeChartView(QWidget):
+    """A trade on the app's daily chart of its symbol (candles, averages, bands, volume, RSI
+    and ADX with the thresholds its strategy tested, the crosshair readout): the entry and
+    exit marked on their bars, the holding shaded, the levels it was managed by labelled."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            "Trade on the chart",
-            "Daily bars of the symbol around the trade; ▲/▼ the entry, ✕ the exit. Each level "
-            "is solid on the sessions it applied (the stop loss and take profit from day 2, the "
-            "emergency exit on day 1) and dotted over the rest of the holding",
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.chart = PriceChart()
+        self.chart.setToolTip(
+            "The trade on the daily chart: ▲/▼ the entry, ✕ the exit, the holding shaded; the "
+            "stop loss and take profit applied from day 2 (the emergency exit on day 1)"
         )
-        self.candles = CandlestickItem()
-        self.chart: TradeChart | None = None
-        self.legend.setText("Select a trade in the list (or a dot of the MFE/MAE chart).")
+        self.note = QLabel()
+        self.note.setObjectName("muted")
+        self.note.setWordWrap(True)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.chart, 1)
+        lay.addWidget(self.note)
+        self.trade_chart: TradeChart | None = None
+        self._marks: list[pg.GraphicsObject] = []
+        self.chart.drawn.connect(self._mark)
 
-    def show_trade(self, chart: TradeChart | None) -> None:
-        self.chart = chart
-        self.redraw()
-
-    def redraw(self) -> None:
-        t = theme.current()
-        item = self.plot.getPlotItem()
-        item.clear()
-        c = self.chart
-        if c is None or c.bars.empty:
-            self.axis.set_times([])
-            if c is not None:
-                self.legend.setText(
-                    f"The run kept no daily bars of {c.trade.symbol}: it was made before "
-                    "runs kept them. Run it again to see its trades on the chart."
-                )
-            return
+    def show_trade(self, c: TradeChart, config: ChartConfig | None) -> None:
+        self.trade_chart = c
         tr = c.trade
-        bars = c.bars
-        self.axis.set_times([datetime.combine(d, datetime.min.time()) for d in c.dates])
-        o, h, lo, cl = (bars[k].to_numpy(dtype=float) for k in ("open", "high", "low", "close"))
-        self.candles = CandlestickItem()
-        self.candles.set_data(o, h, lo, cl)
-        item.addItem(self.candles)
-        levels: list[float] = [float(np.nanmin(lo)), float(np.nanmax(h))]
-        legend: list[tuple[str, str]] = []
-
-        def level(key: str, name: str, y: float | None, active: tuple[int, int]) -> None:
-            """The level over the whole holding, solid where it applied, dotted elsewhere."""
-            if y is None or not math.isfinite(y):
-                return
-            col = theme.hex_color(LEVEL_COLORS[key])
-            a0, a1 = active
-            for x0, x1, style, width in (
-                (c.entry_index, c.exit_index, Qt.PenStyle.DotLine, 1.0),
-                (a0, a1, Qt.PenStyle.SolidLine, 2.0),
-            ):
-                if x1 >= x0:
-                    pen = pg.mkPen(col, width=width, style=style)
-                    item.addItem(pg.PlotDataItem([x0 - 0.45, x1 + 0.45], [y, y], pen=pen))
-            levels.append(y)
-            legend.append((f"{name} {y:,.2f}", col))
-
-        long = tr.side == "long"
-        day_one = (c.entry_index, c.sltp_index - 1)
-        level("emergency", "emergency exit (day 1)", c.emergency, day_one)
-        level("sl", "stop loss", c.sl, (c.sltp_index, c.exit_index))
-        level("tp", "take profit", c.tp, (c.sltp_index, c.exit_index))
-        entry_col, exit_col = t.accent, t.text
-        item.addItem(
-            pg.ScatterPlotItem(
-                [c.entry_index],
-                [tr.entry_price],
-                symbol="t1" if long else "t",
-                size=16,
-                brush=pg.mkBrush(entry_col),
-                pen=pg.mkPen(t.chart_bg, width=1),
+        if c.bars.empty:
+            self.chart.clear(
+                f"The run kept no daily bars of {tr.symbol}: it was made before runs kept "
+                "them. Run it again to see its trades on the chart."
             )
-        )
-        item.addItem(
-            pg.ScatterPlotItem(
-                [c.exit_index],
-                [tr.exit_price],
-                symbol="x",
-                size=16,
-                brush=pg.mkBrush(exit_col),
-                pen=pg.mkPen(exit_col, width=1),
-            )
-        )
-        levels += [tr.entry_price, tr.exit_price]
-        legend = [
-            (f"{'▲' if long else '▼'} entry {tr.entry_session} @ {tr.entry_price:,.2f}", entry_col),
-            *legend,
-            (f"✕ exit {tr.exit_session} @ {tr.exit_price:,.2f} ({tr.exit_reason})", exit_col),
-        ]
-        self.title.setText(
+            return
+        cfg = config or ChartConfig()
+        color = theme.hex_color("pos" if tr.pnl >= 0 else "neg")
+        title = (
             f"<b>{html.escape(tr.symbol)}</b> {tr.side} · {html.escape(tr.strategy)} · "
-            f"{tr.qty:,.0f} shares · {tr.days_held} day(s) · "
-            f"<span style='color:{t.pos if tr.pnl >= 0 else t.neg}'>{tr.pnl:+,.2f} "
-            f"({tr.r_multiple:+.2f} R)</span>"
+            f"{tr.qty:,.0f} shares · {tr.days_held} day(s) · <span style='color:{color}'>"
+            f"{tr.pnl:+,.2f} ({tr.r_multiple:+.2f} R)</span>"
         )
-        self.legend.setText(legend_html(legend))
-        fit_y(item, levels)
-        item.setXRange(-1, len(bars), padding=0)
-        item.setLabel("left", "Price", color=t.chart_fg)
+        self.note.setText(
+            f"{'▲' if tr.side == 'long' else '▼'} entry {tr.entry_session} at "
+            f"{tr.entry_price:,.2f} · ✕ exit {tr.exit_session} at {tr.exit_price:,.2f} "
+            f"({tr.exit_reason}) · stop loss and take profit from day "
+            f"{c.sltp_index - c.entry_index + 1}"
+        )
+        self.chart.request(
+            tr.symbol,
+            c.bars,
+            cfg.indicators,
+            c.show,
+            title=title,
+            levels=trade_levels(c),
+            thresholds=cfg.thresholds(tr.strategy),
+        )
+
+    def clear(self) -> None:
+        self.trade_chart = None
+        self.chart.clear("Select a trade in the list (or a dot of the MFE/MAE chart).")
+        self.note.setText("")
+
+    def _mark(self) -> None:
+        """The entry and exit on their bars, the holding shaded (after each draw)."""
+        price = self.chart.price
+        for item in self._marks:
+            price.removeItem(item)
+        self._marks = []
+        c = self.trade_chart
+        if c is None or self.chart.data is None:
+            return
+        t = theme.current()
+        tr = c.trade
+        region = pg.LinearRegionItem(
+            (c.entry_index - 0.5, c.exit_index + 0.5),
+            movable=False,
+            brush=pg.mkBrush(t.accent + "22"),
+            pen=pg.mkPen(None),
+        )
+        region.setZValue(-10)
+        entry = pg.ScatterPlotItem(
+            [c.entry_index],
+            [tr.entry_price],
+            symbol="t1" if tr.side == "long" else "t",
+            size=15,
+            brush=pg.mkBrush(t.accent),
+            pen=pg.mkPen(t.chart_bg, width=1),
+        )
+        exit_ = pg.ScatterPlotItem(
+            [c.exit_index],
+            [tr.exit_price],
+            symbol="x",
+            size=15,
+            brush=pg.mkBrush(t.text),
+            pen=pg.mkPen(t.chart_bg, width=1),
+        )
+        for item in (region, entry, exit_):
+            price.addItem(item, ignoreBounds=True)
+            self._marks.append(item)
+        self.chart.show_bar(c.entry_index, cross=False)  # the readout: the entry's bar
 
     def apply_theme(self) -> None:
-        super().apply_theme()
-        self.redraw()
+        self.chart.style_panes()
 
 
 __all__ = [
@@ -317,4 +331,5 @@ __all__ = [
     "Series",
     "TradeChartView",
     "legend_html",
+    "trade_levels",
 ]

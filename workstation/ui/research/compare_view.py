@@ -62,7 +62,7 @@ class CompareView(QWidget):
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.figures)
         top.addWidget(charts)
-        top.setSizes([560, 560])
+        top.setSizes([660, 560])
         self.diffs = fixed_table(DataTable(diff_columns(), key=lambda r: r.key, export_name="diff"))
         self.diffs.setToolTip(
             "Every setting and trading parameter whose value differs between the two runs "

@@ -58,7 +58,8 @@ class SetupFacts:
     problems: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _choices(cfg: Config, launch: BacktestLaunch) -> tuple[ParamSetChoice, ...]:
+def param_set_choices(cfg: Config, launch: BacktestLaunch) -> tuple[ParamSetChoice, ...]:
+    """The recorded parameter sets, newest first, each with its differences from ``cfg``."""
     from workstation.research.param_sets import recorded_param_sets
 
     current = flat_params(cfg.trading_params())
@@ -95,7 +96,7 @@ def setup_facts(launch: BacktestLaunch, config: ConfigManager) -> SetupFacts:
         user, scenarios_error = (), str(exc)
     problems = []
     try:
-        sets = _choices(cfg, launch)
+        sets = param_set_choices(cfg, launch)
     except UserError as exc:
         sets = ()
         problems.append(str(exc))
@@ -116,4 +117,4 @@ def setup_facts(launch: BacktestLaunch, config: ConfigManager) -> SetupFacts:
     )
 
 
-__all__ = ["ParamSetChoice", "SetupFacts", "setup_facts"]
+__all__ = ["ParamSetChoice", "SetupFacts", "param_set_choices", "setup_facts"]

@@ -25,6 +25,7 @@ from workstation.research.figures import Figures
 from workstation.research.runs import OpenedRun, TradeChart
 from workstation.store import TradeRow
 from workstation.ui import theme
+from workstation.ui.chart_data import ChartConfig
 from workstation.ui.research.charts import ExcursionScatter, LineChart, Series, TradeChartView
 from workstation.ui.research.tables import (
     GROUP_FIGURES,
@@ -249,7 +250,7 @@ class ResultsView(QWidget):
             f"{len(st.trades)} closed trades (exit inside the period); select one to open it "
             "on the chart"
         )
-        self.chart.show_trade(None)
+        self.chart.clear()
 
     def show_report(self, path: Path) -> None:
         url = QUrl.fromLocalFile(str(path)).toString()
@@ -258,7 +259,8 @@ class ResultsView(QWidget):
 
     def show_trade_chart(self, chart: TradeChart) -> None:
         self.tabs.setCurrentIndex(3)
-        self.chart.show_trade(chart)
+        config = self.run.config if self.run is not None else None
+        self.chart.show_trade(chart, ChartConfig.of(config) if config is not None else None)
         rows = self.trades.visible_rows()
         i = next((k for k, t in enumerate(rows) if t.id == chart.trade.id), None)
         if i is not None and self.trades.current_row() is not chart.trade:

@@ -4,6 +4,7 @@ Cancel with the run's progress; the runs made before, to open or compare.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from datetime import date
 
@@ -30,7 +31,7 @@ from PySide6.QtWidgets import (
 from workstation.research.scenarios import Scenario
 from workstation.store import BacktestRow
 from workstation.ui import theme
-from workstation.ui.research.facts import SetupFacts
+from workstation.ui.research.facts import ParamSetChoice, SetupFacts
 from workstation.ui.research.launch import UNIVERSE_DEFAULT, RunRequest
 from workstation.ui.research.process import Progress
 from workstation.ui.research.tables import run_columns
@@ -251,8 +252,8 @@ class SetupView(QWidget):
         self.scenarios.setStyleSheet(
             f"QListWidget::indicator {{ width: 13px; height: 13px; border: 1px solid {t.muted};"
             f" border-radius: 2px; background: {t.base}; }}"
-            f"QListWidget::indicator:checked {{ background: {t.highlight};"
-            f" border: 1px solid {t.highlight}; }}"
+            f"QListWidget::indicator:checked {{ background: {t.pos};"
+            f" border: 1px solid {t.pos}; }}"
         )
 
     # ------------------------------------------------------------------ facts
@@ -267,23 +268,11 @@ class SetupView(QWidget):
             self.first.setDate(_qdate(facts.first))
             self.last.setDate(_qdate(facts.last))
             self.period_note.setText(
-                f"{facts.first} to {facts.last}; the data allows {lo} to {facts.last}"
+                f"The default: {facts.first} to {facts.last}. The data allows {lo} to {facts.last}."
             )
         else:
             self.period_note.setText(facts.period_error or "The market's data range is unknown.")
-        self.params.blockSignals(True)
-        self.params.clear()
-        self.params.addItem(f"Current files ({facts.current_hash})", None)
-        for choice in facts.param_sets:
-            row = choice.row
-            same = " · the current set" if row.hash == facts.current_hash else ""
-            self.params.addItem(
-                f"{row.hash} · {row.created_at.astimezone():%Y-%m-%d %H:%M} · "
-                f"{row.source or 'unknown'}{same}",
-                row.hash,
-            )
-        self.params.blockSignals(False)
-        self._params_changed(0)
+        self.set_param_sets(facts.param_sets)
         self._fill_scenarios(facts.builtin, facts.user)
         if facts.scenarios_error:
             self.scenarios_note.setText(facts.scenarios_error)
@@ -305,6 +294,28 @@ class SetupView(QWidget):
         self.fill_model.addItem("path: the modelled path through each day decides", "path")
         self.fill_model.addItem("pessimistic: the stop first when a day spans both", "pessimistic")
         self._update_run_enabled()
+
+    def set_param_sets(self, sets: tuple[ParamSetChoice, ...]) -> None:
+        """List the recorded parameter sets (again after a run recorded one), keeping the
+        choice made if it is still there."""
+        assert self.facts is not None
+        self.facts = dataclasses.replace(self.facts, param_sets=sets)
+        chosen = self.params.currentData()
+        current = self.facts.current_hash
+        self.params.blockSignals(True)
+        self.params.clear()
+        self.params.addItem(f"Current files ({current})", None)
+        for choice in sets:
+            row = choice.row
+            same = " · the current set" if row.hash == current else ""
+            self.params.addItem(
+                f"{row.hash} · {row.created_at.astimezone():%Y-%m-%d %H:%M} · "
+                f"{row.source or 'unknown'}{same}",
+                row.hash,
+            )
+        self.params.setCurrentIndex(max(self.params.findData(chosen), 0))
+        self.params.blockSignals(False)
+        self._params_changed(self.params.currentIndex())
 
     def _fill_scenarios(self, builtin: tuple[Scenario, ...], user: tuple[Scenario, ...]) -> None:
         self.scenarios.clear()

@@ -86,7 +86,7 @@ def figure_rows(run: RunResult) -> list[FigureRow]:
     n_sessions = len(st.returns)
     short = bool(s.get("short_period"))
     small = bool(s.get("small_sample"))
-    short_note = f"{n_sessions} sessions: annualised from under a year" if short else ""
+    short_note = f"under a year ({n_sessions} sessions)" if short else ""
     rows = [FigureRow("Returns", section=True, note=short_note)]
     for name in RETURN_ROWS:
         notes = []
@@ -148,12 +148,12 @@ def _label_and_note(width: int) -> tuple[Column, Column]:
 
 
 def figure_columns() -> list[Column]:
-    figure, note = _label_and_note(210)
+    figure, note = _label_and_note(236)
     spy_tip = "SPY bought at the close before the first session and held to the end"
     return [
         figure,
-        _value_column("Run", lambda r: r.value, "The run's figure", 110),
-        _value_column("SPY", lambda r: r.spy, spy_tip, 100),
+        _value_column("Run", lambda r: r.value, "The run's figure", 96),
+        _value_column("SPY", lambda r: r.spy, spy_tip, 90),
         note,
     ]
 
@@ -338,8 +338,11 @@ def run_columns() -> list[Column]:
         fig("total_return", "Return"),
         fig("sharpe", "Sharpe"),
         fig("max_drawdown", "Max DD"),
-        Column("Parameters", lambda r: r.param_hash[:8], tooltip=lambda r: r.param_hash),
-        Column("Data", lambda r: r.data_source, tooltip=lambda r: f"{r.market}: {r.data_source}"),
+        Column(
+            "Parameters",
+            lambda r: r.param_hash[:8],
+            tooltip=lambda r: f"{r.param_hash}; data: {r.data_source}, universe {r.universe_mode}",
+        ),
     ]
 
 
@@ -403,11 +406,11 @@ def _diff_text(r: CompareRow) -> str:
 
 
 def compare_columns() -> list[Column]:
-    figure, note = _label_and_note(200)
+    figure, note = _label_and_note(236)
     return [
         figure,
-        _value_column("A", lambda r: r.a, "Run A (named above)", 105),
-        _value_column("B", lambda r: r.b, "Run B (named above)", 105),
+        _value_column("A", lambda r: r.a, "Run A (named above)", 96),
+        _value_column("B", lambda r: r.b, "Run B (named above)", 96),
         Column("B − A", lambda r: r, _diff_text, align=RIGHT, background_fn=_section_bg, width=90),
         note,
     ]

@@ -21,7 +21,7 @@ from workstation.core.config_files import ConfigManager
 from workstation.research.runs import OpenedRun, listed_runs, open_run, trade_chart
 from workstation.store import BacktestRow, TradeRow
 from workstation.ui.research.compare_view import CompareView
-from workstation.ui.research.facts import SetupFacts, setup_facts
+from workstation.ui.research.facts import SetupFacts, param_set_choices, setup_facts
 from workstation.ui.research.launch import BacktestLaunch, RunRequest
 from workstation.ui.research.process import BacktestProcess, Progress
 from workstation.ui.research.results_view import ResultsView
@@ -115,6 +115,16 @@ class ResearchWindow(QMainWindow):
         for problem in facts.problems:
             self.say(problem, "warning")
 
+    def refresh_param_sets(self) -> None:
+        if self.facts is None:
+            return
+        launch, cfg = self.launch, self.config.current
+        self.background(
+            lambda: param_set_choices(cfg, launch),
+            self.setup.set_param_sets,
+            "The parameter sets",
+        )
+
     def refresh_runs(self) -> None:
         db = self.launch.db_path
         self.background(lambda: listed_runs(db), self._runs, "The list of backtests")
@@ -158,6 +168,7 @@ class ResearchWindow(QMainWindow):
         def got(result: tuple[list[BacktestRow], list[BacktestRow]]) -> None:
             listed, mine = result
             self._runs(listed)
+            self.refresh_param_sets()  # the run recorded the set it started from
             ids = tuple(r.id for r in mine)
             for r in mine:
                 self.batches[r.id] = ids
