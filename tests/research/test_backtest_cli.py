@@ -38,10 +38,14 @@ def test_every_scenario_runs_with_one_comparison_table_in_the_json_and_the_repor
         assert "sharpe" in row and "n_trades" in row
     assert doc["period"] == {"start": "2025-03-04", "end": "2025-03-06", "sessions": 3}
     assert doc["universe"]["mode"] == "current"  # the simulated market: today's members
-    # progress: one JSON line per session and scenario on stderr
+    # progress: one JSON line per session and scenario on stderr, after one per scenario
+    # (done 0) naming its store before it is written
     progress = [json.loads(line)["progress"] for line in r.stderr.splitlines()
                 if line.startswith('{"progress"')]  # fmt: skip
-    assert len(progress) == 3 * len(expected)
+    assert len([p for p in progress if p["done"] >= 1]) == 3 * len(expected)
+    assert [p["scenario"] for p in progress if p["done"] == 0] == [
+        p["scenario"] for p in progress if p["done"] == 3
+    ]
     html = (report / "report.html").read_text(encoding="utf-8")
     for name in expected:
         assert name in html

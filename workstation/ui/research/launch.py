@@ -3,18 +3,19 @@
 A backtest runs in its own process (and that process's scan workers), never in the app's: the
 Qt loop only reads its progress lines. The program is the app's own interpreter running the
 ``workstation`` package, or, in the PyInstaller bundle, the bundle's executable (which takes
-the CLI's arguments itself). The run sees the app's home, market and simulated seed.
+the CLI's arguments itself): :func:`workstation.launch.workstation_command`. The run sees the
+app's home, market and simulated seed.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from workstation.core.paths import Paths
+from workstation.launch import workstation_command
 
 #: Universe choices besides a CSV file: the configuration's default, or a mode word.
 UNIVERSE_DEFAULT = "default"
@@ -33,13 +34,6 @@ class RunRequest:
     params: str | None = None
     universe: str = UNIVERSE_DEFAULT
     fill_model: str | None = None
-
-
-def program() -> tuple[str, list[str]]:
-    """The executable that runs the CLI, and the arguments before the command."""
-    if getattr(sys, "frozen", False):
-        return sys.executable, []
-    return sys.executable, ["-m", "workstation"]
 
 
 @dataclass(frozen=True)
@@ -84,8 +78,10 @@ class BacktestLaunch:
         return [*args, *self.extra]
 
     def command(self, req: RunRequest) -> tuple[str, list[str]]:
-        exe, pre = program()
-        return exe, [*pre, *self.arguments(req)]
+        """The program and its arguments (the bundle's executable, or this interpreter
+        running the package: :func:`workstation.launch.workstation_command`)."""
+        exe, *args = workstation_command(*self.arguments(req))
+        return exe, args
 
     @property
     def db_path(self) -> Path:
@@ -104,5 +100,4 @@ __all__ = [
     "BacktestLaunch",
     "RunRequest",
     "describe",
-    "program",
 ]
