@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from workstation.commands import (
+    advise_cmd,
     backtest_cmd,
     config_cmd,
     health_cmd,
@@ -30,6 +31,7 @@ MODULES = [
     store_cmd,
     notify_cmd,
     health_cmd,
+    advise_cmd,
 ]
 
 
