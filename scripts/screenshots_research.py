@@ -9,7 +9,8 @@ REAL backtest (``workstation backtest`` as its own process: the S&P 500 over hal
 * ``research-running-WxH-THEME.png``: the run in progress (the bar, the command);
 * ``research-results-WxH-THEME.png``: equity against SPY, the drawdown, the figures;
 * ``research-compare-WxH-THEME.png``: the two runs side by side with their difference;
-* ``research-trade-WxH-THEME.png``: a trade on the chart.
+* ``research-trade-WxH-THEME.png``: a trade on the chart;
+* ``research-advice-WxH-THEME.png``: the SL / TP advice from the run's trades.
 """
 
 from __future__ import annotations
@@ -110,6 +111,14 @@ def shoot_theme(app: QApplication, win: object, out: Path, theme_name: str) -> N
     pump(app, drawn, 60, "the trade's chart")
     for size in SIZES:
         _grab(app, w, out / f"research-trade-{size[0]}x{size[1]}-{theme_name}.png", size)
+    # The SL/TP advice, computed when its page is first shown.
+    from workstation.ui.research.results_view import ADVICE_TAB
+
+    rw.results.tabs.setCurrentIndex(ADVICE_TAB)  # type: ignore[attr-defined]
+    advice = rw.results.advice  # type: ignore[attr-defined]
+    pump(app, lambda: advice.advice is not None, 120, "the SL/TP advice")
+    for size in SIZES:
+        _grab(app, w, out / f"research-advice-{size[0]}x{size[1]}-{theme_name}.png", size)
     # The set-up as it stays after the run: the choices made, the runs made listed.
     rw.tabs.setCurrentIndex(SETUP)  # type: ignore[attr-defined]
     runs = rw.setup.runs  # type: ignore[attr-defined]

@@ -22,10 +22,12 @@ from tests.gui.fake_engine import FakeEngine
 from workstation.core.config_files import ConfigManager
 from workstation.core.paths import Paths
 from workstation.research.runs import listed_runs
+from workstation.research.sltp_advice import Settings
 from workstation.selftest import prepare_home
 from workstation.ui.main_window import MainWindow
 from workstation.ui.research import attach_research
 from workstation.ui.research.launch import BacktestLaunch
+from workstation.ui.research.results_view import ADVICE_TAB
 from workstation.ui.research.window import COMPARE, RESULTS, SETUP, ResearchWindow
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(180)]
@@ -242,6 +244,27 @@ def test_a_backtest_set_up_run_read_compared_and_exported_with_keys_and_mouse(
     QTest.keyClick(table, Qt.Key.Key_Down)
     after = table.current_row()
     qtbot.waitUntil(lambda: shown_trade(view) == after.id, timeout=20_000)
+
+    # The SL/TP advice: its page computes it off the loop when first shown; every configured
+    # strategy is listed with its trades; the selected one's grid is drawn as a heat map.
+    rw.advice_settings = Settings(min_trades=3, resamples=200)
+    click_tab(qtbot, rw.results.tabs, ADVICE_TAB)
+    advice = rw.results.advice
+    qtbot.waitUntil(lambda: advice.advice is not None, timeout=30_000)
+    rows = advice.table.source.rows
+    assert [a.strategy for a in rows] == list(rw.config.current.strategies)
+    assert sum(a.n_trades + a.left_out for a in rows) == len(st.trades)
+    assert f"{len(st.trades)} closed trades of run {run.id}" in advice.header.text()
+    advised = [i for i, a in enumerate(rows) if a.best is not None]
+    assert advised, [(a.strategy, a.n_trades, a.verdict) for a in rows]
+    first = advice.table.current_row()
+    assert first is rows[advised[0]]
+    assert advice.message.text().startswith(f"<b>{first.strategy}</b>: ")
+    assert advice.heatmap.image.image.shape == first.surface.shape
+    assert "current:&nbsp;SL" in advice.heatmap.legend.text()
+    QTest.keyClick(advice.table, Qt.Key.Key_Down if advised[0] < len(rows) - 1 else Qt.Key.Key_Up)
+    other = advice.table.current_row()
+    assert other is not first and f"<b>{other.strategy}</b>" in advice.message.text()
 
     # The HTML report, written off the loop into the folder chosen.
     out = tmp_path / "report"

@@ -1,5 +1,6 @@
 """One run's results: what it was, the equity against SPY and the drawdown, the figures, the
-breakdowns, MFE against MAE, and the trades (a trade opens on its symbol's chart)."""
+breakdowns, MFE against MAE, the trades (a trade opens on its symbol's chart) and the SL/TP
+advice from the trades (computed when its page is first shown)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,12 @@ from PySide6.QtWidgets import (
 from workstation.research.benchmark import benchmark_drawdown
 from workstation.research.figures import Figures
 from workstation.research.runs import OpenedRun, TradeChart
+from workstation.research.sltp_advice import Advice
+from workstation.research.sltp_trades import AdviceSource
 from workstation.store import TradeRow
 from workstation.ui import theme
 from workstation.ui.chart_data import ChartConfig
+from workstation.ui.research.advice_view import AdviceView
 from workstation.ui.research.charts import ExcursionScatter, LineChart, Series, TradeChartView
 from workstation.ui.research.tables import (
     GROUP_FIGURES,
@@ -85,11 +89,17 @@ def run_header(run: OpenedRun) -> str:
     )
 
 
+#: The pages (tabs), in order.
+OVERVIEW_TAB, BREAKDOWNS_TAB, EXCURSIONS_TAB, TRADES_TAB, ADVICE_TAB = range(5)
+
+
 class ResultsView(QWidget):
-    """Signals: ``trade_selected(TradeRow)`` (open it on the chart), ``export_requested()``."""
+    """Signals: ``trade_selected(TradeRow)`` (open it on the chart), ``export_requested()``,
+    ``advice_requested(OpenedRun)`` (the advice page is shown without the run's advice)."""
 
     trade_selected = Signal(object)
     export_requested = Signal()
+    advice_requested = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -121,6 +131,15 @@ class ResultsView(QWidget):
         self.tabs.addTab(self._breakdowns(), "Breakdowns")
         self.tabs.addTab(self._excursions(), "MFE / MAE")
         self.tabs.addTab(self._trades(), "Trades")
+        self.advice = AdviceView()
+        self.tabs.addTab(self.advice, "SL / TP advice")
+        self.tabs.setTabToolTip(
+            ADVICE_TAB,
+            "The stop and target multipliers that would have given each strategy's trades the "
+            "best expectancy, beside the current ones (too few trades: no advice)",
+        )
+        self._advice_for: str | None = None  # the run whose advice was asked for
+        self.tabs.currentChanged.connect(lambda _i: self._want_advice())
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addLayout(top)
@@ -251,6 +270,28 @@ class ResultsView(QWidget):
             "on the chart"
         )
         self.chart.clear()
+        if self._advice_for != run.id:
+            self._advice_for = None
+            self.advice.clear()
+            self._want_advice()
+
+    def _want_advice(self) -> None:
+        """Ask for the run's advice when its page is shown and does not hold it."""
+        run = self.run
+        if run is None or self.tabs.currentIndex() != ADVICE_TAB or self._advice_for == run.id:
+            return
+        self._advice_for = run.id
+        self.advice.clear()
+        self.advice_requested.emit(run)
+
+    def show_advice(self, run_id: str, advice: Advice, source: AdviceSource) -> None:
+        """The advice computed for run ``run_id`` (dropped when another run is shown now)."""
+        if self.run is not None and self.run.id == run_id:
+            self.advice.show_advice(advice, source)
+
+    def advice_failed(self, run_id: str, line: str) -> None:
+        if self.run is not None and self.run.id == run_id:
+            self.advice.clear(f"No advice: {line}")
 
     def show_report(self, path: Path) -> None:
         url = QUrl.fromLocalFile(str(path)).toString()
@@ -258,7 +299,7 @@ class ResultsView(QWidget):
         self.report_link.show()
 
     def show_trade_chart(self, chart: TradeChart) -> None:
-        self.tabs.setCurrentIndex(3)
+        self.tabs.setCurrentIndex(TRADES_TAB)
         config = self.run.config if self.run is not None else None
         self.chart.show_trade(chart, ChartConfig.of(config) if config is not None else None)
         rows = self.trades.visible_rows()
@@ -273,7 +314,7 @@ class ResultsView(QWidget):
             self.trade_selected.emit(trade)
 
     def apply_theme(self) -> None:
-        for chart in (self.equity, self.drawdown, self.scatter, self.chart):
+        for chart in (self.equity, self.drawdown, self.scatter, self.chart, self.advice):
             chart.apply_theme()
         if self.run is not None:
             self.show_run(self.run)

@@ -19,6 +19,8 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QTabWidget, QWidget
 
 from workstation.core.config_files import ConfigManager
 from workstation.research.runs import OpenedRun, listed_runs, open_run, trade_chart
+from workstation.research.sltp_advice import Settings
+from workstation.research.sltp_trades import run_advice
 from workstation.store import BacktestRow, TradeRow
 from workstation.ui.research.compare_view import CompareView
 from workstation.ui.research.facts import SetupFacts, param_set_choices, setup_facts
@@ -65,6 +67,7 @@ class ResearchWindow(QMainWindow):
         self.batches: dict[str, tuple[str, ...]] = {}  # run id -> the runs of its command
         self.listed: list[BacktestRow] = []
         self.facts: SetupFacts | None = None
+        self.advice_settings = Settings()  # the SL/TP advice's (tests use fewer resamples)
 
         self.setup = SetupView()
         self.results = ResultsView()
@@ -83,6 +86,7 @@ class ResearchWindow(QMainWindow):
         self.setup.refresh_requested.connect(self.refresh_runs)
         self.results.trade_selected.connect(self.open_trade)
         self.results.export_requested.connect(self.export_report)
+        self.results.advice_requested.connect(self.load_advice)
         p = self.process
         p.started.connect(self._run_started)
         p.progress.connect(self._run_progress)
@@ -229,6 +233,20 @@ class ResearchWindow(QMainWindow):
         self.background(
             lambda: trade_chart(run, trade), self.results.show_trade_chart, "The trade's chart"
         )
+
+    def load_advice(self, run: OpenedRun) -> None:
+        """The SL/TP advice from ``run``'s trades, beside the current configuration's values,
+        computed in a worker thread."""
+        row, run_cfg, now, settings = run.row, run.config, self.config.current, self.advice_settings
+
+        def compute() -> tuple[Any, ...]:
+            return (run.id, *run_advice(row, run_cfg, now, settings))
+
+        def failed(exc: Exception) -> None:
+            self.results.advice_failed(run.id, _one_line(exc))
+            self.say(f"The SL/TP advice: {_one_line(exc)}", "error")
+
+        self.worker.submit(compute, lambda res: self.results.show_advice(*res), failed)
 
     # ------------------------------------------------------------------ the report
     def ask_report_dir(self) -> str:
