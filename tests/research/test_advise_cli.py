@@ -176,7 +176,7 @@ def test_the_text_names_each_strategy_and_the_assumptions(
         (["--backtest", "latest", "--tp", "3:1:0.5"], "--tp 3:1:0.5: needs 0 < LO <= HI"),
         (["--backtest", "latest", "--sl", "0.1:20:0.01"], "use at most 200"),
         (["--backtest", "latest", "--strategy", "foo"], "--strategy foo: not a strategy here"),
-        (["--backtest", "latest", "--min-trades", "0"], "--min-trades 0: give at least 1"),
+        (["--backtest", "latest", "--min-trades", "1"], "--min-trades 1: give at least 2"),
         (["--backtest", "latest", "--resamples", "5"], "--resamples 5: give 100 to 100000"),
         (["--app"], "the app has no store yet"),
     ],

@@ -67,8 +67,24 @@ def noise(i: int, rng: np.random.Generator) -> TradePath:
 
 @pytest.mark.parametrize(
     ("count", "min_trades", "verdict"),
-    [(0, 30, THIN), (29, 30, THIN), (30, 30, ADVISE), (5, 5, ADVISE), (4, 5, THIN)],
-    ids=["none", "one-short", "exactly-enough", "lower-threshold", "below-it"],
+    [
+        (0, 30, THIN),
+        (29, 30, THIN),
+        (30, 30, ADVISE),
+        (5, 5, ADVISE),
+        (4, 5, THIN),
+        (1, 1, THIN),  # one trade cannot be resampled: never advice
+        (2, 1, ADVISE),
+    ],
+    ids=[
+        "none",
+        "one-short",
+        "exactly-enough",
+        "lower-threshold",
+        "below-it",
+        "one-trade",
+        "two-trades",
+    ],
 )
 def test_thin_evidence_is_said_instead_of_advice(count, min_trades, verdict) -> None:
     paths = [runs_up_then_fades(i) for i in range(count)]
@@ -79,7 +95,7 @@ def test_thin_evidence_is_said_instead_of_advice(count, min_trades, verdict) -> 
     if verdict == THIN:
         assert a.best is None
         assert f"{count} trades" in a.message and "too few to advise" in a.message
-        assert f"at least {min_trades}" in a.message
+        assert f"at least {max(min_trades, 2)}" in a.message
         if count:  # the current values' expectancy is still shown, without an interval
             assert a.current is not None and a.current.interval is None
             assert a.current.expectancy == pytest.approx(-0.75)

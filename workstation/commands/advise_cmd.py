@@ -174,8 +174,10 @@ def advise_sltp_command(args: argparse.Namespace) -> int:
     from workstation.research.sltp_trades import run_advice
     from workstation.research.stats import open_store
 
-    if args.min_trades is not None and args.min_trades < 1:
-        raise UserError(f"--min-trades {args.min_trades}: give at least 1")
+    if args.min_trades is not None and args.min_trades < 2:
+        raise UserError(
+            f"--min-trades {args.min_trades}: give at least 2 (one trade cannot be resampled)"
+        )
     if not 100 <= args.resamples <= 100_000:
         raise UserError(f"--resamples {args.resamples}: give 100 to 100000")
     grid = _grid(args)

@@ -271,7 +271,7 @@ def advise_strategy(
             verdict=MISMATCH, message=_mismatch_message(agree, len(checked)), current=None,
             **common,
         )  # fmt: skip
-    if n < settings.min_trades:
+    if n < _needed(settings):
         return StrategyAdvice(
             verdict=THIN,
             message=_thin_message(n, left_out, settings),
@@ -327,10 +327,16 @@ def _mismatch_message(agreement: float, checked: int) -> str:
     )
 
 
+def _needed(settings: Settings) -> int:
+    """The fewest trades advised on: ``min_trades``, and never one (a bootstrap of one trade
+    leaves none out of the bag to judge a choice on)."""
+    return max(settings.min_trades, 2)
+
+
 def _thin_message(n: int, left_out: int, settings: Settings) -> str:
     extra = f" ({left_out} more without the bars to follow them)" if left_out else ""
     return (
-        f"{n} trades{extra}: too few to advise (at least {settings.min_trades} are needed); "
+        f"{n} trades{extra}: too few to advise (at least {_needed(settings)} are needed); "
         "the expectancy of so few trades is an anecdote, not evidence."
     )
 
