@@ -783,9 +783,14 @@ class FakeEngine:
             move = 0.004 if c.rank != 10 else -0.009  # rank 10 moves against: not confirmed
             price = open_ * (1 + c.side.sign * move)
             confirmed = price >= thr if c.side is Side.LONG else price <= thr
-            status = OrderStatus.FILLED if confirmed else OrderStatus.CANCELED
+            status = OrderStatus.FILLED if confirmed else OrderStatus.REJECTED
             worse = "below" if c.side is Side.LONG else "above"
-            reject = "" if confirmed else f"not confirmed: {price:.2f} {worse} {thr:.2f}"
+            reject = (
+                ""
+                if confirmed
+                else f"NOT_CONFIRMED: latest trade {price:.2f} {worse} the threshold {thr:.2f} "
+                f"(official open {open_:.2f}, {c.side})"
+            )
             if c.rank == 12:
                 status, reject = OrderStatus.REJECTED, "insufficient buying power"
             out.append(
@@ -801,6 +806,7 @@ class FakeEngine:
                     group=c.group,
                     filled_qty=qty if status is OrderStatus.FILLED else 0,
                     avg_price=fill if status is OrderStatus.FILLED else None,
+                    sent=confirmed,  # as the engine: not confirmed -> no order at all
                     confirm_open=open_,
                     confirm_price=price,
                     confirm_threshold=thr,

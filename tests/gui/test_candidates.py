@@ -281,3 +281,11 @@ def test_the_scan_report_names_its_data_problems(
     engine._scan_report = None
     panel.refresh()
     assert not panel.report.isVisible()
+
+
+def test_dollar_volumes_read_in_dollars(panel: CandidatesPanel, engine: FakeEngine) -> None:
+    panel.table.select_row(0)
+    c = engine.candidates()[0]
+    text = panel.detail.toPlainText()
+    assert "dv20 $" in text
+    assert f"{c.indicators['dv20']:,.0f}" not in text  # not a bare 10-digit number

@@ -24,6 +24,7 @@ from workstation.ui.panels.orders import OrdersPanel
 from workstation.ui.panels.performance import TOTAL, PerformancePanel, strategy_stats
 from workstation.ui.panels.positions import PositionsPanel
 from workstation.ui.panels.status import StatusPanel, countdown_text
+from workstation.ui.tables import ROW_ROLE
 
 pytestmark = pytest.mark.gui
 
@@ -127,15 +128,9 @@ def test_orders_panel_and_filter(qtbot, session_engine: FakeEngine) -> None:
     assert len(all_rows) == len(session_engine.orders())
     p.filter.setCurrentText("Rejected / canceled")
     bad = p.table.visible_rows()
-    assert {o.status.value for o in bad} == {"rejected", "canceled"}
+    assert bad and all(o.sent for o in bad)  # an entry never sent is not a rejected order
     rejected = next(o for o in bad if o.status.value == "rejected")
     assert rejected.reject_reason == "insufficient buying power"
-    unconfirmed = next(o for o in bad if o.confirmed is False)
-    m = p.table.proxy
-    col = {m.headerData(i, Qt.Orientation.Horizontal): i for i in range(m.columnCount())}
-    r = bad.index(unconfirmed)
-    assert m.index(r, col["Confirmation"]).data() == "not confirmed"
-    assert m.index(r, col["Threshold"]).data() == f"{unconfirmed.confirm_threshold:,.2f}"
     p.filter.setCurrentText("Entries only")
     assert all(o.intent.value == "entry" for o in p.table.visible_rows())
     # The broker's own word beside the engine's state (issue 12.8): a routed stop is "new".
@@ -144,6 +139,48 @@ def test_orders_panel_and_filter(qtbot, session_engine: FakeEngine) -> None:
     r = next(i for i, o in enumerate(rows) if o.intent.value == "stop")
     assert m.index(r, col["Status"]).data() == "accepted"
     assert m.index(r, col["At broker"]).data() == "new"
+
+
+def test_an_entry_never_sent_reads_not_sent_with_why_in_words(
+    qtbot, session_engine: FakeEngine
+) -> None:
+    """The trial: orders never sent were listed as "rejected" with qty 0, and the reasons
+    as codes (NOT_CONFIRMED)."""
+    p = shown(qtbot, OrdersPanel(session_engine))
+    p.resize(1600, 600)
+    qtbot.mouseClick(p.filter, Qt.MouseButton.LeftButton)
+    p.filter.setCurrentText("Not sent (decided against)")
+    rows = p.table.visible_rows()
+    assert rows and not any(o.sent for o in rows)
+    m = p.table.proxy
+    col = {m.headerData(i, Qt.Orientation.Horizontal): i for i in range(m.columnCount())}
+    unconfirmed = next(i for i, o in enumerate(rows) if o.confirmed is False)
+    cell = lambda name: m.index(unconfirmed, col[name])  # noqa: E731
+    assert cell("Status").data() == "not sent"
+    assert cell("Qty").data() == "" and cell("Filled").data() == ""
+    assert cell("Why").data() == "not confirmed at 09:50"
+    assert "(NOT_CONFIRMED)" in cell("Why").data(Qt.ItemDataRole.ToolTipRole)
+    assert cell("Confirmation").data() == "not confirmed"
+    # A click on the row shows the whole reason below the table.
+    rect = p.table.visualRect(p.table.proxy.index(unconfirmed, col["Symbol"]))
+    qtbot.mouseClick(p.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    text = p.detail.text()
+    assert "not confirmed at 09:50" in text and "NOT_CONFIRMED" in text
+    assert rows[unconfirmed].reject_reason.split(": ", 1)[1] in text
+    assert "entries not sent" in p.summary.text()
+
+
+def test_gap_reasons_read_as_words(qtbot, session_engine: FakeEngine) -> None:
+    p = shown(qtbot, GapsPanel(session_engine))
+    m = p.table.proxy
+    col = {m.headerData(i, Qt.Orientation.Horizontal): i for i in range(m.columnCount())}
+    texts = {m.index(r, col["Reason"]).data() for r in range(m.rowCount())}
+    assert texts <= {"gap within the limit", "gap too large"} and "gap too large" in texts
+    tip = m.index(0, col["Reason"]).data(Qt.ItemDataRole.ToolTipRole)
+    assert tip.startswith(("GAP_WITHIN_LIMIT", "GAP_TOO_LARGE"))
+    rect = p.table.visualRect(m.index(3, 0))
+    qtbot.mouseClick(p.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert "gap too large" in p.detail.text() and "GAP_TOO_LARGE" in p.detail.text()
 
 
 # ---------------------------------------------------------------- positions
@@ -293,3 +330,19 @@ def test_log_keeps_a_bounded_number_of_lines(qtbot, engine: FakeEngine, monkeypa
         p.add(LogEvent(engine.now, "INFO", "t", f"line {i}"))
     rows = p.table.source.rows
     assert len(rows) == 20 and rows[-1].message == "line 49"
+
+
+def test_no_minus_zero_and_exit_reasons_in_words(qtbot, engine: FakeEngine) -> None:
+    from dataclasses import replace
+
+    t = engine._trades[0]
+    engine._trades = (replace(t, pnl=-0.004, r=-0.001), *engine._trades[1:])
+    p = shown(qtbot, JournalPanel(engine))
+    m = p.table.proxy
+    col = {m.headerData(i, Qt.Orientation.Horizontal): i for i in range(m.columnCount())}
+    row = next(r for r in range(m.rowCount()) if m.index(r, 0).data(ROW_ROLE).id == t.id)
+    assert m.index(row, col["P&L"]).data() == "+0.00"
+    assert m.index(row, col["R"]).data() == "+0.00 R"
+    reasons = {m.index(r, col["Exit reason"]).data() for r in range(m.rowCount())}
+    assert "stop loss" in reasons and "STOP_LOSS" not in reasons
+    assert m.index(row, col["Exit reason"]).data(Qt.ItemDataRole.ToolTipRole) == t.exit_reason

@@ -157,3 +157,16 @@ def test_bad_value_does_not_break_the_table(qtbot) -> None:
     t.set_rows([2, 0])
     assert t.proxy.index(0, 0).data() == "0.50"
     assert t.proxy.index(1, 0).data() == "?"
+
+
+def test_a_larger_number_arriving_later_is_never_cut(qtbot) -> None:
+    """The trial: P&L cells read "1,23..." once the values outgrew the first fit."""
+    t = make_table(qtbot)
+    fm = t.fontMetrics()
+    big = [Row("MSFT", -12_345_678.91, 10, ROWS[0].at), *ROWS[1:]]
+    t.set_rows(big)
+    assert t.columnWidth(1) >= fm.horizontalAdvance(signed_money(-12_345_678.91)) + 8
+    # A column the user resized stays as the user left it.
+    t.horizontalHeader().resizeSection(2, 31)
+    t.set_rows([Row("MSFT", 1.0, 123_456_789, ROWS[0].at)])
+    assert t.columnWidth(2) == 31

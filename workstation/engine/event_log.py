@@ -17,6 +17,7 @@ from workstation.core.events import (
     ScanFinished,
     ScanStarted,
 )
+from workstation.core.numbers import signed
 from workstation.engine.events import (
     DifferenceResolved,
     LevelsMoved,
@@ -37,6 +38,7 @@ from workstation.engine.session_events import (
     SessionSummaryReady,
     StepStarted,
 )
+from workstation.engine.words import exit_words, words
 
 #: What each step is called in the status panel.
 STEP_TEXT: dict[str, str] = {
@@ -114,7 +116,11 @@ def describe(ev: Event) -> tuple[str, str, str] | None:
     if isinstance(ev, GapChecked):
         r = ev.result
         level = "INFO" if r.passed else "WARNING"
-        return level, "gap", f"{ev.symbol}: {'pass' if r.passed else 'drop'} - {r.detail}"
+        return (
+            level,
+            "gap",
+            f"{ev.symbol}: {'pass' if r.passed else 'drop'}, {words(r.reason)} - {r.detail}",
+        )
     if isinstance(ev, ConfirmationChecked):
         c = ev.confirmation
         return (
@@ -130,7 +136,11 @@ def describe(ev: Event) -> tuple[str, str, str] | None:
             f"{ev.symbol}: group {ev.group} entry of {ev.qty} sent (sized at {ev.price:,.2f})",
         )
     if isinstance(ev, EntryRejected):
-        return "INFO", "entries", f"{ev.symbol}: not entered - {ev.reason}: {ev.detail}"
+        return (
+            "INFO",
+            "entries",
+            f"{ev.symbol}: not entered - {words(ev.reason)} ({ev.reason}): {ev.detail}",
+        )
     if isinstance(ev, OrderFilled):
         f = ev.fill
         return (
@@ -151,8 +161,8 @@ def describe(ev: Event) -> tuple[str, str, str] | None:
         return (
             "INFO",
             "positions",
-            f"{t.symbol}: closed {ev.reason} @ {t.exit_price:,.2f}, P&L {t.pnl:+,.2f} "
-            f"({t.r_multiple:+.2f} R)",
+            f"{t.symbol}: closed, {exit_words(str(ev.reason))} ({ev.reason}) @ "
+            f"{t.exit_price:,.2f}, P&L {signed(t.pnl)} ({signed(t.r_multiple, 2, ' R')})",
         )
     if isinstance(ev, LevelsMoved):
         moved = []
@@ -170,8 +180,12 @@ def describe(ev: Event) -> tuple[str, str, str] | None:
             f"{ev.symbol}: vetoed, followed on paper from {ev.entry_price:,.2f}",
         )
     if isinstance(ev, PaperTrackClosed):
-        r = "" if ev.r_multiple is None else f" ({ev.r_multiple:+.2f} R)"
-        return "INFO", "paper", f"{ev.symbol}: paper exit {ev.reason} @ {ev.exit_price:,.2f}{r}"
+        r = "" if ev.r_multiple is None else f" ({signed(ev.r_multiple, 2, ' R')})"
+        return (
+            "INFO",
+            "paper",
+            f"{ev.symbol}: paper exit, {exit_words(str(ev.reason))} @ {ev.exit_price:,.2f}{r}",
+        )
     if isinstance(ev, KillSwitchChanged) and not ev.engaged:
         return "WARNING", "risk", f"kill switch released ({ev.detail})"
     if isinstance(ev, ConfigReloaded):
@@ -191,7 +205,7 @@ def describe(ev: Event) -> tuple[str, str, str] | None:
         return (
             "INFO",
             "session",
-            f"{s.session} done: P&L {s.pnl:+,.2f}, equity {s.end_equity:,.2f}",
+            f"{s.session} done: P&L {signed(s.pnl)}, equity {s.end_equity:,.2f}",
         )
     return None
 

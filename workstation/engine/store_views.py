@@ -291,7 +291,8 @@ class StoreViews:
             conf = confirmations.get(o.candidate_id) if o.candidate_id is not None else None
             out.append(self._order_view(o, c, conf[0] if conf else None))
         # Entries decided against without an order (a failed check, not confirmed at 09:50,
-        # trading blocked): shown as rejected entries, so the panel tells every entry's story.
+        # trading blocked): listed as "not sent" (never as a rejected order of 0 shares), so
+        # the panel tells every entry's story.
         for cid, (d, at) in rejections.items():
             if cid in entered:
                 continue
@@ -316,6 +317,7 @@ class StoreViews:
                     **self._confirmation(conf),
                     reject_reason=f"{reason}: {detail}" if detail else reason,
                     updated_at=at,
+                    sent=False,
                 )
             )
         far = datetime.max.replace(tzinfo=ET)

@@ -291,6 +291,7 @@ class OrderView:
     reject_reason: str = ""  # broker rejection or the entry check that refused it
     updated_at: datetime | None = None
     broker_status: str = ""  # the broker's own word ("new", "replaced", ...; "" on the sim)
+    sent: bool = True  # False: an entry decided against before any order went out
 
 
 # --------------------------------------------------------------------- positions

@@ -32,6 +32,8 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QAction, QBrush, QColor, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QFileDialog, QHeaderView, QMenu, QTableView
 
+from workstation.core.numbers import signed, signed_pct
+
 Row = Any
 Index = QModelIndex | QPersistentModelIndex
 
@@ -75,12 +77,26 @@ def fmt_spec(spec: str) -> Callable[[Any], str]:
     return f
 
 
-# Formatters the panels share.
+# Formatters the panels share (signed ones never read "-0.00").
 money = fmt_spec("{:,.2f}")
-signed_money = fmt_spec("{:+,.2f}")
-pct = fmt_spec("{:+.2%}")
-r_mult = fmt_spec("{:+.2f} R")
 integer = fmt_spec("{:,d}")
+
+
+def signed_money(v: Any) -> str:
+    return "" if _is_missing(v) else signed(v, 2)
+
+
+def pct(v: Any) -> str:
+    return "" if _is_missing(v) else signed_pct(v)
+
+
+def r_mult(v: Any) -> str:
+    return "" if _is_missing(v) else signed(v, 2, " R")
+
+
+#: A text column is at most this wide when fitted (its cell's tooltip and the panel's detail
+#: line hold the rest); a number column is always as wide as its widest value.
+TEXT_WIDTH_CAP = 360
 
 
 def hhmmss(v: Any) -> str:
@@ -377,6 +393,9 @@ class DataTable(QTableView):
         self._row_actions: list[QAction] = []
         self.menu: QMenu | None = None  # the context menu while it is open
         self._sized = False
+        self._sizing = False  # True while the table sizes its own columns
+        self._user_sized: set[int] = set()  # columns the user resized: never touched again
+        header.sectionResized.connect(self._on_section_resized)
         self._selected_keys: list[Hashable] = []
         self._current_key: Hashable | None = None
         self.source.modelAboutToBeReset.connect(self._remember_selection)
@@ -385,35 +404,54 @@ class DataTable(QTableView):
     # ----------------------------------------------------------------- rows
     def set_rows(self, rows: Sequence[Row]) -> None:
         self.source.set_rows(rows)
-        if not self._sized and rows:
-            self._fit_columns()
+        if rows:
+            self._fit_columns(rows)
 
     def append_rows(self, rows: Sequence[Row], max_rows: int | None = None) -> None:
         self.source.append_rows(rows, max_rows)
         if not self._sized and self.source.rowCount():
-            self._fit_columns()
+            self._fit_columns(self.source.rows)
 
-    def _fit_columns(self) -> None:
-        """Size the columns to their header and first rows (cheaper than Qt's
-        resizeColumnsToContents, which renders every cell); at most 360 px each."""
+    def _on_section_resized(self, index: int, _old: int, _new: int) -> None:
+        if not self._sizing:
+            self._user_sized.add(index)
+
+    def _fit_columns(self, rows: Sequence[Row]) -> None:
+        """Size the columns to their header and to the first and last rows (cheaper than
+        Qt's resizeColumnsToContents, which renders every cell). The first time every column
+        is fitted; afterwards a column only ever grows, so a larger P&L that arrives later is
+        never cut ("1,23..."), and a column the user resized stays as the user left it.
+        Number columns take their widest value; text columns at most TEXT_WIDTH_CAP."""
+        first = not self._sized
         self._sized = True
         fm = self.fontMetrics()
         bold = self.horizontalHeader().fontMetrics()
-        sample = self.source.rows[:40]
+        sample = list(rows[:40]) + (list(rows[-40:]) if len(rows) > 40 else [])
         last = len(self.source.columns) - 1
-        for i, col in enumerate(self.source.columns):
-            if i == last and self.horizontalHeader().stretchLastSection():
-                continue  # it takes the remaining width; sizing it would push it off-screen
-            if col.width is not None:
-                self.setColumnWidth(i, col.width)
-                continue
-            widest = bold.horizontalAdvance(col.title) + 24  # room for the sort arrow
-            for row in sample:
-                try:
-                    widest = max(widest, fm.horizontalAdvance(col.text(row)) + 16)
-                except Exception:
+        self._sizing = True
+        try:
+            for i, col in enumerate(self.source.columns):
+                if i == last and self.horizontalHeader().stretchLastSection():
+                    continue  # it takes the remaining width; sizing it would push it off-screen
+                if i in self._user_sized:
                     continue
-            self.setColumnWidth(i, min(widest, 360))
+                if col.width is not None:
+                    if first:
+                        self.setColumnWidth(i, col.width)
+                    continue
+                widest = bold.horizontalAdvance(col.title) + 24  # room for the sort arrow
+                number = False
+                for row in sample:
+                    try:
+                        widest = max(widest, fm.horizontalAdvance(col.text(row)) + 16)
+                        number = number or col.alignment(row) == RIGHT
+                    except Exception:
+                        continue
+                want = widest if number else min(widest, TEXT_WIDTH_CAP)
+                if first or want > self.columnWidth(i):
+                    self.setColumnWidth(i, want)
+        finally:
+            self._sizing = False
 
     def set_filter(self, predicate: Callable[[Row], bool] | None) -> None:
         self.proxy.set_filter(predicate)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workstation.core.numbers import signed
 from workstation.engine.views import PositionView
 from workstation.ui.tables import Column, DataTable, money, signed_money
 
@@ -130,7 +131,7 @@ class FlattenAllDialog(QDialog):
         text = QLabel(
             f"<h3 style='margin:0'>Close all {n} positions at market?</h3>"
             f"Every position below is closed with a market order (exit reason MANUAL) and "
-            f"open orders are canceled. Open P&L now: <b>{total:+,.2f}</b>."
+            f"open orders are canceled. Open P&L now: <b>{signed(total)}</b>."
         )
         text.setWordWrap(True)
         lay.addWidget(text)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workstation.core.numbers import signed, signed_pct
 from workstation.engine.api import CommandRefused, EngineAPI
 from workstation.engine.views import PositionView
 from workstation.ui import theme
@@ -35,10 +36,10 @@ if TYPE_CHECKING:  # the window opens before the rules (and pandas) are imported
 
 
 def _summary(p: PositionView) -> str:
-    r = "" if math.isnan(p.pnl_r) else f", {p.pnl_r:+.2f} R"
+    r = "" if math.isnan(p.pnl_r) else f", {signed(p.pnl_r, 2, ' R')}"
     return (
         f"{p.side} {p.qty:,d} @ {p.fill_price:,.2f} · last {p.last:,.2f} · P&amp;L "
-        f"{p.pnl:+,.2f} ({p.pnl_pct:+.2%}{r}) · day {p.day} · {html.escape(p.strategy)}"
+        f"{signed(p.pnl)} ({signed_pct(p.pnl_pct)}{r}) · day {p.day} · {html.escape(p.strategy)}"
     )
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QWidget
 
 from workstation.core.events import Event
 from workstation.engine.api import CommandRefused, EngineAPI
@@ -54,3 +54,15 @@ class Panel(QWidget):
             self.message.emit(f"{what} refused: {exc}", "error")
             return False
         return True
+
+
+def detail_line(placeholder: str) -> QLabel:
+    """A line under a table that shows the selected row's reasons in full: what a column
+    has no room for is never lost (the cell's tooltip has it too)."""
+    label = QLabel()
+    label.setObjectName("detailLine")
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.RichText)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setToolTip(placeholder)
+    return label

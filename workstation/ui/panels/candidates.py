@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from workstation.core.bar_problems import problems_text
 from workstation.core.config import IndicatorConfig, RankingConfig
 from workstation.core.models import ApprovalState, Side
+from workstation.core.numbers import dollars_compact
 from workstation.engine.api import EngineAPI
 from workstation.engine.views import CandidateView, ScanReportView, ViewName
 from workstation.ui import theme
@@ -118,6 +119,18 @@ class _NoteKeys(QObject):
         return True
 
 
+def _is_dollar_volume(name: object) -> bool:
+    """dv20 and the like: the 20-session average dollar volume (shown as $1.23B)."""
+    return str(name).lower().startswith("dv")
+
+
+def _value(name: object, v: Any, digits: int = 2) -> str:
+    """A value named ``name``: dollar volumes in $ with a unit, everything else as a number."""
+    if _is_dollar_volume(name) and isinstance(v, int | float) and not isinstance(v, bool):
+        return dollars_compact(v) or "n/a"
+    return _num(v, digits)
+
+
 def _num(v: Any, digits: int = 2) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -189,7 +202,8 @@ def explanation_html(c: CandidateView, ranking: RankingConfig) -> str:
         for chk in ex.get("checks", ()):
             ok = bool(chk.get("passed"))
             left, right = str(chk.get("left", "")), str(chk.get("right", ""))
-            value, threshold = _num(chk.get("value")), _num(chk.get("threshold"))
+            value = _value(left, chk.get("value"))
+            threshold = _value(left, chk.get("threshold"))
             verdict = f"<b style='color:{pos if ok else neg}'>{'PASS' if ok else 'FAIL'}</b>"
             rows.append(
                 f"<tr><td>{html.escape(str(chk.get('label', '')))}</td>"
@@ -233,7 +247,7 @@ def explanation_html(c: CandidateView, ranking: RankingConfig) -> str:
             f"TP {c.close + sign * c.planned_tp_distance:,.2f} ({c.tp_mult:g} ATR)</p>"
         )
     if c.indicators:
-        vals = " · ".join(f"{html.escape(k)} {_num(v)}" for k, v in c.indicators.items())
+        vals = " · ".join(f"{html.escape(k)} {_value(k, v)}" for k, v in c.indicators.items())
         parts.append(f"<p style='margin:4px 0;color:{muted}'>Indicators: {vals}</p>")
     if c.passed_over:
         rows = "".join(
@@ -322,18 +336,24 @@ class CandidatesPanel(Panel):
         self.table.installEventFilter(
             _NoteKeys(self.note, lambda: self._hint("Typing goes to the note field"))
         )
-        self.approve_btn = QPushButton(f"Approve ({APPROVE_KEY})")
+        # The keys are in the tooltips, the menu and the guide: short labels leave the note
+        # field room on a laptop screen.
+        self.approve_btn = QPushButton("Approve")
         self.approve_btn.setObjectName("approve")
-        self.approve_btn.setToolTip("Approve the selected candidate(s): they may be entered")
-        self.veto_btn = QPushButton(f"Veto ({VETO_KEY})")
+        self.approve_btn.setToolTip(
+            f"Approve the selected candidate(s): they may be entered ({APPROVE_KEY})"
+        )
+        self.veto_btn = QPushButton("Veto")
         self.veto_btn.setObjectName("veto")
         self.veto_btn.setToolTip(
-            "Veto the selected candidate(s): not entered, but paper-tracked in the journal"
+            "Veto the selected candidate(s): not entered, but paper-tracked in the journal "
+            f"({VETO_KEY})"
         )
-        self.undo_btn = QPushButton(f"Back to pending ({UNDO_KEY})")
+        self.undo_btn = QPushButton("Back to pending")
         self.undo_btn.setObjectName("undoDecision")
         self.undo_btn.setToolTip(
-            "Undo the approval or veto of the selected candidate(s), until their entry time"
+            "Undo the approval or veto of the selected candidate(s), until their entry time "
+            f"({UNDO_KEY})"
         )
         self.approve_btn.clicked.connect(self.approve_selected)
         self.veto_btn.clicked.connect(self.veto_selected)

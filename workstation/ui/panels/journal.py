@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 from workstation.core.models import Side
 from workstation.engine.api import EngineAPI
 from workstation.engine.views import TradeView, ViewName
+from workstation.engine.words import exit_words
 from workstation.ui import theme
 from workstation.ui.panels.base import Panel
 from workstation.ui.tables import CENTER, Column, DataTable, money, pct, r_mult, signed_money
@@ -48,7 +49,12 @@ def journal_columns() -> list[Column]:
         Column("Entry", lambda t: t.entry_at, _dt),
         Column("Entry price", lambda t: t.entry_price, money),
         Column("Exit price", lambda t: t.exit_price, money),
-        Column("Exit reason", lambda t: t.exit_reason, align=CENTER),
+        Column(
+            "Exit reason",
+            lambda t: exit_words(t.exit_reason),
+            sort_key=lambda t: t.exit_reason,
+            tooltip=lambda t: t.exit_reason,
+        ),
         Column("P&L", lambda t: t.pnl, signed_money, color_fn=_pnl_color),
         Column("P&L %", lambda t: t.pnl_pct, pct, color_fn=_pnl_color),
         Column("R", lambda t: t.r, r_mult, color_fn=_pnl_color),

@@ -9,8 +9,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from workstation.core.models import ExitReason
+from workstation.core.numbers import signed
 from workstation.engine.api import EngineAPI
 from workstation.engine.views import TradeView, ViewName
+from workstation.engine.words import exit_words
 from workstation.ui import theme
 from workstation.ui.charts import style_plot
 from workstation.ui.panels.base import Panel
@@ -114,7 +116,10 @@ class MfeMaePanel(Panel):
                 brush=pg.mkBrush(col),
                 pen=pg.mkPen(t.chart_bg, width=0.5),
                 symbol=["x" if r.vetoed else "o" for r in rows],
-                data=[f"{r.symbol} {r.strategy} {r.exit_reason} {r.r:+.2f} R" for r in rows],
+                data=[
+                    f"{r.symbol} {r.strategy} {exit_words(r.exit_reason)} {signed(r.r, 2, ' R')}"
+                    for r in rows
+                ],
                 hoverable=True,
                 tip=lambda x, y, data: str(data),
             )

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from workstation.core.models import Side
+from workstation.core.numbers import signed, signed_pct
 from workstation.engine.api import EngineAPI
 from workstation.engine.views import PositionView, ViewName
 from workstation.ui import theme
@@ -126,13 +127,13 @@ def position_columns() -> list[Column]:
             "MFE",
             lambda p: p.mfe_r,
             r_mult,
-            tooltip=lambda p: f"{p.mfe_price:,.2f} ({p.mfe_pct:+.2%})",
+            tooltip=lambda p: f"{p.mfe_price:,.2f} ({signed_pct(p.mfe_pct)})",
         ),
         Column(
             "MAE",
             lambda p: p.mae_r,
             r_mult,
-            tooltip=lambda p: f"{p.mae_price:,.2f} ({p.mae_pct:+.2%})",
+            tooltip=lambda p: f"{p.mae_price:,.2f} ({signed_pct(p.mae_pct)})",
         ),
         Column("MFE %", lambda p: p.mfe_pct, pct),
         Column("MAE %", lambda p: p.mae_pct, pct),
@@ -249,7 +250,7 @@ class PositionsPanel(Panel):
             total = sum(p.pnl for p in positions)
             day1 = sum(p.day_one for p in positions)
             self.summary.setText(
-                f"{len(positions)} open · P&L {total:+,.2f}"
+                f"{len(positions)} open · P&L {signed(total)}"
                 + (f" · {day1} on day 1 (SL/TP off)" if day1 else "")
             )
         else:

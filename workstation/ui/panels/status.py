@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workstation.core.numbers import signed, signed_pct
 from workstation.engine.api import EngineAPI
 from workstation.engine.views import Mode, StatusView, ViewName
 from workstation.ui import theme
@@ -253,8 +254,8 @@ class StatusPanel(Panel):
         self.equity.value.setText(f"${st.equity:,.2f}")
         role = "pos" if st.day_pnl >= 0 else "neg"
         self.day_pnl.value.setText(
-            f"<span style='color:{theme.hex_color(role)}'>{st.day_pnl:+,.2f} "
-            f"({st.day_pnl_pct:+.2%})</span>"
+            f"<span style='color:{theme.hex_color(role)}'>{signed(st.day_pnl)} "
+            f"({signed_pct(st.day_pnl_pct)})</span>"
         )
         dots = []
         for c in st.connections:
