@@ -241,7 +241,7 @@ def test_mfe_mae_scatter_by_exit_reason_and_strategy(qtbot, engine: FakeEngine) 
     scatters = [i for i in p.plot.getPlotItem().items if type(i).__name__ == "ScatterPlotItem"]
     assert sum(len(s.data) for s in scatters) == len(real)
     assert len(scatters) == len({t.exit_reason for t in real})  # one colour per reason
-    assert "TAKE_PROFIT" in p.legend.text()
+    assert "take profit" in p.legend.text() and "TAKE_PROFIT" not in p.legend.text()
     p.strategy.setCurrentText("bb_squeeze")
     assert {t.strategy for t in p.shown_trades()} == {"bb_squeeze"}
     assert len(p.shown_trades()) == sum(t.strategy == "bb_squeeze" for t in real)
@@ -260,7 +260,9 @@ def test_journal_filters_and_export(qtbot, engine: FakeEngine, tmp_path: Path) -
     p.kind.setCurrentIndex(2)  # vetoed only
     assert p.table.visible_rows() and all(t.vetoed for t in p.table.visible_rows())
     p.kind.setCurrentIndex(1)
-    p.reason.setCurrentText("STOP_LOSS")
+    # the reasons read as words; the filter still matches the code
+    assert "STOP_LOSS" not in [p.reason.itemText(i) for i in range(p.reason.count())]
+    p.reason.setCurrentText("stop loss")
     rows = p.table.visible_rows()
     assert rows and all(t.exit_reason == "STOP_LOSS" and not t.vetoed for t in rows)
     p.reason.setCurrentIndex(0)

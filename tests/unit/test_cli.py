@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.unit.test_scanner import CANDIDATE_KEYS
 from workstation.cli import main
 
 SIM_TODAY = "2026-11-21"  # a Saturday: the history ends on Friday 2026-11-20
@@ -101,22 +102,7 @@ def test_scan_json_is_one_object_with_the_required_fields(
     assert doc["regime"] in ("TREND", "RANGING", "HIGH_VOL")
     assert 1 <= len(doc["candidates"]) <= 12
     for c in doc["candidates"]:
-        for key in (
-            "symbol",
-            "sector",
-            "strategy",
-            "side",
-            "group",
-            "score",
-            "strength",
-            "close",
-            "atr14",
-            "sl",
-            "tp",
-            "indicators",
-            "explain",
-        ):
-            assert key in c, key
+        assert set(c) >= CANDIDATE_KEYS, CANDIDATE_KEYS - set(c)
         assert c["sl"] == pytest.approx(c["sl_mult"] * c["atr14"])
     scores = [c["score"] for c in doc["candidates"]]
     assert scores == sorted(scores, reverse=True)

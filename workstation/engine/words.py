@@ -41,7 +41,7 @@ WORDS: dict[str, str] = {
     # exits (rules §10-§12)
     "STOP_LOSS": "stop loss",
     "TAKE_PROFIT": "take profit",
-    "TIME_EXIT": "time exit (day 5)",
+    "TIME_EXIT": "time exit",  # the day is a parameter (exits.time_exit_day)
     "EMERGENCY": "emergency exit",
     "MANUAL": "closed by hand",
     # kill switch reasons
@@ -51,6 +51,10 @@ WORDS: dict[str, str] = {
     "TREND": "trend",
     "RANGING": "ranging",
     "HIGH_VOL": "high volatility",
+    # why a ranked candidate was passed over (signals/ranking.py speaks lower case)
+    "sector_cap": "sector cap",
+    "below_cut": "below the cut",
+    "superseded": "another strategy won the symbol",
 }
 
 #: Exit reasons read differently from the entry checks of the same name.

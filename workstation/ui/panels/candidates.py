@@ -26,6 +26,7 @@ from workstation.core.models import ApprovalState, Side
 from workstation.core.numbers import dollars_compact
 from workstation.engine.api import EngineAPI
 from workstation.engine.views import CandidateView, ScanReportView, ViewName
+from workstation.engine.words import words
 from workstation.ui import theme
 from workstation.ui.chart_data import ChartConfig
 from workstation.ui.evidence.track_record import TrackRecordView
@@ -252,7 +253,7 @@ def explanation_html(c: CandidateView, ranking: RankingConfig) -> str:
     if c.passed_over:
         rows = "".join(
             f"<tr><td>{html.escape(p.symbol)}</td><td>{html.escape(p.strategy)}</td>"
-            f"<td align='right'>{p.score:.1f}</td><td>{html.escape(p.kind)}</td>"
+            f"<td align='right'>{p.score:.1f}</td><td>{html.escape(words(p.kind))}</td>"
             f"<td>{html.escape(p.reason)}</td></tr>"
             for p in c.passed_over
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -14,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from workstation.core.models import Side
+from workstation.core.numbers import signed
 from workstation.engine.api import EngineAPI
 from workstation.engine.views import TradeView, ViewName
 from workstation.engine.words import exit_words
@@ -110,43 +113,48 @@ class JournalPanel(Panel):
         self.refresh()
 
     @staticmethod
-    def _sync(combo: QComboBox, first: str, items: list[str]) -> None:
-        if [combo.itemText(i) for i in range(1, combo.count())] == items:
+    def _sync(
+        combo: QComboBox, first: str, items: list[str], label: Callable[[str], str] = str
+    ) -> None:
+        """Offer ``items`` (each shown as ``label(item)``, filtered on the item itself)."""
+        if [combo.itemData(i) for i in range(1, combo.count())] == items:
             return
-        cur = combo.currentText()
+        cur = combo.currentData()
         combo.blockSignals(True)
         combo.clear()
-        combo.addItems([first, *items])
-        combo.setCurrentIndex(max(combo.findText(cur), 0))
+        combo.addItem(first, None)
+        for item in items:
+            combo.addItem(label(item), item)
+        combo.setCurrentIndex(max(combo.findData(cur), 0) if cur is not None else 0)
         combo.blockSignals(False)
 
     def refresh(self) -> None:
         trades = self.engine.trades()
         self._sync(self.strategy, ALL_STRATEGIES, sorted({t.strategy for t in trades}))
-        self._sync(self.reason, ALL_REASONS, sorted({t.exit_reason for t in trades}))
+        self._sync(self.reason, ALL_REASONS, sorted({t.exit_reason for t in trades}), exit_words)
         self.table.set_rows(trades)
         self.apply_filter()
 
     def apply_filter(self) -> None:
         text = self.search.text().strip().lower()
-        strategy = self.strategy.currentText()
+        strategy = self.strategy.currentData()
         kind = self.kind.currentIndex()
-        reason = self.reason.currentText()
+        reason = self.reason.currentData()
 
         def keep(t: TradeView) -> bool:
             if text and text not in t.symbol.lower() and text not in t.note.lower():
                 return False
-            if strategy != ALL_STRATEGIES and t.strategy != strategy:
+            if strategy is not None and t.strategy != strategy:
                 return False
             if (kind == 1 and t.vetoed) or (kind == 2 and not t.vetoed):
                 return False
-            return reason == ALL_REASONS or t.exit_reason == reason
+            return reason is None or t.exit_reason == reason
 
         self.table.set_filter(keep)
         rows = self.table.visible_rows()
         real = [t for t in rows if not t.vetoed]
         vetoed = [t for t in rows if t.vetoed]
         self.summary.setText(
-            f"{len(real)} trades, P&L {sum(t.pnl for t in real):+,.2f} · "
-            f"{len(vetoed)} vetoed, would have made {sum(t.pnl for t in vetoed):+,.2f}"
+            f"{len(real)} trades, P&L {signed(sum(t.pnl for t in real))} · "
+            f"{len(vetoed)} vetoed, would have made {signed(sum(t.pnl for t in vetoed))}"
         )

@@ -124,7 +124,7 @@ class MfeMaePanel(Panel):
                 tip=lambda x, y, data: str(data),
             )
             item.addItem(scatter)
-            legend.append(f"<span style='color:{col}'>●</span> {reason} ({len(rows)})")
+            legend.append(f"<span style='color:{col}'>●</span> {exit_words(reason)} ({len(rows)})")
         self.legend.setText("&nbsp;&nbsp;&nbsp;".join(legend))
         grid = pg.mkPen(t.muted, width=1, style=Qt.PenStyle.DashLine)
         item.addItem(pg.InfiniteLine(pos=-1.0, angle=90, pen=grid))

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from workstation.core.numbers import signed, signed_pct
 from workstation.engine.api import EngineAPI
 from workstation.engine.views import Mode, StatusView, ViewName
+from workstation.engine.words import words
 from workstation.ui import theme
 from workstation.ui.flow import FlowLayout, WrapLabel
 from workstation.ui.panels.base import Panel
@@ -239,7 +240,7 @@ class StatusPanel(Panel):
         self.regime.value.setText(st.regime or "no scan yet")
         if st.kill_switch:
             # The kind of engagement here; the whole story in the tooltip.
-            short = st.kill_reason.split(":", 1)[0].strip()
+            short = words(st.kill_reason.split(":", 1)[0].strip())
             why = f" · {short}" if short else ""
             self.kill.value.setText(
                 f"<span style='color:{theme.hex_color('neg')}'>ENGAGED{why}</span>"
