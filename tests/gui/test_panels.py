@@ -136,6 +136,8 @@ def test_orders_panel_and_filter(qtbot, session_engine: FakeEngine) -> None:
     # The broker's own word beside the engine's state (issue 12.8): a routed stop is "new".
     p.filter.setCurrentText("All orders")
     rows = p.table.visible_rows()
+    m = p.table.proxy
+    col = {m.headerData(i, Qt.Orientation.Horizontal): i for i in range(m.columnCount())}
     r = next(i for i, o in enumerate(rows) if o.intent.value == "stop")
     assert m.index(r, col["Status"]).data() == "accepted"
     assert m.index(r, col["At broker"]).data() == "new"
