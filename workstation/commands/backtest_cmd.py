@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -24,6 +25,8 @@ from workstation.errors import UserError
 # The engine, pandas and the research package are imported when a backtest runs, not when the
 # CLI registers its commands: every command, and the window's launch, pays for the latter.
 if TYPE_CHECKING:
+    import pandas as pd
+
     from workstation.context import Context
     from workstation.core.config import Config
     from workstation.research.backtest import BacktestRun
@@ -134,35 +137,69 @@ def _costs(cfg: Config) -> dict[str, float]:
     }
 
 
-def backtest_command(args: argparse.Namespace) -> int:
+@dataclasses.dataclass(frozen=True)
+class Backtests:
+    """Scenarios backtested over one period with one scan service (see :func:`run_scenarios`)."""
+
+    history: History
+    period: Period
+    coverage: dict[str, Any]
+    closes: pd.Series  # the benchmark's closes
+    results: list[tuple[Scenario, BacktestRun, Any, Config]]  # (.., RunResult, its config)
+
+    def info(self, ctx: Context, sc: Scenario, cfg: Config) -> Any:
+        """The run information of ``sc`` over this period (what ``analyze`` reports)."""
+        from workstation.research.backtest import ASSUMPTIONS
+        from workstation.research.run_info import Coverage, RunInfo
+        from workstation.research.stats import Period as StatsPeriod
+
+        bars = self.history.data.bars
+        first = ctx.calendar.sessions_in_range(self.period.first, self.period.last)[0]
+        members = self.history.membership.coverage(first, bars)
+        return RunInfo(
+            market=ctx.market_spec,
+            universe_mode=self.history.membership.mode,
+            coverage=Coverage(members=members[1], with_data=members[0]),
+            period=StatsPeriod(self.period.first, self.period.last),
+            data_source=self.history.data.source,
+            fill_model=cfg.app.backtest.fill_model,
+            costs=_costs(cfg),
+            assumptions=ASSUMPTIONS,
+            name=sc.name,
+            overrides=dict(sc.overrides),
+            param_hash=cfg.param_hash,
+        )
+
+
+def run_scenarios(
+    ctx: Context,
+    cfg: Config,
+    universe_arg: str | None,
+    start: str | None,
+    end: str | None,
+    scenarios: list[Scenario],
+    *,
+    use_cache: bool = True,
+    progress: str = "auto",
+) -> Backtests:
+    """Backtest each scenario over the period (``--from``/``--to``, else the last ``cfg``'s
+    ``backtest.years`` years), one after the other with one scan service; each run is its own
+    store (its bars kept), analysed and listed in the home's store."""
     import pandas as pd
 
-    from workstation.context import open_context
-    from workstation.core.overrides import apply_overrides
-    from workstation.research.backtest import ASSUMPTIONS, run_backtest
+    from workstation.research.backtest import run_backtest
     from workstation.research.history import load_history, resolve_period
-    from workstation.research.results import analyze, results_json
+    from workstation.research.results import analyze
     from workstation.research.run_bars import keep_bars
-    from workstation.research.run_info import Coverage, RunInfo
     from workstation.research.scans import ScanCache, ScanService
-    from workstation.research.scenarios import resolve, scenario_config
-    from workstation.research.stats import Period as StatsPeriod
+    from workstation.research.scenarios import scenario_config
     from workstation.research.stats import StatsOptions
     from workstation.store import Store
 
-    universe_arg = getattr(args, "universe", None)
-    if universe_arg in _MODE_WORDS:
-        args.universe = None  # a mode, not a CSV for the context
-    ctx = open_context(args)
-    if args.params:
-        _use_param_set(ctx, args.params)
-    cfg = ctx.cfg
-    if args.fill_model:
-        cfg = apply_overrides(cfg, {"app.backtest.fill_model": args.fill_model})
-    start_hint = ctx.session_arg(args.start, "--from") if args.start else None
-    history = load_history(ctx, universe_arg, start_hint, cfg.app.backtest.years)
-    period = resolve_period(ctx, history, args.start, args.end)
-    scenarios = resolve(args.scenario or [], cfg, ctx.paths.config_dir)
+    years = cfg.app.backtest.years
+    start_hint = ctx.session_arg(start, "--from") if start else None
+    history = load_history(ctx, universe_arg, start_hint, years)
+    period = resolve_period(ctx, history, start, end, years=years)
     cal = ctx.calendar
     bars = history.data.bars
     bench = history.data.universe.benchmark
@@ -171,8 +208,8 @@ def backtest_command(args: argparse.Namespace) -> int:
     coverage = history.membership.report(sessions, bars)
     scan_days = [cal.previous_session(period.first), *sessions[:-1]]
     folder = ctx.paths.data_dir / "backtests"
-    cache = None if args.no_cache else ScanCache(ctx.paths.data_dir / "cache" / "scans.db")
-    results = []
+    cache = ScanCache(ctx.paths.data_dir / "cache" / "scans.db") if use_cache else None
+    done = Backtests(history, period, coverage, closes, [])
     try:
         with ScanService(
             bars, history.membership, workers=cfg.app.backtest.scan_workers, cache=cache
@@ -181,9 +218,7 @@ def backtest_command(args: argparse.Namespace) -> int:
                 sc_cfg = scenario_config(cfg, sc)
                 scans.prefetch(scan_days, sc_cfg)
                 db = folder / f"{_run_id(sc.name)}.db"
-                progress = _progress(
-                    sys.stderr, sc.name, args.progress, db, period.first, len(sessions)
-                )
+                shown = _progress(sys.stderr, sc.name, progress, db, period.first, len(sessions))
                 with _removed_unless_finished(db):
                     run = _run_or_fail(
                         run_backtest(
@@ -194,38 +229,57 @@ def backtest_command(args: argparse.Namespace) -> int:
                             db,
                             scans,
                             cal,
-                            progress=progress,
+                            progress=shown,
                         )
                     )
                     with Store.open(db) as kept:
                         keep_bars(kept, bars, bench, period.first, period.last)
                 if run.differences:
                     raise UserError(f"the backtest's new store disagreed with its broker: {run}")
-                first_cov = history.membership.coverage(sessions[0], bars)
-                info = RunInfo(
-                    market=ctx.market_spec,
-                    universe_mode=history.membership.mode,
-                    coverage=Coverage(members=first_cov[1], with_data=first_cov[0]),
-                    period=StatsPeriod(period.first, period.last),
-                    data_source=history.data.source,
-                    fill_model=sc_cfg.app.backtest.fill_model,
-                    costs=_costs(sc_cfg),
-                    assumptions=ASSUMPTIONS,
-                    name=sc.name,
-                    overrides=dict(sc.overrides),
-                    param_hash=sc_cfg.param_hash,
-                )
                 options = StatsOptions(risk_free_rate=sc_cfg.app.backtest.risk_free_rate)
+                info = done.info(ctx, sc, sc_cfg)
                 result = analyze(db, info, benchmark_closes=closes, options=options)
                 _list_run(ctx, db, sc, sc_cfg, period, history, result, base=cfg)
-                results.append((sc, run, result, sc_cfg))
+                done.results.append((sc, run, result, sc_cfg))
     finally:
         if cache is not None:
             cache.close()
+    return done
+
+
+def backtest_command(args: argparse.Namespace) -> int:
+    from workstation.context import open_context
+    from workstation.core.overrides import apply_overrides
+    from workstation.research.results import results_json
+    from workstation.research.scenarios import resolve
+
+    universe_arg = getattr(args, "universe", None)
+    if universe_arg in _MODE_WORDS:
+        args.universe = None  # a mode, not a CSV for the context
+    ctx = open_context(args)
+    if args.params:
+        _use_param_set(ctx, args.params)
+    cfg = ctx.cfg
+    if args.fill_model:
+        cfg = apply_overrides(cfg, {"app.backtest.fill_model": args.fill_model})
+    scenarios = resolve(args.scenario or [], cfg, ctx.paths.config_dir)
+    done = run_scenarios(
+        ctx,
+        cfg,
+        universe_arg,
+        args.start,
+        args.end,
+        scenarios,
+        use_cache=not args.no_cache,
+        progress=args.progress,
+    )
+    results = done.results
     main, *others = [r[2] for r in results]
     doc = results_json(main, scenarios=others)
-    doc["universe"]["coverage_over_period"] = coverage
-    doc["data"] = data_problems(history, period, ctx.cfg.scanner.universe.history_sessions)
+    doc["universe"]["coverage_over_period"] = done.coverage
+    doc["data"] = data_problems(
+        done.history, done.period, ctx.cfg.scanner.universe.history_sessions
+    )
     doc["runs"] = [_run_json(sc, run) for sc, run, _, _ in results]
     if args.report:
         from workstation.research.report import write_report

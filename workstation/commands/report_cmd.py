@@ -1,4 +1,4 @@
-"""``workstation report drift|edge``: the evidence on what was traded (issue 11).
+"""``workstation report drift|edge|change``: the evidence behind the trader's decisions (issue 11).
 
 * ``report drift --from D --to D [--json]``: the sessions the app traded (simulated, paper or
   live: the home's store) against a backtest of the same sessions with the parameter versions
@@ -6,7 +6,11 @@
   (:mod:`workstation.research.evidence.drift`);
 * ``report edge [--from D] [--to D] [--json]``: what the trader's approvals and vetoes did
   against the rules alone, by strategy and over time
-  (:mod:`workstation.research.evidence.edge`).
+  (:mod:`workstation.research.evidence.edge`);
+* ``report change --set KEY=VALUE ... [--from D] [--to D] [--json]``: "what would this change
+  do?", the parameters in force and the edited ones backtested over the same period (default:
+  the last ``backtest.years`` years with data), compared
+  (:mod:`workstation.research.evidence.change`).
 
 Exit codes: 0 done, 2 a user error (a bad period, sessions the store has not traded).
 """
@@ -19,6 +23,8 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from typing import Any, TextIO
+
+import yaml
 
 from workstation.commands.backtest_cmd import cache_and_progress_options
 from workstation.context import Context, open_context
@@ -56,6 +62,34 @@ def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]
     _period(edge, required=False)
     global_options(edge)
     edge.set_defaults(handler=edge_command)
+    change = kinds.add_parser(
+        "change",
+        help="what a parameter change would do: both backtests side by side",
+        description="Backtest the parameters in force and the same with --set KEY=VALUE "
+        "changes over one period, and compare: the figures side by side, both equity curves "
+        "and the trades that differ. A key is the file's stem and the path inside it "
+        "(strategies.rsi_reversion.sl_atr, risk.exits.time_exit_day).",
+    )
+    change.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        metavar="KEY=VALUE",
+        required=True,
+        help="a parameter to change (repeatable); VALUE is read as YAML",
+    )
+    change.add_argument("--from", dest="start", metavar="DATE")
+    change.add_argument("--to", dest="end", metavar="DATE")
+    change.add_argument(
+        "--years",
+        type=float,
+        metavar="N",
+        help="without --from: the last N years the market has data for (default: backtest.years)",
+    )
+    change.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    cache_and_progress_options(change)
+    global_options(change)
+    change.set_defaults(handler=change_command)
     p.set_defaults(handler=_needs_kind(p))
 
 
@@ -67,7 +101,9 @@ def _period(p: argparse.ArgumentParser, *, required: bool) -> None:
 
 def _needs_kind(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     def handler(_args: argparse.Namespace) -> int:
-        raise UserError("report needs a kind: 'workstation report drift' or 'report edge'")
+        raise UserError(
+            "report needs a kind: 'workstation report drift', 'report edge' or 'report change'"
+        )
 
     return handler
 
@@ -97,6 +133,63 @@ def drift_command(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
     )
     return _emit(report.as_json(), args.json, print_drift)
+
+
+def parse_sets(sets: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; each value read as YAML (``2.5``, ``true``, ``skip``)."""
+    out: dict[str, Any] = {}
+    for raw in sets:
+        key, sep, value = raw.partition("=")
+        if not sep or not key.strip():
+            raise UserError(
+                f"--set {raw!r} is not KEY=VALUE: write e.g. --set risk.exits.time_exit_day=3"
+            )
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def change_command(args: argparse.Namespace) -> int:
+    from workstation.commands.backtest_cmd import run_scenarios
+    from workstation.core.overrides import apply_overrides, current_value
+    from workstation.core.schema import SchemaError
+    from workstation.research.evidence.change import preview_json
+    from workstation.research.scenarios import Scenario
+
+    ctx = open_context(args)
+    cfg = ctx.cfg
+    sets = parse_sets(args.sets)
+    try:  # one clear line before any backtest runs
+        if args.years is not None:  # app.yaml is not in the parameter hash: both sides share it
+            cfg = apply_overrides(cfg, {"app.backtest.years": args.years})
+    except SchemaError as exc:
+        raise UserError(f"--years {args.years:g}: {exc.errors[0]}") from None
+    try:
+        apply_overrides(cfg, sets)
+        changes = {k: (current_value(cfg, k), v) for k, v in sets.items()}
+    except SchemaError as exc:
+        more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
+        raise UserError(f"--set: {exc.errors[0]}{more}") from None
+    # Not "combined": a preview's period (and its --years) is the user's choice, and the track
+    # record takes the newest combined run of the parameters in force as its reference.
+    current = Scenario("preview-current", "the configuration in force")
+    edited = Scenario("preview-edited", "the edited values", sets)
+    done = run_scenarios(
+        ctx,
+        cfg,
+        getattr(args, "universe", None),
+        args.start,
+        args.end,
+        [current, edited],
+        use_cache=not args.no_cache,
+        progress=args.progress,
+    )
+    (_, run_a, a, _), (_, run_b, b, _) = done.results
+    stores = {"current": str(run_a.db_path), "edited": str(run_b.db_path)}
+    doc = preview_json(a, b, changes, stores=stores)
+    return _emit(doc, args.json, print_change)
 
 
 def _emit(
@@ -195,3 +288,42 @@ def print_edge(doc: dict[str, Any], out: TextIO) -> None:
 
 
 __all__ = ["drift_command", "edge_command", "print_drift", "print_edge", "register"]
+
+
+def print_change(doc: dict[str, Any], out: TextIO) -> None:
+    from workstation.research.evidence.change import summary_line
+
+    p = doc["period"]
+    out.write(f"What would this change do? {p['start']} .. {p['end']} ({p['sessions']} sessions)\n")
+    for c in doc["changes"]:
+        out.write(f"  {c['key']}: {c['current']!r} -> {c['edited']!r}\n")
+    a, b, d = doc["current"]["stats"], doc["edited"]["stats"], doc["difference"]
+    out.write(f"\n{'':<22}{'current':>12}{'edited':>12}{'difference':>12}\n")
+    for k in ("total_return", "cagr", "sharpe", "max_drawdown", "n_trades", "win_rate",
+              "profit_factor", "expectancy_r"):  # fmt: skip
+        pct = k in ("total_return", "cagr", "max_drawdown", "win_rate")
+        out.write(
+            f"{k:<22}{_figure(a[k], pct):>12}{_figure(b[k], pct):>12}{_figure(d[k], pct):>12}\n"
+        )
+    t = doc["trades"]
+    out.write(
+        f"\ntrades: {t['same']} the same, {t['differing']} differ, {t['current_only']} only "
+        f"with the current values, {t['edited_only']} only with the edited ones; P&L "
+        f"{_money(t['pnl_difference'])}\n"
+    )
+    for x in doc["differing_trades"][:40]:
+        out.write(
+            f"  {x['entry_session']} {x['symbol']:<6}{x['strategy']:<16}{x['what']:<48}"
+            f"{_money(x['pnl_difference']):>12}\n"
+        )
+    if len(doc["differing_trades"]) > 40:
+        out.write(f"  ... and {len(doc['differing_trades']) - 40} more (--json lists all)\n")
+    out.write(summary_line(doc) + "\n")
+
+
+def _figure(v: Any, pct: bool) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, bool):
+        return str(v)
+    return f"{v:+.1%}" if pct else f"{v:,.2f}" if isinstance(v, float) else str(v)

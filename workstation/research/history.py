@@ -182,7 +182,16 @@ class Period:
     last: date
 
 
-def resolve_period(ctx: Context, history: History, start: str | None, end: str | None) -> Period:
+def resolve_period(
+    ctx: Context,
+    history: History,
+    start: str | None,
+    end: str | None,
+    *,
+    years: float | None = None,
+) -> Period:
+    """The sessions to backtest: ``start``..``end``, else the last ``years`` years (default:
+    ``backtest.years`` of the context's configuration) the market has data for."""
     cal = ctx.calendar
     last = ctx.session_arg(end, "--to") if end else history.last_session
     if last > history.last_session:
@@ -192,7 +201,8 @@ def resolve_period(ctx: Context, history: History, start: str | None, end: str |
     if start:
         first = ctx.session_arg(start, "--from")
     else:
-        years = ctx.cfg.app.backtest.years
+        if years is None:
+            years = ctx.cfg.app.backtest.years
         target = last.replace(year=last.year - int(years)) if years.is_integer() else None
         if target is None:
             target = date.fromordinal(last.toordinal() - round(years * 365.25))

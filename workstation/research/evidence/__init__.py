@@ -3,7 +3,7 @@ trader approves or vetoes a candidate, changes a parameter, or decides to keep t
 
 * :mod:`.track_record`: how a candidate's strategy did in the backtest history, in the same
   regime and sector (from a stored backtest of the parameter set in force, :mod:`.reference`);
-* :mod:`.preview`: "what would this change do?": the backtest with the current and with the
+* :mod:`.change`: "what would this change do?": the backtest with the current and with the
   edited parameters, side by side;
 * :mod:`.drift`: the sessions the app traded against a backtest of the same sessions with the
   parameter versions then in force, trade by trade, totals by cause;
