@@ -60,7 +60,9 @@ from workstation.core.config_files import (
     history,
 )
 from workstation.core.schema import Bounds, bounds_of, to_plain
+from workstation.research.evidence.change_notes import keep_preview, preview_of, preview_path
 from workstation.ui import theme
+from workstation.ui.evidence.change import ChangePreview, expected_html
 from workstation.ui.yaml_edit import set_values
 
 KeyPath = tuple[str, ...]  # (file name, key, key, ...)
@@ -468,10 +470,16 @@ class ParameterEditor(QDialog):
         split.setSizes([230, 720])
         self.main_stack.addWidget(split)
         self.main_stack.addWidget(review)
+        self.main_stack.addWidget(self._build_preview_page())
 
         self.review_btn = QPushButton("Review changes...")
         self.review_btn.setToolTip("Validate the edits and show what would change")
         self.review_btn.clicked.connect(self.review)
+        self.preview_btn = QPushButton("What would this change do?")
+        self.preview_btn.setToolTip(
+            "Backtest the current and the edited values side by side (in worker processes)"
+        )
+        self.preview_btn.clicked.connect(self.open_preview)
         self.revert_btn = QPushButton("Revert")
         self.revert_btn.setToolTip("Throw away the edits not saved yet")
         self.revert_btn.clicked.connect(self.revert)
@@ -482,6 +490,7 @@ class ParameterEditor(QDialog):
         buttons = QHBoxLayout()
         buttons.addWidget(self.changes_label, 1)
         buttons.addWidget(self.revert_btn)
+        buttons.addWidget(self.preview_btn)
         buttons.addWidget(self.review_btn)
         buttons.addWidget(self.close_btn)
 
@@ -656,6 +665,7 @@ class ParameterEditor(QDialog):
         files = sorted({p[0] for p in mods})
         self.review_btn.setEnabled(bool(mods))
         self.revert_btn.setEnabled(bool(mods))
+        self.preview_btn.setEnabled(bool(mods) and self.evidence is not None)
         self.changes_label.setText(
             f"{len(mods)} change(s) in {', '.join(files)} not saved yet" if mods else "No changes."
         )
@@ -700,6 +710,11 @@ class ParameterEditor(QDialog):
         self.review_title.setText(
             f"<b>Review</b>: {len(self.modified())} change(s) in {', '.join(sorted(texts))}. "
             "Save writes the files atomically and keeps the previous versions."
+            + (
+                " The change preview is kept with them (History: what it was expected to do)."
+                if self.preview.result_for(self.edits()) is not None
+                else ""
+            )
         )
         self.review_view.setHtml(diff_html(diffs))
         self.main_stack.setCurrentIndex(1)
@@ -729,10 +744,11 @@ class ParameterEditor(QDialog):
         if errors:
             self._show_errors(errors)
             return False
-        written = []
+        written, versions = [], []
+        previewed = self.preview.result_for(self.edits())
         for filename, text in texts.items():
             try:
-                self.manager.save(filename, text)
+                versions.append(self.manager.save(filename, text))
             except (ConfigError, OSError) as exc:
                 msg = exc.errors if isinstance(exc, ConfigError) else [f"{filename}: {exc}"]
                 self._show_errors(
@@ -741,6 +757,8 @@ class ParameterEditor(QDialog):
                 self._after_save(written)
                 return False
             written.append(filename)
+        if previewed is not None:  # what this change was expected to do, with its versions
+            keep_preview([v for v in versions if v is not None], previewed)
         self._after_save(written)
         self.info.setText(f"Saved {', '.join(written)}; the engine reloads at its next safe point.")
         return True
@@ -796,6 +814,42 @@ class ParameterEditor(QDialog):
         self.error_box.setVisible(bool(errors))
         self.last_errors = list(errors)
 
+    # ------------------------------------------------------------ change preview
+    def edits(self) -> dict[KeyPath, Any]:
+        """The edited values not saved yet."""
+        return {p: ed.value() for p, ed in self.modified().items()}
+
+    def _build_preview_page(self) -> QWidget:
+        self.preview = ChangePreview(self.edits)
+        self.preview.set_service(self.evidence)
+        self.preview_back_btn = QPushButton("Back to editing")
+        self.preview_back_btn.clicked.connect(self.back)
+        self.preview_review_btn = QPushButton("Review changes...")
+        self.preview_review_btn.setToolTip("Validate the edits and show the diff before saving")
+        self.preview_review_btn.clicked.connect(self.review)
+        w = QWidget()
+        lay = QVBoxLayout(w)
+        lay.addWidget(self.preview, 1)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.preview_back_btn)
+        row.addWidget(self.preview_review_btn)
+        lay.addLayout(row)
+        return w
+
+    def done(self, result: int) -> None:
+        """Closing the editor stops a preview still running (its child and workers)."""
+        self.preview.cancel()
+        super().done(result)
+
+    def open_preview(self) -> None:
+        """Show the preview page and run it for the edits (unless it already has)."""
+        if not self.modified():
+            return
+        self.main_stack.setCurrentIndex(2)
+        if self.preview.result_for(self.edits()) is None and not self.preview.running:
+            self.preview.run()
+
     # ------------------------------------------------------------ history tab
     def _build_history_tab(self) -> QWidget:
         self.history_file = QComboBox()
@@ -834,7 +888,8 @@ class ParameterEditor(QDialog):
         filename = self.history_file.currentData()
         self.history_list.clear()
         for v in self.versions(filename):
-            item = QListWidgetItem(_stamp_of(v))
+            previewed = " · previewed" if preview_path(v).exists() else ""
+            item = QListWidgetItem(_stamp_of(v) + previewed)
             item.setData(Qt.ItemDataRole.UserRole, str(v))
             item.setToolTip(str(v))
             self.history_list.addItem(item)
@@ -858,7 +913,8 @@ class ParameterEditor(QDialog):
             f"{filename} (new)", f"{filename} ({_stamp_of(version)})"
         )
         self.history_diff.setHtml(
-            diff_html({filename: d}) if d else "<p>Same as the current file.</p>"
+            expected_html(preview_of(version))
+            + (diff_html({filename: d}) if d else "<p>Same as the current file.</p>")
         )
 
     def restore_selected(self) -> bool:
