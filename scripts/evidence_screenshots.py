@@ -9,6 +9,11 @@ tests/gui/test_track_record.py); the human edge reads decisions planted in the h
 planted manual exit (tests/unit/test_drift_causes.py). Every figure on screen is computed by the
 app's own code from those stores. Writes docs/screenshots/panel-track-record.png and
 panel-drift-edge-{drift,edge}.png.
+
+The change preview (dialog-parameters-change-preview.png, dialog-parameters-expected.png) is
+run for real: the parameter editor on the simulated market with 40 symbols, time_exit_day
+edited from 5 to 2, both backtests over the last half year in a child process, then saved (the
+History tab with what the change was expected to do).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import sys
 import tempfile
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -108,7 +114,53 @@ def main() -> int:
         win._shutdown_state = "stopped"
         win.close()
         settle(app)
+    with tempfile.TemporaryDirectory(prefix="ws-change-") as tmp:
+        shoot_change_preview(app, loop, Path(tmp), out)
     return 0
+
+
+def shoot_change_preview(app: Any, loop: Any, tmp: Path, out: Path) -> None:
+    from scripts.screenshots import grab, settle, show_dialog
+    from tests.gui.test_change_preview import TIME_EXIT, small_home
+    from workstation.core.calendar import get_calendar
+    from workstation.core.config_files import ConfigManager
+    from workstation.core.paths import Paths
+    from workstation.research.evidence.service import EvidenceService
+    from workstation.ui.dialogs.params import ParameterEditor
+
+    paths = Paths.resolve(tmp / "home").ensure()
+    manager = ConfigManager(paths.config_dir, paths.config_history_dir)
+    csv = small_home(paths, manager, n_symbols=40)
+    service = EvidenceService(
+        paths, "sim", get_calendar(), lambda: manager.current, universe_csv=str(csv)
+    )
+    ed = ParameterEditor(manager, confirm_live=lambda: False, evidence=service)
+    show_dialog(ed, (1200, 820), app)
+    ed.show_field(TIME_EXIT).set_text("2")
+    ed.preview.years.setValue(0.5)
+
+    async def run() -> None:
+        ed.open_preview()
+        for _ in range(3000):
+            if not ed.preview.running:
+                return
+            await asyncio.sleep(0.1)
+        raise SystemExit("the change preview did not finish")
+
+    loop.run_until_complete(run())
+    if ed.preview.doc is None:
+        raise SystemExit(f"the change preview failed: {ed.preview.head.text()}")
+    settle(app, 20)
+    grab(ed, out / "dialog-parameters-change-preview.png", app)
+    ed.review()
+    ed.save()
+    ed.tabs.setCurrentIndex(1)
+    ed.history_file.setCurrentIndex(ed.history_file.findData("risk.yaml"))
+    settle(app, 10)
+    grab(ed, out / "dialog-parameters-expected.png", app)
+    service.shutdown()
+    ed.close()
+    settle(app)
 
 
 if __name__ == "__main__":

@@ -149,7 +149,7 @@ def check(qtbot: Any, editor: ParameterEditor, manager: ConfigManager) -> None:
     assert all(len(c.getData()[0]) == 27 for c in curves)
     assert doc["differing_trades"] and page.trades.proxy.rowCount() == len(doc["differing_trades"])
     # Review and save from the preview page: the preview is kept with the version
-    qtbot.mouseClick(editor.preview_review_btn, LEFT)
+    qtbot.mouseClick(editor.review_btn, LEFT)
     assert editor.main_stack.currentIndex() == 1
     assert "The change preview is kept with them" in editor.review_title.text()
     qtbot.mouseClick(editor.save_btn, LEFT)
@@ -166,4 +166,5 @@ def check(qtbot: Any, editor: ParameterEditor, manager: ConfigManager) -> None:
     rect = editor.history_list.visualItemRect(item)
     qtbot.mouseClick(editor.history_list.viewport(), LEFT, pos=rect.center())
     shown = editor.history_diff.toPlainText()
-    assert "Expected when saved" in shown and "backtest 2024-05-07 .. 2024-06-13" in shown
+    assert "Expected of the change saved at" in shown
+    assert "risk.exits.time_exit_day 5 -> 2: backtest 2024-05-07 .. 2024-06-13" in shown

@@ -153,7 +153,9 @@ def test_the_preview_puts_figures_curves_and_differing_trades_side_by_side(
     assert (bbb["symbol"], bbb["kind"], bbb["edited"]) == ("BBB", "current_only", None)
     assert bbb["current"]["pnl"] == pytest.approx(-100.0)
     line = summary_line(doc)
-    assert line.startswith("backtest 2023-12-27 .. 2024-01-08: return +4.0% -> +5.0%")
+    assert line.startswith(
+        "risk.exits.time_exit_day 5 -> 3: backtest 2023-12-27 .. 2024-01-08: return +4.0% -> +5.0%"
+    )
     assert "trades 5 -> 4 (0 differ, 1 dropped, 0 added)" in line
 
 

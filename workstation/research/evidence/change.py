@@ -203,8 +203,9 @@ def summary_line(doc: Mapping[str, Any]) -> str:
     def num(v: Any) -> str:
         return "n/a" if v is None else f"{v:.2f}"
 
+    changes = ", ".join(f"{c['key']} {c['current']} -> {c['edited']}" for c in doc["changes"])
     return (
-        f"backtest {p['start']} .. {p['end']}: return {pct(a['total_return'])} -> "
+        f"{changes}: backtest {p['start']} .. {p['end']}: return {pct(a['total_return'])} -> "
         f"{pct(b['total_return'])}, Sharpe {num(a['sharpe'])} -> {num(b['sharpe'])}, max "
         f"drawdown {pct(a['max_drawdown'])} -> {pct(b['max_drawdown'])}, trades "
         f"{a['n_trades']} -> {b['n_trades']} ({t['differing']} differ, "

@@ -822,18 +822,15 @@ class ParameterEditor(QDialog):
     def _build_preview_page(self) -> QWidget:
         self.preview = ChangePreview(self.edits)
         self.preview.set_service(self.evidence)
+        # Review and Save are the editor's own buttons below; this page only leads back.
         self.preview_back_btn = QPushButton("Back to editing")
         self.preview_back_btn.clicked.connect(self.back)
-        self.preview_review_btn = QPushButton("Review changes...")
-        self.preview_review_btn.setToolTip("Validate the edits and show the diff before saving")
-        self.preview_review_btn.clicked.connect(self.review)
         w = QWidget()
         lay = QVBoxLayout(w)
         lay.addWidget(self.preview, 1)
         row = QHBoxLayout()
         row.addStretch(1)
         row.addWidget(self.preview_back_btn)
-        row.addWidget(self.preview_review_btn)
         lay.addLayout(row)
         return w
 
@@ -913,7 +910,7 @@ class ParameterEditor(QDialog):
             f"{filename} (new)", f"{filename} ({_stamp_of(version)})"
         )
         self.history_diff.setHtml(
-            expected_html(preview_of(version))
+            expected_html(preview_of(version), _stamp_of(version))
             + (diff_html({filename: d}) if d else "<p>Same as the current file.</p>")
         )
 

@@ -82,6 +82,8 @@ def _fmt(v: Any, pct: bool) -> str:
         return "yes" if v else "no"
     if pct:
         return f"{v:+.1%}" if v else "0.0%"
+    if isinstance(v, float) and abs(v) >= 100:  # trades a year: no cents
+        return f"{v:,.0f}"
     return f"{v:,.2f}" if isinstance(v, float) else f"{v:,}"
 
 
@@ -362,15 +364,18 @@ class ChangePreview(QWidget):
             self.show_result(self.doc)
 
 
-def expected_html(doc: Mapping[str, Any] | None) -> str:
-    """For the parameter history: what the change was expected to do (its preview)."""
+def expected_html(doc: Mapping[str, Any] | None, stamp: str = "") -> str:
+    """For the parameter history: what the change saved at ``stamp`` (from this version to
+    the next) was expected to do, by the preview run before saving it."""
     if doc is None:
         return ""
     from workstation.research.evidence.change import summary_line
 
+    when = f" at {html.escape(stamp)}" if stamp else ""
     return (
-        f"<p style='margin:0 0 6px'><b>Expected when saved</b> (the change preview run "
-        f"before this change was saved): {html.escape(summary_line(doc))}</p>"
+        f"<p style='margin:0 0 6px'><b>Expected of the change saved{when}</b> (from this "
+        f"version to the next; the preview run before saving): "
+        f"{html.escape(summary_line(doc))}</p>"
     )
 
 
