@@ -138,13 +138,17 @@ def step_model() -> tuple[Callable[[], Any], str]:
     import numpy as np
 
     from workstation.market.sim import generate_daily
+    from workstation.market.symbol_facts import facts_for
+    from workstation.market.universe import sp500_universe
 
+    symbols = [*sp500_universe().symbols, "SPY"]
     codes = np.array([i % 11 for i in range(503)] + [0])
+    facts = facts_for(symbols)
 
     def run() -> Any:
-        return generate_daily(580, codes, 503, 319, SEED)
+        return generate_daily(580, codes, 503, 319, SEED, facts)
 
-    return run, "generate_daily(580 sessions, 504 symbols)"
+    return run, "generate_daily(580 sessions, 504 symbols with their facts)"
 
 
 def step_intraday() -> tuple[Callable[[], Any], str]:

@@ -2,8 +2,9 @@
 hook WORKSTATION_CRASH_AT), restarted, and must end exactly where an uninterrupted run ends.
 
 Each scenario runs ``python -m workstation run --headless`` as a subprocess over two simulated
-sessions (seed 2, "today" 2024-03-08: Monday 03-11 enters group A at the open and group B at
-09:50; Tuesday 03-12 a short is stopped out at its protective stop). The simulated exchange
+sessions (seed 20, "today" 2024-03-08: Monday 03-11 enters six group-A longs at the open;
+Tuesday 03-12 one reaches its take-profit, which the engine exits with a market order before
+it cancels the protective stop; five stay open). The simulated exchange
 (SimBroker) lives in ``<home>/data/sim_exchange.json`` and outlives the process, as a real
 exchange outlives the app. After the restart the test proves:
 
@@ -36,7 +37,7 @@ from workstation.core.calendar import ET
 from workstation.core.models import OrderIntent, OrderSide, OrderType
 
 REPO = Path(__file__).resolve().parents[2]
-SEED = "2"
+SEED = "20"  # chosen for the scenario above (seed 2 before the market took real facts)
 TODAY = "2024-03-08"
 SESSIONS = "2"
 

@@ -298,7 +298,12 @@ def test_nothing_is_loaded_from_a_python_installation(
 def test_bundle_contents(bundle: Bundle) -> None:
     internal = bundle.folder / "_internal"
     names = {p.relative_to(internal).as_posix() for p in internal.rglob("*")}
-    assert {"config/app.yaml", "config/risk.yaml", "pitindex/data/sp500_current.csv"} <= names
+    assert {
+        "config/app.yaml",
+        "config/risk.yaml",
+        "pitindex/data/sp500_current.csv",
+        "workstation/market/data/symbol_facts.csv",
+    } <= names
     assert any(
         n.startswith("keyring-") and n.endswith(".dist-info/entry_points.txt") for n in names
     )

@@ -26,6 +26,7 @@ from workstation.core.config import SimConfig
 from workstation.core.models import Quote, TradeTick
 from workstation.market.base import MarketData, MarketDataError
 from workstation.market.sim import SimMarket, generate_daily
+from workstation.market.symbol_facts import facts_for, stock_rows
 from workstation.market.universe import sp500_universe
 
 TODAY = date(2024, 6, 14)  # a Friday
@@ -283,7 +284,10 @@ def realism_table(history: DailyBars, everything: DailyBars) -> dict[str, dict[s
         ("median_stock_vol", 0.20, 0.45),
         ("spy_vol", 0.12, 0.25),
         ("gap_over_3pct_share", 0.005, 0.08),
-        ("dv20_over_20m_share", 0.85, 0.995),  # many above $20M a day, a few below
+        # Real S&P 500 members: 501 of 502 traded a median $20M+ a day in the year to
+        # 2022-09-09 (symbol_facts.csv; the exception NWS, $11.7M). The bound was 0.85-0.995
+        # ("a few below") when dollar volumes were drawn at random around $110M.
+        ("dv20_over_20m_share", 0.97, 1.0),
         ("median_dv20_musd", 50.0, 400.0),
         ("median_price", 30.0, 250.0),
         ("share_price_10_to_800", 0.9, 1.0),
@@ -316,6 +320,80 @@ def test_intraday_range_is_consistent_with_volatility(history: DailyBars) -> Non
     park = np.sqrt(np.mean(hl**2, axis=0) / (4 * math.log(2)))
     cc = np.diff(np.log(st.close), axis=0).std(axis=0)
     assert 0.6 <= float(np.median(park / cc)) <= 1.2
+
+
+# ------------------------------------------------------------------ real symbols' facts
+
+
+def test_every_known_symbol_closes_today_eve_at_its_real_price(
+    market: SimMarket, history: DailyBars
+) -> None:
+    """The last close before "today" is the table's real close (2022-09-09), to the cent."""
+    facts = facts_for(history.symbols)
+    assert facts.known.sum() >= 420, "the table should know most current members"
+    assert facts.known[history.col("SPY")] and facts.known[history.col("AMZN")]
+    assert np.array_equal(history.close[-1, facts.known], np.round(facts.close[facts.known], 2))
+    assert history.close[-1, history.col("AMZN")] == 133.27  # not $38
+    assert history.close[-1, history.col("SPY")] == 406.60
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, SEED])
+def test_amzn_first_simulated_close_is_near_its_real_level(seed: int) -> None:
+    m, clock = make(seed=seed)
+    with clock_at(clock, et(TODAY, 16)):
+        today = m.daily_bars_now(["AMZN"], TODAY, 1)
+    # AMZN's daily sd is ~2% (32% a year): a first day beyond +-10% would be a 5-sd move.
+    assert today.last_date == TODAY
+    assert 133.27 / 1.1 <= today.close[0, 0] <= 133.27 * 1.1
+
+
+@pytest.fixture(scope="module")
+def long_run() -> DailyBars:
+    """2,320 sessions of the whole universe: long enough to measure each stock's volatility,
+    beta and dollar volume against the table's."""
+    m, clock = make(future_sessions=2000)
+    with clock_at(clock, et(m.sessions[-1], 20)):
+        return m.daily_bars_now(m.symbols, m.sessions[-1], 10_000)
+
+
+def _rank_corr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(pd.Series(a).rank(), pd.Series(b).rank())[0, 1])
+
+
+def test_long_run_volatility_beta_and_dollar_volume_follow_the_real_table(
+    long_run: DailyBars,
+) -> None:
+    facts = facts_for(long_run.symbols)
+    stock = facts.known.copy()
+    stock[long_run.col("SPY")] = False
+    r = np.diff(np.log(long_run.close), axis=0)
+    vol = r.std(axis=0, ddof=1) * math.sqrt(252)
+    ratio = vol[stock] / facts.vol[stock]
+    assert 0.9 <= float(np.median(ratio)) <= 1.1, np.median(ratio)
+    assert np.mean((ratio >= 0.85) & (ratio <= 1.2)) >= 0.9, np.percentile(ratio, [5, 95])
+    assert _rank_corr(vol[stock], facts.vol[stock]) >= 0.95
+    spy = r[:, long_run.col("SPY")]
+    beta = (r - r.mean(axis=0)).T @ (spy - spy.mean()) / ((spy - spy.mean()) ** 2).sum()
+    b_ratio = beta[stock] / facts.beta[stock]
+    assert 0.9 <= float(np.median(b_ratio)) <= 1.1, np.median(b_ratio)
+    assert _rank_corr(beta[stock], facts.beta[stock]) >= 0.95
+    dv = np.median(long_run.close * long_run.volume, axis=0)
+    dv_ratio = dv[stock] / facts.dollar_volume[stock]
+    assert 0.8 <= float(np.median(dv_ratio)) <= 1.25, np.median(dv_ratio)
+
+
+def test_symbols_without_facts_take_a_real_rows_facts() -> None:
+    """A universe of made-up tickers still trades at real S&P 500 levels (a random row's)."""
+    from workstation.core.models import Universe
+
+    sectors = {f"ZZ{i:02d}": "Industrials" for i in range(40)}
+    clock = FakeClock(et(TODAY, 8))
+    m = SimMarket(Universe.of(sectors, "SPY"), SimConfig(seed=SEED, today=TODAY.isoformat()), clock)
+    bars = m.daily_bars_now(m.symbols, m.history_end, 1)
+    table = stock_rows()
+    closes = bars.close[0, [bars.col(s) for s in sectors]]
+    assert set(np.round(closes, 2)) <= set(np.round(table[:, 0], 2))
+    assert bars.close[0, bars.col("SPY")] == 406.60
 
 
 # ------------------------------------------------------------------ regimes (spec section 5)

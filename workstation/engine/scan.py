@@ -221,6 +221,35 @@ def _regime(ind: Indicators, j: int, cfg: Config, bench: str) -> RegimeResult:
         raise ScanError(str(exc)) from exc
 
 
+def regime_history(bars: DailyBars, cfg: Config, benchmark: str = "SPY") -> list[Regime | None]:
+    """The regime of every session of ``bars``, as the scan of that session classifies it
+    (section 5, from ``benchmark``'s bars up to the session); None where its indicators do
+    not exist yet (before sma200). One indicator pass for the whole history: a replay, a
+    backtest or the simulated market's own checks, instead of one scan per session."""
+    if benchmark not in bars:
+        raise ScanError(f"the benchmark {benchmark} has no data: no regimes to classify")
+    ind = compute_indicators(bars.select([benchmark]), indicator_params(cfg))
+    rows = {d: i for i, d in enumerate(bars.dates)}
+    out: list[Regime | None] = [None] * bars.n_sessions
+    n = int(ind.n_bars[0])
+    first = ind.n_rows - n
+    close = ind["close"][first:, 0]
+    finite = np.isfinite(close)
+    closes, upto = close[finite], np.cumsum(finite)  # the finite closes, as _regime takes them
+    adx, sma50, sma200 = (ind[k][first:, 0] for k in ("adx14", "sma50", "sma200"))
+    for k, day in enumerate(ind.row_dates[first:, 0]):
+        if not (math.isfinite(adx[k]) and math.isfinite(sma50[k]) and math.isfinite(sma200[k])):
+            continue
+        try:
+            res = classify_regime(
+                closes[: upto[k]], adx[k], sma50[k], sma200[k], cfg.scanner.regime, benchmark
+            )
+        except RegimeError:
+            continue  # a missing close in the volatility window: no regime that session
+        out[rows[day]] = res.regime
+    return out
+
+
 def _finite_dict(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 

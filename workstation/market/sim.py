@@ -41,6 +41,7 @@ from workstation.market.intraday import (
     synth_premarket_trades,
 )
 from workstation.market.sim_daily import DailyModel, generate_daily
+from workstation.market.symbol_facts import facts_for
 from workstation.market.validation import not_trading, validate_bars
 
 __all__ = ["DailyModel", "SessionIntraday", "SimMarket", "generate_daily"]
@@ -212,7 +213,12 @@ class SimMarket:
         bench_col = self._col.get(bench)
         sectors = [universe.sector(s) for s in symbols]
         model = generate_daily(
-            len(self._sessions), _sector_codes(sectors), bench_col, self._anchor_row, self._seed
+            len(self._sessions),
+            _sector_codes(sectors),
+            bench_col,
+            self._anchor_row,
+            self._seed,
+            facts_for(symbols),
         )
         # §14 in every market: the generated bars go through the same validation as a file's
         # (no spike rule: a live market does not know the next session).
