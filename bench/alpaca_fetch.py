@@ -20,9 +20,15 @@ Measured, each the median of ``--repeat`` runs:
   how late each wake-up is, during each phase: max and 99th percentile. ``idle (control)``
   is the same heartbeat on an idle loop: the machine's own noise (other processes, the fake
   serving in its process), the floor no adapter can beat;
-* ``--gc-freeze`` -- ``gc.freeze()`` after start-up (the app should do the same): without it
-  an occasional full garbage collection walks the whole start-up heap while holding the GIL
-  (measured 75-160 ms here), which no adapter code can avoid;
+* ``gc pauses``   -- every garbage collection over 5 ms in a phase (a collection holds the
+  GIL from start to end, whichever thread triggered it);
+* the process is set up as the app's and the headless runner's: once its modules are loaded
+  it freezes its start-up heap (``workstation.core.gc_tuning.freeze_startup_heap``), so a
+  full collection never walks those ~120,000 objects again. ``--no-gc-freeze`` measures a
+  process that does not: its full collections (50-140 ms each here, counted per phase) land
+  wherever the start-up heap's allocations happen to push the collector over its threshold,
+  in the measured phases too; the adapter's own fetch leaves ~3,000 objects behind, far too
+  few to trigger one;
 * ``baseline``    -- the naive way, measured in the same run: one request per symbol with
   alpaca-py's default pydantic models and ``.df``, in a worker thread, no cache.
 
@@ -188,6 +194,20 @@ class _Clock:
 
 
 GAPS: dict[str, list[float]] = {}  # phase -> every heartbeat gap (ms) seen in it
+# phase -> (generation, ms) of every garbage collection that took over 5 ms in it: a
+# collection holds the GIL from start to end, in whichever thread triggered it.
+GC_PAUSES: dict[str, list[tuple[int, float]]] = {}
+_PHASE = [""]
+_GC_START = [0.0]
+
+
+def _watch_gc(stage: str, info: dict[str, Any]) -> None:
+    if stage == "start":
+        _GC_START[0] = time.perf_counter()
+        return
+    ms = (time.perf_counter() - _GC_START[0]) * 1000.0
+    if ms > 5.0 and _PHASE[0]:
+        GC_PAUSES.setdefault(_PHASE[0], []).append((int(info["generation"]), ms))
 
 
 async def _with_heartbeat(coro: Any, phase: str = "") -> tuple[Any, float, float]:
@@ -210,8 +230,12 @@ async def _with_heartbeat(coro: Any, phase: str = "") -> tuple[Any, float, float
     hb = asyncio.create_task(beat())
     await asyncio.sleep(0.05)
     gaps.clear()
+    _PHASE[0] = phase
     t0 = time.perf_counter()
-    result = await coro
+    try:
+        result = await coro
+    finally:
+        _PHASE[0] = ""
     seconds = time.perf_counter() - t0
     stop = True
     await hb
@@ -359,9 +383,11 @@ def main() -> int:
     )
     ap.add_argument(
         "--gc-freeze",
-        action="store_true",
-        help="gc.freeze() after start-up, as an app should: full collections then skip the "
-        "start-up heap (else one can hold the GIL, and the loop, for 80-160 ms)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="freeze the start-up heap once the modules are loaded, as the app and the "
+        "headless runner do (default); --no-gc-freeze: a process that does not, whose full "
+        "collections walk the whole start-up heap holding the GIL (50-140 ms here)",
     )
     args = ap.parse_args()
     if args.switch_interval is not None:
@@ -369,8 +395,11 @@ def main() -> int:
 
     fake = _Fake(args.in_process)
     if args.gc_freeze:
+        from workstation.core.gc_tuning import freeze_startup_heap
+
         _warm_up_imports()
-        gc.freeze()
+        freeze_startup_heap()
+    gc.callbacks.append(_watch_gc)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             rounds = [_one_round(fake, Path(tmp), k, args.concurrency) for k in range(args.repeat)]
@@ -389,7 +418,8 @@ def main() -> int:
     print(
         f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f}, GIL switch interval "
-        f"{sys.getswitchinterval() * 1000:g} ms, gc.freeze {'on' if args.gc_freeze else 'off'}, "
+        f"{sys.getswitchinterval() * 1000:g} ms, start-up heap "
+        f"{'frozen (as the app)' if args.gc_freeze else 'NOT frozen (--no-gc-freeze)'}, "
         f"repeat {args.repeat}"
     )
     print(
@@ -407,7 +437,17 @@ def main() -> int:
     )
     print("loop stalls (heartbeat every 10 ms; ms late), over all rounds:")
     for phase, gaps in GAPS.items():
-        print(f"  {phase:<16} max {max(gaps):6.1f}   p99 {_p99(gaps):6.1f}   ({len(gaps)} beats)")
+        pauses = GC_PAUSES.get(phase, [])
+        gc_note = (
+            f"   gc pauses > 5 ms: {len(pauses)}, longest {max(ms for _, ms in pauses):.1f} ms "
+            f"(generation {max(pauses, key=lambda p: p[1])[0]})"
+            if pauses
+            else ""
+        )
+        print(
+            f"  {phase:<16} max {max(gaps):6.1f}   p99 {_p99(gaps):6.1f}   ({len(gaps)} beats)"
+            + gc_note
+        )
     print(
         f"longest loop stall in the measured phases: {stall:.1f} ms (target < {TARGET_STALL_MS:g})"
     )

@@ -19,6 +19,9 @@ SAMPLES = {
     "empty-list": [],
     "scalars": {"a": True, "b": False, "c": None, "d": "é ✓ \\u00e9", "e": 1.25e10},
     "deep": {"a": {"b": {"c": {"d": [1, {"e": [2]}]}}}},
+    # a symbol's bars longer than ONE_CALL_BYTES go leaf by leaf, shorter ones in one call
+    "long-and-short-arrays": {"bars": {"AAA": [BAR] * 2000, "BBB": [BAR] * 10}},
+    "bracket-in-a-string": {"bars": {"A": [{"t": "a]b"}, {"t": "]"}, BAR], "B": ["]", "["]}},
 }
 
 
@@ -47,3 +50,17 @@ def test_malformed_input_raises_value_error(text: str) -> None:
         json.loads(text)
     with pytest.raises(ValueError):
         loads_in_steps(text)
+
+
+def test_leaf_converter_replaces_each_array_of_leaves_as_it_is_decoded() -> None:
+    page = SAMPLES["long-and-short-arrays"]
+    text = json.dumps({**page, "next_page_token": None})
+    seen: list[int] = []
+
+    def convert(leaves: list[object]) -> list[int]:
+        seen.append(len(leaves))
+        return [len(leaves)]
+
+    got = loads_in_steps(text, leaf=convert)
+    assert got == {"bars": {"AAA": [2000], "BBB": [10]}, "next_page_token": None}
+    assert seen == [2000, 10]  # the long array (leaf by leaf) and the short one (one call)

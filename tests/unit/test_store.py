@@ -1175,6 +1175,46 @@ def test_put_bars_duplicates_missing_and_infinite_values(store: Store) -> None:
     assert store.get_bars(["AAPL"], None, None, "sip")["close"].tolist() == [2.0, 3.0, 3.0]
 
 
+def _per_symbol(bars: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return {
+        str(sym): (
+            g["date"].to_numpy().astype("datetime64[D]"),
+            g[list(FIELDS)].to_numpy(dtype=np.float64),
+        )
+        for sym, g in bars.groupby("symbol", sort=False)
+    }
+
+
+def test_bar_series_are_the_same_cache_as_put_and_get_bars(store: Store, tmp_path: Path) -> None:
+    """put_bar_series / get_bar_series (the Alpaca adapter's, without frames) store and read
+    exactly what put_bars / get_bars do, merges, appends and skipped bars included."""
+    other = Store.open(tmp_path / "other.db")
+    try:
+        first, later = long_bars(("MSFT", "AAPL"), 6), long_bars(("AAPL", "NVDA"), 4, "2024-01-08")
+        later.loc[0, "close"] = np.nan  # no close, no bar
+        later.loc[1, "high"] = np.inf  # stored as NaN
+        for frame in (first, later):
+            assert store.put_bars("sip", frame) == other.put_bar_series("sip", _per_symbol(frame))
+        for lo in (None, date(2024, 1, 9)):
+            want = store.get_bars(["AAPL", "MSFT", "NVDA", "NOPE"], lo, None, "sip")
+            got = other.get_bar_series(["AAPL", "MSFT", "NVDA", "NOPE"], lo, None, "sip")
+            assert sorted(got) == sorted(set(want["symbol"]))
+            for sym, (d, v) in got.items():
+                rows = want[want["symbol"] == sym]
+                assert d.dtype == np.dtype("datetime64[D]")
+                assert d.tolist() == rows["date"].to_numpy().astype("datetime64[D]").tolist()
+                np.testing.assert_array_equal(v, rows[list(FIELDS)].to_numpy())
+        assert store.bar_cache_last_dates("sip") == other.bar_cache_last_dates("sip")
+        # a date given twice keeps the last bar, as in put_bars
+        days = np.array(["2024-01-02", "2024-01-02"], "datetime64[D]")
+        twice = (days, np.ones((2, 5)) * [[1.0], [2.0]])
+        assert other.put_bar_series("iex", {"AAPL": twice}) == 1
+        assert other.get_bar_series(["AAPL"], None, None, "iex")["AAPL"][1][0, 3] == 2.0
+        assert other.get_bar_series(["AAPL"], None, None, "nope") == {}
+    finally:
+        other.close()
+
+
 def test_put_bars_stamps_updated_at(store: Store) -> None:
     store.put_bars("sip", day_bars("AAPL", ["01-02"], 100.0), at=T0)
     assert series_row(store, "sip", "AAPL")["at"] == "2024-03-12T00:00:00.000000+00:00"

@@ -289,6 +289,11 @@ class HeadlessRunner:
             raise UserError(f"--mode {mode!r} is not valid here: use sim, paper or live")
         from workstation.core.gc_tuning import freeze_startup_heap
 
+        if mode == "paper":
+            # alpaca-py and the adapters (~26,000 objects) belong to the start-up heap too:
+            # loaded before the freeze, a full collection never walks them during a fetch.
+            import workstation.broker.alpaca
+            import workstation.market.alpaca  # noqa: F401
         freeze_startup_heap()  # no full-GC pauses of the loop from the start-up heap
         try:
             if mode in ("paper", "live"):

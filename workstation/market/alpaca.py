@@ -7,12 +7,12 @@ multi-symbol ``StockBarsRequest``\\ s (``raw_data=True``: plain dicts, no pydant
 cache is keyed by it too, so IEX and SIP volumes never mix), paged by alpaca-py, several
 requests in flight at once, each bounded and retried by the session's REST plumbing.
 
-With a bar cache (the store's ``put_bars`` / ``get_bars``) a call fetches only what the cache
-lacks: per symbol the sessions after its last cached bar (plus, by default, that last session
-again: if its close differs, a split or a correction has re-adjusted the history and the
-symbol's whole window is fetched again), the sessions before its first cached bar, and always
-the sessions that have not settled yet (closed less than ``cache_settle`` ago), which are
-returned but never cached. Symbols with the same missing range share requests.
+With a bar cache (the store's ``put_bar_series`` / ``get_bar_series``) a call fetches only what
+the cache lacks: per symbol the sessions after its last cached bar (plus, by default, that last
+session again: if its close differs, a split or a correction has re-adjusted the history and
+the symbol's whole window is fetched again), the sessions before its first cached bar, and
+always the sessions that have not settled yet (closed less than ``cache_settle`` ago), which
+are returned but never cached. Symbols with the same missing range share requests.
 
 Heavy work (parsing, the SQLite cache, building the arrays) runs in worker threads, in slices
 small enough that the loop is never held for long (the GIL is released between slices).
@@ -30,7 +30,7 @@ import contextlib
 import logging
 import math
 import operator
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
@@ -43,7 +43,7 @@ from alpaca.data.timeframe import TimeFrame
 
 from workstation.alpaca.errors import AlpacaRequestError
 from workstation.alpaca.mapping import num, parse_time, quote_from_json, trade_from_json
-from workstation.alpaca.rest import HEAVY
+from workstation.alpaca.rest import HEAVY, with_leaf_arrays
 from workstation.alpaca.session import AlpacaSession
 from workstation.alpaca.streams import DataStreamManager
 from workstation.core.bars import FIELDS, DailyBars
@@ -56,19 +56,23 @@ from workstation.market.validation import duplicate_conflicts, validate_bars
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 10_000  # alpaca-py's page size for /v2/stocks/bars (Alpaca's maximum)
-_CACHE_WRITE_ROWS = 5_000  # rows per put_bars call: short transactions, short GIL holds
-_CACHE_READ_SYMBOLS = 20  # symbols per get_bars call (x 300 sessions = 6 000 rows)
+_CACHE_WRITE_ROWS = 5_000  # bars per put_bar_series call: short transactions and GIL holds
+_CACHE_READ_SYMBOLS = 50  # symbols per get_bar_series call (x 300 sessions = 15 000 bars)
 _SIP_DELAY = timedelta(minutes=16)  # free plans may not query SIP data newer than 15 min
 
 
+_Series = tuple[np.ndarray, np.ndarray]  # (dates datetime64[D] (n,), values float64 (n, 5))
+
+
 class BarCache(Protocol):
-    """The store's daily-bar cache (``workstation.store.Store`` implements it)."""
+    """The store's daily-bar cache (``workstation.store.Store`` implements it), per symbol:
+    ``{symbol: (dates datetime64[D], values (n, 5) OHLCV)}`` both ways, no frames."""
 
-    def put_bars(self, feed: str, bars: pd.DataFrame) -> int: ...
+    def put_bar_series(self, feed: str, series: Mapping[str, _Series]) -> int: ...
 
-    def get_bars(
+    def get_bar_series(
         self, symbols: Iterable[str], start: date | None, end: date | None, feed: str
-    ) -> pd.DataFrame: ...
+    ) -> dict[str, _Series]: ...
 
     def bar_cache_last_dates(self, feed: str) -> dict[str, date]: ...
 
@@ -94,7 +98,8 @@ _Conflicts = dict[str, np.ndarray]  # symbol -> sessions (datetime64[D]) whose r
 
 
 def _parse_daily(raw: dict[str, Any]) -> tuple[dict[str, _Series], _Conflicts]:
-    """``{symbol: [bar dicts]}`` -> ``{symbol: (dates, ohlcv)}`` and the duplicate conflicts.
+    """``{symbol: [bar dicts or _BarBlocks]}`` -> ``{symbol: (dates, ohlcv)}`` (dates
+    ascending) and the duplicate conflicts.
 
     A bar without a date or without any value is no bar (dropped); a bar with some value
     missing stays, for the validation to name (trading rules §14). Two bars of one session
@@ -107,24 +112,53 @@ _OHLCV = operator.itemgetter("o", "h", "l", "c", "v")
 _MIDNIGHT_UTC_HOURS = ("T04", "T05")
 
 
+@dataclass(frozen=True)
+class _BarBlock:
+    """One symbol's daily bars of one page, as arrays: what :func:`_bars_block` makes of a
+    page's bar dicts while the page is decoded (``with_leaf_arrays``)."""
+
+    dates: np.ndarray
+    values: np.ndarray
+
+
+def _bars_block(bars: list[dict[str, Any]]) -> list[_BarBlock]:
+    """A symbol's bar dicts of one page -> one block (a list of one, as alpaca-py extends
+    each symbol's list page after page)."""
+    return [_BarBlock(*_series_of(bars))]
+
+
+def _series_of(bars: list[dict[str, Any]]) -> _Series:
+    """Bar dicts -> (dates, ohlcv) of the bars with a date and some value, in the given order."""
+    if not bars:
+        return _NO_DATES, _NO_VALUES
+    try:
+        values = np.array([_OHLCV(b) for b in bars], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):  # a null or missing field: bar by bar
+        rows = [tuple(num(b.get(k), math.nan) for k in ("o", "h", "l", "c", "v")) for b in bars]
+        values = np.array(rows, dtype=np.float64).reshape(-1, 5)
+    stamps = [str(b.get("t", "")) for b in bars]
+    if all(t[10:13] in _MIDNIGHT_UTC_HOURS for t in stamps):
+        dates = np.array([t[:10] for t in stamps], dtype="datetime64[D]")  # the fast path
+    else:
+        dates = np.array([_bar_day(t) for t in stamps], dtype="datetime64[D]")
+    ok = ~np.isnat(dates) & ~np.isnan(values).all(axis=1)
+    return dates[ok], values[ok]
+
+
 def _parse_daily_unlocked(raw: dict[str, Any]) -> tuple[dict[str, _Series], _Conflicts]:
     out: dict[str, _Series] = {}
     conflicts: _Conflicts = {}
-    for sym, bars in (raw or {}).items():
-        if not bars:
+    for sym, items in (raw or {}).items():
+        if not items:
             continue
-        try:
-            values = np.array([_OHLCV(b) for b in bars], dtype=np.float64)
-        except (KeyError, TypeError, ValueError):  # a null or missing field: bar by bar
-            rows = [tuple(num(b.get(k), math.nan) for k in ("o", "h", "l", "c", "v")) for b in bars]
-            values = np.array(rows, dtype=np.float64).reshape(-1, 5)
-        stamps = [str(b.get("t", "")) for b in bars]
-        if all(t[10:13] in _MIDNIGHT_UTC_HOURS for t in stamps):
-            dates = np.array([t[:10] for t in stamps], dtype="datetime64[D]")  # the fast path
+        parts = [(b.dates, b.values) for b in items if isinstance(b, _BarBlock)]
+        if len(parts) < len(items):  # answers decoded without the converter: plain dicts
+            parts.append(_series_of([b for b in items if not isinstance(b, _BarBlock)]))
+        if len(parts) == 1:
+            dates, values = parts[0]
         else:
-            dates = np.array([_bar_day(t) for t in stamps], dtype="datetime64[D]")
-        ok = ~np.isnat(dates) & ~np.isnan(values).all(axis=1)
-        dates, values = dates[ok], values[ok]
+            dates = np.concatenate([d for d, _ in parts])
+            values = np.concatenate([v for _, v in parts])
         if len(dates) > 1 and not (dates[1:] > dates[:-1]).all():
             order = np.argsort(dates, kind="stable")
             dates, values = dates[order], values[order]
@@ -140,20 +174,6 @@ def _parse_daily_unlocked(raw: dict[str, Any]) -> tuple[dict[str, _Series], _Con
 
 _NO_DATES = np.array([], dtype="datetime64[D]")
 _NO_VALUES = np.empty((0, 5))
-
-
-def _split_long(part: pd.DataFrame) -> dict[str, _Series]:
-    """A long cache frame (date, symbol, OHLCV) as per-symbol date-sorted arrays."""
-    if part.empty:
-        return {}
-    d = part["date"].to_numpy().astype("datetime64[D]")
-    s = part["symbol"].to_numpy().astype(str)
-    v = part[list(FIELDS)].to_numpy(dtype=np.float64)
-    order = np.lexsort((d, s))
-    d, s, v = d[order], s[order], v[order]
-    names, starts = np.unique(s, return_index=True)
-    ends = [*starts[1:], len(s)]
-    return {str(n): (d[a:b], v[a:b]) for n, a, b in zip(names, starts, ends, strict=True)}
 
 
 def _merge(into: dict[str, _Series], more: dict[str, _Series]) -> None:
@@ -447,9 +467,8 @@ class AlpacaMarket:
             for i in range(0, len(to_read), _CACHE_READ_SYMBOLS):
                 chunk = to_read[i : i + _CACHE_READ_SYMBOLS]
                 with HEAVY:
-                    part = cache.get_bars(chunk, first, hi_day.astype(object), self.feed)
-                    split = _split_long(part)
-                plan.read_rows += len(part)
+                    split = cache.get_bar_series(chunk, first, hi_day.astype(object), self.feed)
+                plan.read_rows += sum(len(d) for d, _ in split.values())
                 plan.known.update(split)
                 for sym in chunk:
                     d, v = plan.known.get(sym, (_NO_DATES, _NO_VALUES))
@@ -520,7 +539,9 @@ class AlpacaMarket:
                 stats.requests += 1
                 return await self.session.data_rest.read(
                     f"daily bars ({len(g.symbols)} symbols, {g.start}..{g.end})",
-                    lambda: _parse_daily(client.get_stock_bars(req)),
+                    lambda: _parse_daily(
+                        with_leaf_arrays(_bars_block, lambda: client.get_stock_bars(req))
+                    ),
                     requests_expected=pages,
                 )
 
@@ -646,28 +667,20 @@ class AlpacaMarket:
         self._memo[sym] = _Known(min(old.since, since), md, mv, old.asked_from)
 
     def _write_cache(self, cache: BarCache, bars: dict[str, _Series]) -> int:
-        """Put ``bars`` in the cache in slices (short transactions, short GIL holds)."""
-        batch: list[pd.DataFrame] = []
+        """Put ``bars`` in the cache in slices (short transactions, short GIL holds): the
+        per-symbol arrays as they are, no frame built and split again."""
+        batch: dict[str, _Series] = {}
         rows = written = 0
-
-        def flush() -> int:
-            if not batch:
-                return 0
-            with HEAVY:
-                frame = pd.concat(batch, ignore_index=True)
-                batch.clear()
-                return cache.put_bars(self.feed, frame)
-
-        for sym, (d, v) in bars.items():
-            frame = pd.DataFrame(v, columns=list(FIELDS))
-            frame.insert(0, "symbol", sym)
-            frame.insert(0, "date", d)
-            batch.append(frame)
-            rows += len(frame)
+        for sym, series in bars.items():
+            batch[sym] = series
+            rows += len(series[0])
             if rows >= _CACHE_WRITE_ROWS:
-                written += flush()
-                rows = 0
-        written += flush()
+                with HEAVY:
+                    written += cache.put_bar_series(self.feed, batch)
+                batch, rows = {}, 0
+        if batch:
+            with HEAVY:
+                written += cache.put_bar_series(self.feed, batch)
         return written
 
     # ------------------------------------------------------------------ minute bars

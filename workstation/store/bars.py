@@ -15,7 +15,7 @@ one write transaction, so concurrent writers cannot lose each other's bars.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from operator import itemgetter
 from typing import NamedTuple
@@ -118,6 +118,26 @@ def _prepare(bars: pd.DataFrame) -> tuple[list[str], list[_Series], int]:
     return symbols, series, len(days)
 
 
+def _checked_series(dates: np.ndarray, values: np.ndarray) -> _Series:
+    """One symbol's bars as stored: day numbers ascending, one bar a date (the last given
+    wins, as in put_bars), (n, 5) values; bars without a finite close dropped, +-inf as NaN."""
+    d = np.asarray(dates, dtype="datetime64[D]").astype(np.int64)
+    v = np.array(values, dtype=np.float64, copy=True).reshape(len(d), len(_FIELDS))
+    if np.any(d == np.iinfo(np.int64).min):
+        raise ValueError("bar rows with no date; give every bar its session date")
+    keep = np.isfinite(v[:, 3])
+    d, v = d[keep], v[keep]
+    if len(d) > 1 and not (d[1:] > d[:-1]).all():
+        order = np.argsort(d, kind="stable")
+        d, v = d[order], v[order]
+        last = np.r_[d[1:] != d[:-1], True]
+        d, v = d[last], v[last]
+    if len(d) and (d[0] < _INT32.min or d[-1] > _INT32.max):
+        raise ValueError("bar dates must lie within 5.8 million years of 1970")
+    v[np.isinf(v)] = np.nan
+    return d, v
+
+
 def _merge(old: _Series, new: _Series) -> _Series:
     """``old`` with ``new`` merged in; on a date both have, ``new``'s bar wins."""
     od, ov = old
@@ -158,6 +178,37 @@ class BarsRepo(StoreCore):
         if bars.empty:
             return 0
         symbols, series, n_rows = _prepare(bars)
+        return self._put_series(feed, symbols, series, n_rows, at)
+
+    def put_bar_series(
+        self,
+        feed: str,
+        series: Mapping[str, tuple[np.ndarray, np.ndarray]],
+        *,
+        at: datetime | None = None,
+    ) -> int:
+        """:meth:`put_bars` for bars already split per symbol: ``{symbol: (dates, values)}``,
+        ``dates`` datetime64[D], ``values`` (n, 5) OHLCV. No frame is built (the Alpaca
+        adapter's cache writes, off the event loop: less work holding the GIL). The same
+        rules: bars without a finite close are skipped, +-inf is stored as NaN, a date given
+        twice keeps the last bar."""
+        symbols: list[str] = []
+        prepared: list[_Series] = []
+        for sym, (dates, values) in series.items():
+            d, v = _checked_series(dates, values)
+            if len(d):
+                symbols.append(cv.text(sym))
+                prepared.append((d, v))
+        return self._put_series(feed, symbols, prepared, sum(len(d) for d, _ in prepared), at)
+
+    def _put_series(
+        self,
+        feed: str,
+        symbols: list[str],
+        series: list[_Series],
+        n_rows: int,
+        at: datetime | None,
+    ) -> int:
         if not symbols:
             return 0
         feed_text = cv.text(feed)
@@ -224,6 +275,26 @@ class BarsRepo(StoreCore):
         df = pd.DataFrame(data)
         df["symbol"] = df["symbol"].astype(object)
         return df
+
+    def get_bar_series(
+        self,
+        symbols: Iterable[str],
+        start: date | None,
+        end: date | None,
+        feed: str,
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The bars of :meth:`get_bars` per symbol, ``{symbol: (dates datetime64[D] ascending,
+        values (n, 5) OHLCV)}``, straight from the stored arrays (no frame); symbols without
+        cached bars in the window are absent."""
+        win = self._window(symbols, start, end, feed)
+        if win is None:
+            return {}
+        ends = np.cumsum(win.counts)
+        days = win.days.astype("datetime64[D]")
+        return {
+            sym: (days[e - n : e], win.values[e - n : e])
+            for sym, n, e in zip(win.symbols, win.counts.tolist(), ends.tolist(), strict=True)
+        }
 
     def get_daily_bars(
         self,
