@@ -10,8 +10,8 @@ Measured, each the median of ``--repeat`` runs:
 
 * ``full``        -- AlpacaMarket.daily_bars for 503 symbols x 300 sessions with an empty bar
   cache (a SQLite store): multi-symbol paged requests, two in flight; the bars are returned
-  as soon as they are fetched, the cache is written by a background task (``write``: timed
-  until ``flush_cache()`` returns);
+  as soon as they are fetched, the cache is written by a background task (``write``: from
+  the fetch's return until ``flush_cache()`` returns, under the same unbroken heartbeat);
 * ``incremental`` -- the same call one session later, after the fake gained that session:
   the cache supplies 299 sessions, one request fetches the rest;
 * ``restart``     -- a new market on the same store (an app restart): the whole window from
@@ -214,9 +214,11 @@ async def _with_heartbeat(coro: Any, phase: str = "") -> tuple[Any, float, float
     """Run ``coro``; return (result, seconds, longest heartbeat gap in ms).
 
     A task that wants to run every 10 ms records how late each wake-up is: a wake-up late by
-    X ms means the loop could not run anything for X ms."""
+    X ms means the loop could not run anything for X ms. Each gap counts in the phase current
+    when it ends: ``coro`` may move ``_PHASE[0]`` on (the full fetch hands over to the cache
+    write it leaves running in the background); the returned maximum is the first phase's."""
     loop = asyncio.get_running_loop()
-    gaps: list[float] = []
+    gaps: list[tuple[str, float]] = []
     stop = False
 
     async def beat() -> None:
@@ -224,7 +226,7 @@ async def _with_heartbeat(coro: Any, phase: str = "") -> tuple[Any, float, float
         while not stop:
             await asyncio.sleep(0.01)
             now = loop.time()
-            gaps.append(max(0.0, now - last - 0.01) * 1000.0)
+            gaps.append((_PHASE[0], max(0.0, now - last - 0.01) * 1000.0))
             last = now
 
     hb = asyncio.create_task(beat())
@@ -239,9 +241,14 @@ async def _with_heartbeat(coro: Any, phase: str = "") -> tuple[Any, float, float
     seconds = time.perf_counter() - t0
     stop = True
     await hb
-    if phase:
-        GAPS.setdefault(phase, []).extend(gaps)
-    return result, seconds, max(gaps, default=0.0)
+    for name, gap in gaps:
+        if name:
+            GAPS.setdefault(name, []).append(gap)
+    return result, seconds, max((g for name, g in gaps if name == phase), default=0.0)
+
+
+def _max_gap(phase: str, since: int) -> float:
+    return max(GAPS.get(phase, [])[since:], default=0.0)
 
 
 def _p99(values: list[float]) -> float:
@@ -283,14 +290,23 @@ def _one_round(
         # Control: the same heartbeat on an idle loop: what the machine itself costs.
         _, _, idle = await _with_heartbeat(asyncio.sleep(2.0), "idle (control)")
         out["idle_stall_ms"] = idle
-        bars, secs, stall = await _with_heartbeat(
-            market.daily_bars(symbols, END, N_SESSIONS), "full"
-        )
+
+        async def fetch_then_write() -> tuple[Any, float, float]:
+            # The heartbeat runs on while the cache write the fetch left in the background
+            # works, and counts its gaps as the write's.
+            t0 = time.perf_counter()
+            bars = await market.daily_bars(symbols, END, N_SESSIONS)
+            t1 = time.perf_counter()
+            _PHASE[0] = "write"
+            await market.flush_cache()
+            return bars, t1 - t0, time.perf_counter() - t1
+
+        n_write = len(GAPS.get("write", []))
+        (bars, secs, secs_w), _, stall = await _with_heartbeat(fetch_then_write(), "full")
         assert bars.close.shape == (N_SESSIONS, N_SYMBOLS) and np.isfinite(bars.close).all()
         out.update(full_s=secs, full_stall_ms=stall, full_requests=market.last_fetch.requests)
         out["full_bar_requests"] = fake.bar_requests()
-        _, secs_w, stall_w = await _with_heartbeat(market.flush_cache(), "write")
-        out.update(write_s=secs_w, write_stall_ms=stall_w)
+        out.update(write_s=secs_w, write_stall_ms=_max_gap("write", n_write))
 
         await asyncio.to_thread(fake.add_session)
         clock.t = datetime(2024, 6, 3, 20, 0, tzinfo=NY)
@@ -426,7 +442,7 @@ def main() -> int:
         f"full fetch (empty cache)        {full:7.3f} s  (target < {TARGET_FULL_S:g} s)  "
         f"{int(med('full_bar_requests'))} HTTP requests in {int(med('full_requests'))} calls"
     )
-    print(f"  then the cache write (background)  {med('write_s'):7.3f} s")
+    print(f"  then the cache write (background, to its end)  {med('write_s'):7.3f} s")
     print(
         f"incremental (1 session)         {incr:7.3f} s  (target < {TARGET_INCREMENTAL_S:g} s)  "
         f"{int(med('incr_bar_requests'))} HTTP request(s)"
