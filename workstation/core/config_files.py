@@ -23,6 +23,7 @@ from workstation.core.config import (
     _load_strategy_modules,
     build_section,
 )
+from workstation.core.config_origins import record_origin
 from workstation.core.schema import SchemaError, to_plain
 
 SECTION_FIELD = {
@@ -245,12 +246,17 @@ class ConfigManager:
                 p.unlink()
             tmpdir.rmdir()
 
-    def save(self, filename: str, text: str) -> Path | None:
+    def save(self, filename: str, text: str, *, origin: str | None = None) -> Path | None:
         """Validate then atomically write one file, keeping the previous version.
 
-        Nothing is written if the text is invalid (ConfigError is raised)."""
+        ``origin`` names where the new text came from (e.g. an optimize search): the history
+        shows it beside this version (:mod:`workstation.core.config_origins`). Nothing is
+        written if the text is invalid (ConfigError is raised)."""
         section = self.validate_text(filename, text)
         saved = atomic_write(self.config_dir / filename, text, self.history_dir)
+        if origin:
+            # After the write: a crash in between loses the caption, never the file.
+            record_origin(self.history_dir, filename, text, origin)
         self.current = dataclasses.replace(self.current, **{SECTION_FIELD[filename]: section})
         return saved
 

@@ -9,6 +9,10 @@ written if any), a diff is shown, and "Save" writes them atomically with
 previous versions of each file and restores one. After a save or a restore, ``on_saved``
 is called with the file names (the window asks the engine to reload at a safe point).
 
+:meth:`ParameterEditor.propose` opens the review of values chosen elsewhere (the Optimize
+window's *Apply*): the user reads the diff and saves, or goes back; the saved version's
+history names where the values came from (:mod:`workstation.core.config_origins`).
+
 Edits keep the files' comments (:mod:`workstation.ui.yaml_edit`).
 """
 
@@ -59,6 +63,7 @@ from workstation.core.config_files import (
     check_file,
     history,
 )
+from workstation.core.config_origins import origin_of, origins, text_digest
 from workstation.core.schema import Bounds, bounds_of, to_plain
 from workstation.research.evidence.change_notes import keep_preview, preview_of, preview_path
 from workstation.ui import theme
@@ -313,6 +318,13 @@ def _section_object(manager: ConfigManager, filename: str) -> Any:
         return getattr(manager.current, SECTION_FIELD[filename])
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal values, floats up to what their text in a field can hold."""
+    if isinstance(a, float) and isinstance(b, int | float) and not isinstance(b, bool):
+        return math.isclose(a, float(b), rel_tol=1e-9, abs_tol=1e-12)
+    return bool(a == b)
+
+
 def _stamp_of(version: Path) -> str:
     try:
         stamp = version.name.split(".")[1]
@@ -406,6 +418,9 @@ class ParameterEditor(QDialog):
         self.confirm_live = confirm_live
         self.fields: dict[KeyPath, FieldEditor] = {}
         self.pending: dict[str, str] = {}  # file name -> new text, while reviewing
+        # Values proposed by propose() and where they came from (None: the user's own edits).
+        self.proposal: dict[KeyPath, Any] = {}
+        self.proposal_origin: str | None = None
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_editor_tab(), "Parameters")
@@ -671,6 +686,7 @@ class ParameterEditor(QDialog):
         )
 
     def revert(self) -> None:
+        self.proposal, self.proposal_origin = {}, None
         for ed in self.fields.values():
             ed.set_value(ed.original)
         self.back()
@@ -686,6 +702,36 @@ class ParameterEditor(QDialog):
             old = path.read_text(encoding="utf-8") if path.exists() else ""
             out[filename] = set_values(old, ch)
         return out
+
+    def propose(self, values: Mapping[KeyPath, Any], origin: str) -> bool:
+        """Put ``values`` into their fields and open the review (diff and validation), as if
+        the user had typed them; nothing is written until the user saves. The saved version
+        names ``origin`` in the history. True when the review shows a diff; False when the
+        values break a rule (listed) or are what the files already say (nothing to save)."""
+        unknown = [".".join(p) for p in values if p not in self._page_of_path]
+        if unknown:
+            raise KeyError(f"no such parameter: {', '.join(unknown)}")
+        self.revert()
+        for path, value in values.items():
+            self.field(*path).set_value(value)
+        self.proposal = dict(values)
+        self.proposal_origin = origin
+        if not self.modified():
+            self.info.setText(f"The values of {origin} are already in force: nothing to save.")
+            return False
+        first = next(iter(self.modified()))
+        self.show_field(first)
+        return self.review()
+
+    def save_origin(self) -> str | None:
+        """What the history names as the origin of the version a save now writes."""
+        if self.proposal_origin is None:
+            return None
+        mods = self.modified()
+        same = all(_same(self.field(*p).value(), v) for p, v in self.proposal.items()) and all(
+            p in self.proposal for p in mods
+        )
+        return self.proposal_origin if same else f"{self.proposal_origin}, then edited by hand"
 
     def review(self) -> bool:
         """Validate the edits; show the diff (True) or every problem (False). Writes nothing."""
@@ -707,8 +753,11 @@ class ParameterEditor(QDialog):
             path = self.manager.config_dir / filename
             old = path.read_text(encoding="utf-8") if path.exists() else ""
             diffs[filename] = unified(filename, old, text)
+        origin = self.save_origin()
+        source = f" from {html.escape(origin)}" if origin else ""
         self.review_title.setText(
-            f"<b>Review</b>: {len(self.modified())} change(s) in {', '.join(sorted(texts))}. "
+            f"<b>Review</b>: {len(self.modified())} change(s){source} in "
+            f"{', '.join(sorted(texts))}. "
             "Save writes the files atomically and keeps the previous versions."
             + (
                 " The change preview is kept with them (History: what it was expected to do)."
@@ -746,9 +795,10 @@ class ParameterEditor(QDialog):
             return False
         written, versions = [], []
         previewed = self.preview.result_for(self.edits())
+        origin = self.save_origin()
         for filename, text in texts.items():
             try:
-                versions.append(self.manager.save(filename, text))
+                versions.append(self.manager.save(filename, text, origin=origin))
             except (ConfigError, OSError) as exc:
                 msg = exc.errors if isinstance(exc, ConfigError) else [f"{filename}: {exc}"]
                 self._show_errors(
@@ -779,6 +829,7 @@ class ParameterEditor(QDialog):
 
     def _after_save(self, written: list[str]) -> None:
         self.pending = {}
+        self.proposal, self.proposal_origin = {}, None
         for filename in written:
             self._reload_originals(filename)
         self.main_stack.setCurrentIndex(0)
@@ -853,6 +904,9 @@ class ParameterEditor(QDialog):
         for filename in FILE_ORDER:
             self.history_file.addItem(f"{FILE_TITLES[filename]} ({filename})", filename)
         self.history_file.currentIndexChanged.connect(lambda _i: self.refresh_history())
+        self.history_current = QLabel("")
+        self.history_current.setObjectName("muted")
+        self.history_current.setWordWrap(True)
         self.history_list = QListWidget()
         self.history_list.setToolTip("Previous versions, newest first")
         self.history_list.currentItemChanged.connect(self._history_selected)
@@ -866,6 +920,7 @@ class ParameterEditor(QDialog):
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(self.history_file)
+        ll.addWidget(self.history_current)
         ll.addWidget(self.history_list, 1)
         ll.addWidget(self.restore_btn)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -884,11 +939,22 @@ class ParameterEditor(QDialog):
     def refresh_history(self) -> None:
         filename = self.history_file.currentData()
         self.history_list.clear()
+        named = origins(self.manager.history_dir, filename)
+        current = origin_of(self.manager.history_dir, filename, self.manager.config_dir / filename)
+        self.history_current.setText(
+            f"In force: {'from ' + current if current else 'as last edited'}"
+        )
         for v in self.versions(filename):
             previewed = " · previewed" if preview_path(v).exists() else ""
-            item = QListWidgetItem(_stamp_of(v) + previewed)
+            try:
+                origin = named.get(text_digest(v.read_bytes()))
+            except OSError:
+                origin = None
+            item = QListWidgetItem(
+                _stamp_of(v) + previewed + (f"  ·  from {origin}" if origin else "")
+            )
             item.setData(Qt.ItemDataRole.UserRole, str(v))
-            item.setToolTip(str(v))
+            item.setToolTip(str(v) + (f"\nfrom {origin}" if origin else ""))
             self.history_list.addItem(item)
         if not self.history_list.count():
             self.history_diff.setHtml(
