@@ -155,6 +155,13 @@ def attach_research(win: MainWindow, launch: Any) -> None:
     attach(win, launch)
 
 
+def attach_optimize(win: MainWindow, launch: Any) -> None:
+    """*Research > Optimize...* (the Optimize window, workstation/ui/optimize/)."""
+    from workstation.ui.optimize import attach_optimize as attach
+
+    attach(win, launch)
+
+
 def make_window(
     engines: Engines,
     *,
@@ -164,6 +171,7 @@ def make_window(
 ) -> MainWindow:
     """The main window on the engines' facade, with the reconciliation wired in."""
     from workstation.ui.main_window import MainWindow
+    from workstation.ui.optimize.launch import OptimizeLaunch
     from workstation.ui.research.launch import BacktestLaunch
 
     ctx = engines.ctx
@@ -180,6 +188,7 @@ def make_window(
     attach_store_problem(win)
     win.set_evidence(evidence_service(ctx))
     attach_research(win, BacktestLaunch(ctx.paths, ctx.market_spec, ctx.seed, ctx.universe_csv))
+    attach_optimize(win, OptimizeLaunch(ctx.paths, ctx.market_spec, ctx.seed, ctx.universe_csv))
     return win
 
 
@@ -445,6 +454,7 @@ class DesktopApp:
         from workstation.engine.proxy import EngineProxy
         from workstation.ui.dialogs.settings import KeyringStore
         from workstation.ui.main_window import MainWindow
+        from workstation.ui.optimize.launch import OptimizeLaunch
         from workstation.ui.research.launch import BacktestLaunch
 
         proxy = EngineProxy(EventBus(), mode)
@@ -465,6 +475,12 @@ class DesktopApp:
             paths, market, getattr(args, "seed", None), getattr(args, "universe", None)
         )
         attach_research(win, launch)
+        attach_optimize(
+            win,
+            OptimizeLaunch(
+                paths, market, getattr(args, "seed", None), getattr(args, "universe", None)
+            ),
+        )
         self.window = win
         closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closed = closed
