@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import qasync
@@ -16,6 +16,9 @@ from PySide6.QtCore import QCoreApplication, QEvent, QSettings
 from tests.gui.fake_engine import FakeEngine
 from workstation.core.config_files import ConfigManager
 from workstation.core.paths import Paths
+
+if TYPE_CHECKING:
+    from workstation.ui.dialogs.params import ParameterEditor
 
 
 class MemorySecrets:
@@ -55,6 +58,22 @@ def paths(home: Path) -> Paths:
 @pytest.fixture
 def manager(paths: Paths) -> ConfigManager:
     return ConfigManager(paths.config_dir, paths.config_history_dir)
+
+
+@pytest.fixture
+def editor(qtbot, manager: ConfigManager) -> Iterator[ParameterEditor]:
+    """The parameter editor on the temporary home; ``saved_calls`` lists its saves."""
+    from workstation.ui.dialogs.params import ParameterEditor
+
+    saved: list[list[str]] = []
+    ed = ParameterEditor(manager, on_saved=saved.append, confirm_live=lambda: False)
+    ed.saved_calls = saved  # type: ignore[attr-defined]
+    qtbot.addWidget(ed)
+    ed.show()
+    yield ed
+    ed.close()
+    ed.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 @pytest.fixture

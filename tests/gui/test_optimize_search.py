@@ -18,11 +18,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 
 from tests.gui.fake_engine import FakeEngine
-from tests.research.support import make_home
+from tests.research.optimize.support import small_home
 from workstation.core.config_files import ConfigManager
 from workstation.core.config_origins import origin_of
 from workstation.core.paths import Paths
-from workstation.market.universe import sp500_universe
 from workstation.ui.dialogs.params import ParameterEditor
 from workstation.ui.optimize import attach_optimize
 from workstation.ui.optimize.launch import OptimizeLaunch
@@ -35,14 +34,7 @@ DAY, PCT = "risk.exits.time_exit_day", "risk.exits.emergency_pct"
 
 @pytest.fixture
 def small(tmp_path: Path) -> tuple[Paths, str]:
-    home = make_home(
-        tmp_path / "home",
-        {"app.yaml": {"sim.today": "2024-06-14"}, "risk.yaml": {"portfolio.max_per_sector": 8}},
-    )
-    u = sp500_universe()
-    csv = tmp_path / "universe.csv"
-    rows = [f"{s},{u.sector(s)}" for s in sorted(u.symbols)[:10]]
-    csv.write_text("symbol,sector\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    home, csv = small_home(tmp_path, n_symbols=10)
     return Paths.resolve(home).ensure(), str(csv)
 
 

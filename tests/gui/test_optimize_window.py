@@ -48,7 +48,8 @@ def test_the_parameters_offered_are_the_numbers_of_the_rule_files(manager: Confi
 
 
 def _row(n: int, day: Any, pct: Any, value: float | None, **extra: Any) -> TrialRow:
-    return TrialRow(0, n, {DAY: day, PCT: pct, **extra}, "complete", value)
+    data = {"params": {DAY: day, PCT: pct, **extra}, "state": "complete", "value": value}
+    return TrialRow(0, n, data)
 
 
 def test_the_heatmap_shows_the_best_trial_of_each_pair() -> None:
@@ -57,7 +58,7 @@ def test_the_heatmap_shows_the_best_trial_of_each_pair() -> None:
         _row(1, 3, 0.03, 2.5, other=2),  # the same pair, better: this one
         _row(2, 4, 0.03, -0.5),
         _row(3, 3, 0.07, None),  # too few trades: counted, no value
-        TrialRow(0, 4, {DAY: 4, PCT: 0.07}, "failed", None, "worker lost"),
+        TrialRow(0, 4, {"params": {DAY: 4, PCT: 0.07}, "state": "failed", "value": None}),
     ]
     hm = heatmap(rows, DAY, PCT)
     assert hm.x_labels == ("3", "4") and hm.y_labels == ("0.03", "0.07")

@@ -4,11 +4,9 @@ the history names where the saved version came from."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import yaml
-from PySide6.QtCore import QCoreApplication, QEvent, Qt
+from PySide6.QtCore import Qt
 
 from workstation.core.config_files import ConfigManager
 from workstation.core.config_origins import ORIGINS_FILE, origin_of, record_origin
@@ -20,17 +18,6 @@ SL = ("strategies.yaml", "bb_squeeze", "sl_atr")
 TP = ("strategies.yaml", "bb_squeeze", "tp_atr")
 DAY = ("risk.yaml", "exits", "time_exit_day")
 ORIGIN = "optimize search 20261207-2140-ab12 (trial 7, sharpe 1.31)"
-
-
-@pytest.fixture
-def editor(qtbot, manager: ConfigManager) -> Iterator[ParameterEditor]:
-    ed = ParameterEditor(manager, confirm_live=lambda: False)
-    qtbot.addWidget(ed)
-    ed.show()
-    yield ed
-    ed.close()
-    ed.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def _texts(manager: ConfigManager) -> dict[str, str]:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import yaml
-from PySide6.QtCore import QCoreApplication, QEvent, Qt
+from PySide6.QtCore import Qt
 
 from tests.gui.fake_engine import FakeEngine
 from workstation.core.config_files import ConfigManager, load_config
@@ -14,19 +12,6 @@ from workstation.ui.dialogs.params import FieldEditor, ParameterEditor
 from workstation.ui.yaml_edit import scalar_text, set_values
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def editor(qtbot, manager: ConfigManager) -> Iterator[ParameterEditor]:
-    saved: list[list[str]] = []
-    ed = ParameterEditor(manager, on_saved=saved.append, confirm_live=lambda: False)
-    ed.saved_calls = saved  # type: ignore[attr-defined]
-    qtbot.addWidget(ed)
-    ed.show()
-    yield ed
-    ed.close()
-    ed.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def snapshot(manager: ConfigManager) -> dict[str, bytes]:

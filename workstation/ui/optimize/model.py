@@ -98,40 +98,57 @@ def fmt_value(v: Any) -> str:
 # ------------------------------------------------------------------------------ trials
 @dataclass
 class TrialRow:
-    """One trial as the table shows it (figures arrive with the result)."""
+    """One trial as the table shows it: ``data`` is the latest the search said of it (a
+    ``queued`` or ``trial`` event, then its entry in the result, which adds the figures)."""
 
     stage: int
     number: int
-    params: dict[str, Any]
-    state: str = "queued"
-    value: float | None = None
-    reason: str | None = None
-    wall_s: float | None = None
-    worker: str | None = None
-    figures: Mapping[str, Any] | None = None
+    data: dict[str, Any]
 
     @property
     def key(self) -> tuple[int, int]:
         return self.stage, self.number
 
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.data["params"]
+
+    @property
+    def state(self) -> str:
+        # "queued": handed to the cluster, waiting for or on a worker
+        return "queued" if self.data.get("event") == "queued" else str(self.data["state"])
+
+    @property
+    def value(self) -> float | None:
+        return None if self.state == "queued" else self.data.get("value")
+
+    @property
+    def reason(self) -> str | None:
+        return self.data.get("reason")
+
+    @property
+    def wall_s(self) -> float | None:
+        return self.data.get("wall_s")
+
+    @property
+    def worker(self) -> str | None:
+        return self.data.get("worker")
+
+    @property
+    def figures(self) -> Mapping[str, Any] | None:
+        return self.data.get("figures")
+
 
 def update_rows(rows: dict[tuple[int, int], TrialRow], event: Mapping[str, Any]) -> TrialRow:
     """Apply one ``queued`` or ``trial`` event (or one trial of the result) to ``rows``."""
     key = (int(event["stage"]), int(event["number"]))
-    row = rows.get(key)
-    if row is None:
-        row = rows[key] = TrialRow(key[0], key[1], dict(event["params"]))
-    if event.get("event") == "queued":  # handed to the cluster: waiting for, or on, a worker
-        row.state = "queued"
-        return row
-    row.state = str(event.get("state", row.state))
-    row.value = event.get("value")
-    row.reason = event.get("reason")
-    row.wall_s = event.get("wall_s", row.wall_s)
-    row.worker = event.get("worker", row.worker)
-    if event.get("figures") is not None:
-        row.figures = event["figures"]
-    return row
+    old = rows.get(key)
+    data = dict(event)
+    if old is not None and event.get("event") != "queued":
+        # what the search said before and not now (a worker, the figures) stays
+        data = {**{k: v for k, v in old.data.items() if k != "event"}, **data}
+    rows[key] = TrialRow(key[0], key[1], data)
+    return rows[key]
 
 
 # ------------------------------------------------------------------------------ heatmap

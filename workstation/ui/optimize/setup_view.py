@@ -8,7 +8,7 @@ value in force and allowed range shown) and its values: a list ``1.5,2,2.5``, a 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -30,6 +30,16 @@ from workstation.ui.optimize.launch import SEARCH_KINDS, OptimizeForm
 from workstation.ui.optimize.model import Searchable
 
 OBJECTIVES = ("sharpe", "sortino", "calmar", "profit_factor", "expectancy")
+
+
+def push(text: str, slot: Callable[[], object], tip: str = "", name: str = "") -> QPushButton:
+    """A button that calls ``slot``; ``name`` styles it (``approve``: the main action)."""
+    b = QPushButton(text)
+    b.setToolTip(tip)
+    if name:
+        b.setObjectName(name)
+    b.clicked.connect(lambda _=False: slot())
+    return b
 
 
 class SetupView(QWidget):
@@ -59,13 +69,11 @@ class SetupView(QWidget):
         self.values_edit.returnPressed.connect(self.add_dimension)
         self.key_info = QLabel("")
         self.key_info.setObjectName("muted")
-        self.add_btn = QPushButton("Add")
-        self.add_btn.clicked.connect(self.add_dimension)
+        self.add_btn = push("Add", self.add_dimension)
         self.dims = QListWidget()
         self.dims.setToolTip("The dimensions of the search (Delete removes the selected one)")
         self.dims.setMaximumHeight(130)
-        self.remove_btn = QPushButton("Remove")
-        self.remove_btn.clicked.connect(self.remove_dimension)
+        self.remove_btn = push("Remove", self.remove_dimension)
         row = QHBoxLayout()
         row.addWidget(self.key_box, 3)
         row.addWidget(self.values_edit, 2)
@@ -132,15 +140,17 @@ class SetupView(QWidget):
         self.problem.setObjectName("errorBox")
         self.problem.setWordWrap(True)
         self.problem.setVisible(False)
-        self.start_btn = QPushButton("Start search")
-        self.start_btn.setObjectName("approve")
-        self.start_btn.clicked.connect(self._start)
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setToolTip("Stop the search; its finished trials are kept (Resume)")
-        self.cancel_btn.clicked.connect(self.cancel_requested)
-        self.resume_btn = QPushButton("Resume")
-        self.resume_btn.setToolTip("Continue the stopped search from where it stopped")
-        self.resume_btn.clicked.connect(lambda: self.resume_requested.emit(self.resumable))
+        self.start_btn = push("Start search", self._start, name="approve")
+        self.cancel_btn = push(
+            "Cancel",
+            self.cancel_requested.emit,
+            "Stop the search; its finished trials are kept (Resume)",
+        )
+        self.resume_btn = push(
+            "Resume",
+            lambda: self.resume_requested.emit(self.resumable),
+            "Continue the stopped search from where it stopped",
+        )
         self.resumable = ""
         self.command = QLabel("")
         self.command.setObjectName("muted")

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QPushButton,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -36,7 +35,7 @@ from workstation.ui.optimize.model import (
 )
 from workstation.ui.optimize.process import SearchProcess
 from workstation.ui.optimize.results_view import ResultsView
-from workstation.ui.optimize.setup_view import SetupView
+from workstation.ui.optimize.setup_view import SetupView, push
 from workstation.ui.optimize.trials_view import TrialsView
 
 SETUP, TRIALS, HEATMAP, RESULT = 0, 1, 2, 3
@@ -97,14 +96,14 @@ class OptimizeWindow(QMainWindow):
         self.tabs.addTab(self.trials, "Trials")
         self.tabs.addTab(self.heatmap, "Heatmap")
         self.tabs.addTab(self.results, "Out of sample")
-        self.apply_btn = QPushButton("Apply chosen values...")
-        self.apply_btn.setObjectName("approve")
-        self.apply_btn.setToolTip(
+        self.apply_btn = push(
+            "Apply chosen values...",
+            self.apply_best,
             "Open the chosen values in the parameter editor's review; nothing is saved until "
-            "you press Save there"
+            "you press Save there",
+            "approve",
         )
         self.apply_btn.setEnabled(False)
-        self.apply_btn.clicked.connect(self.apply_best)
         self.chosen = QLabel("")
         self.chosen.setObjectName("muted")
         bar = QHBoxLayout()
@@ -146,6 +145,8 @@ class OptimizeWindow(QMainWindow):
             self.setup.show_problem(str(exc).splitlines()[0])
             return False
         self.setup.show_problem("")
+        if not form.resume:  # a resumed search keeps the objective it was started with
+            self.objective = form.objective
         self._reset()
         self.process.start(form)
         return True
@@ -185,7 +186,6 @@ class OptimizeWindow(QMainWindow):
             self.search_id = str(ev["search_id"])
             self.total = int(ev["total"])
             self.keys = list(ev["keys"])
-            self.objective = self.setup.form().objective
             self.trials.set_keys(self.keys, self.objective)
             self.heatmap.set_keys(self.keys, self.objective)
             self.trials.set_progress(0, self.total)
