@@ -162,6 +162,24 @@ def test_a_search_runs_cancels_resumes_and_applies_through_the_window(
     finally:
         store.close()
     assert (row.status, row.trials_done, row.trials_total) == ("finished", 4, 4)
+
+    # The set-up lists it; Open reads it again from its file (no trial runs twice).
+    listed = f"{search_id}  finished    4/4 trials  {DAY}=2,4 {PCT}=0.03,0.07  best sharpe"
+    qtbot.waitUntil(lambda: s.listed.count() == 1 and s.listed.item(0).text().startswith(listed),
+                    timeout=10_000)  # fmt: skip
+    item = s.listed.item(0)
+    ow.tabs.setCurrentIndex(0)
+    qtbot.mouseClick(s.listed.viewport(), Qt.MouseButton.LeftButton,
+                     pos=s.listed.visualItemRect(item).center())  # fmt: skip
+    ow.result = None
+    qtbot.mouseClick(s.open_btn, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: ow.result is not None or s.problem.isVisible(), timeout=120_000)
+    again = ow.result
+    assert again is not None and again["status"] == "finished", s.problem.text()
+    assert [(t["params"], t["value"], t["wall_s"]) for t in again["trials"]] == [
+        (t["params"], t["value"], t["wall_s"]) for t in doc["trials"]
+    ]
+    assert again["best"]["params"] == best["params"] and ow.apply_btn.isEnabled()
     qtbot.waitUntil(lambda: _group_gone(resumed_pid), timeout=10_000)  # nothing left either
     w._shutdown_state = "stopped"
     w.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from workstation.core.config import Config
@@ -93,6 +94,30 @@ def fmt_value(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.6g}"
     return str(v)
+
+
+def listed_searches(db_path: Path) -> list[Any]:
+    """The searches of the home's store, newest first (SearchRow); none without a store."""
+    from workstation.store import Store
+
+    if not db_path.exists():
+        return []
+    store = Store.open(db_path)
+    try:
+        return store.searches()
+    finally:
+        store.close()
+
+
+def search_line(row: Any) -> str:
+    """One listed search as the set-up shows it."""
+    best = row.best or {}
+    value = best.get("value")
+    shown = "" if value is None else f"  best {row.objective} {value:.3f}"
+    return (
+        f"{row.id}  {row.status:<11} {row.trials_done}/{row.trials_total} trials  "
+        f"{' '.join(row.params)}{shown}"
+    )
 
 
 # ------------------------------------------------------------------------------ trials
@@ -231,8 +256,10 @@ __all__ = [
     "fmt_value",
     "heatmap",
     "key_path",
+    "listed_searches",
     "params_text",
     "proposal",
+    "search_line",
     "searchable",
     "short",
     "update_rows",

@@ -9,6 +9,7 @@ value in force and allowed range shown) and its values: a list ``1.5,2,2.5``, a 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -27,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from workstation.ui.optimize.launch import SEARCH_KINDS, OptimizeForm
-from workstation.ui.optimize.model import Searchable
+from workstation.ui.optimize.model import Searchable, search_line
 
 OBJECTIVES = ("sharpe", "sortino", "calmar", "profit_factor", "expectancy")
 
@@ -44,11 +45,13 @@ def push(text: str, slot: Callable[[], object], tip: str = "", name: str = "") -
 
 class SetupView(QWidget):
     """Signals: ``start_requested(OptimizeForm)``, ``cancel_requested()``,
-    ``resume_requested(str)`` (a search id)."""
+    ``resume_requested(str)`` (a search id: resume or read again), ``refresh_requested()``
+    (the list of the home's searches)."""
 
     start_requested = Signal(object)
     cancel_requested = Signal()
     resume_requested = Signal(str)
+    refresh_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -162,13 +165,31 @@ class SetupView(QWidget):
         buttons.addWidget(self.cancel_btn)
         buttons.addWidget(self.start_btn)
 
+        # -- the searches made from this home
+        self.listed = QListWidget()
+        self.listed.setToolTip(
+            "The searches of this home, newest first: Open reads a finished one again (no "
+            "trial runs twice) or continues a stopped one"
+        )
+        self.listed.itemDoubleClicked.connect(lambda _item: self._open_listed())
+        self.open_btn = push("Open", self._open_listed, "Show the selected search's result")
+        self.refresh_btn = push("Refresh", self.refresh_requested.emit)
+        past = QGroupBox("Searches of this home")
+        pl = QHBoxLayout(past)
+        pl.addWidget(self.listed, 1)
+        pcol = QVBoxLayout()
+        pcol.addWidget(self.open_btn)
+        pcol.addWidget(self.refresh_btn)
+        pcol.addStretch(1)
+        pl.addLayout(pcol)
+
         lay = QVBoxLayout(self)
         lay.addWidget(dims_box)
         lay.addWidget(opts)
         lay.addWidget(self.problem)
         lay.addLayout(buttons)
         lay.addWidget(self.command)
-        lay.addStretch(1)
+        lay.addWidget(past, 1)
         self.set_running(False)
 
     # ------------------------------------------------------------------ parameters
@@ -241,6 +262,20 @@ class SetupView(QWidget):
         self.start_btn.setEnabled(not running)
         self.cancel_btn.setEnabled(running)
         self.resume_btn.setEnabled(not running and bool(self.resumable))
+        self.open_btn.setEnabled(not running)
+
+    def set_listed(self, rows: Sequence[Any]) -> None:
+        self.listed.clear()
+        for r in rows:
+            item = QListWidgetItem(search_line(r))
+            item.setData(Qt.ItemDataRole.UserRole, r.id)
+            item.setToolTip(f"{r.path}\nperiod {r.first_session} .. {r.last_session}")
+            self.listed.addItem(item)
+
+    def _open_listed(self) -> None:
+        item = self.listed.currentItem()
+        if item is not None and self.open_btn.isEnabled():
+            self.resume_requested.emit(str(item.data(Qt.ItemDataRole.UserRole)))
 
     def set_resumable(self, search_id: str) -> None:
         self.resumable = search_id

@@ -9,9 +9,13 @@ validation); only the user's Save writes them, as a version whose history names 
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -28,6 +32,7 @@ from workstation.ui.optimize.heatmap_view import HeatmapView
 from workstation.ui.optimize.launch import OptimizeForm, OptimizeLaunch, check_form
 from workstation.ui.optimize.model import (
     TrialRow,
+    listed_searches,
     params_text,
     proposal,
     searchable,
@@ -37,6 +42,8 @@ from workstation.ui.optimize.process import SearchProcess
 from workstation.ui.optimize.results_view import ResultsView
 from workstation.ui.optimize.setup_view import SetupView, push
 from workstation.ui.optimize.trials_view import TrialsView
+
+log = logging.getLogger(__name__)
 
 SETUP, TRIALS, HEATMAP, RESULT = 0, 1, 2, 3
 
@@ -120,14 +127,34 @@ class OptimizeWindow(QMainWindow):
         self.setup.start_requested.connect(self.start_search)
         self.setup.cancel_requested.connect(self.cancel_search)
         self.setup.resume_requested.connect(self.resume_search)
+        self.setup.refresh_requested.connect(self.refresh_searches)
         self.heatmap.canvas.cell_clicked.connect(self._cell_clicked)
+        self._listed.connect(self.setup.set_listed)
+        self.refresh_searches()
         p = self.process
         p.started.connect(self._started)
         p.event.connect(self._event)
         p.finished.connect(self._finished)
         p.failed.connect(self._failed)
 
+    _listed = Signal(object)  # the home's searches, read in a thread
+
     # ------------------------------------------------------------------ helpers
+    def refresh_searches(self) -> None:
+        """List the home's searches (read off the loop)."""
+        db = self.launch.db_path
+
+        def read() -> None:
+            try:
+                rows = listed_searches(db)
+            except Exception as exc:  # a store that cannot be read: the list stays empty
+                log.warning("the searches of %s could not be listed: %s", db, exc)
+                rows = []
+            with contextlib.suppress(RuntimeError):  # the window was closed meanwhile
+                self._listed.emit(rows)
+
+        threading.Thread(target=read, name="optimize-list", daemon=True).start()
+
     def say(self, text: str, level: str = "info", *, main: bool = False) -> None:
         self.statusBar().showMessage(text, 15000 if level == "error" else 8000)
         if self._message is not None and (main or level != "info"):
@@ -257,6 +284,7 @@ class OptimizeWindow(QMainWindow):
         )
         if status == "finished":
             self.tabs.setCurrentIndex(RESULT)
+        self.refresh_searches()
         self.say(f"Search {self.search_id} {status}", main=True)
 
     def _failed(self, line: str) -> None:
