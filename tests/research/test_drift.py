@@ -6,16 +6,16 @@ exchange): one left alone, one where the trader acts. Then ``workstation report 
 (a real process) backtests the same sessions with the parameters then in force and compares:
 
 * the week left alone reports no drift: every trade in both, to the cent and the second;
-* the week with one order rejected (the broker halts PM the morning its group B entry goes
-  out), one manual exit (BAX closed by hand at 11:00) and one vetoed candidate (WFC, vetoed
-  the evening it was scanned) reports exactly those three causes and no other: WFC and PM only
-  in the backtest (veto, rejection), BAX in both with another exit (manual). What follows from
+* the week with one order rejected (the broker halts REGN the morning its group B entry goes
+  out), one manual exit (FICO closed by hand at 11:00) and one vetoed candidate (NRG, vetoed
+  the evening it was scanned) reports exactly those three causes and no other: NRG and REGN
+  only in the backtest (veto, rejection), FICO in both with another exit (manual). What follows from
   them (a slot the veto left free, sizes from another equity) is reported as follow-on, not as
   a cause.
 
 The week (seed 3, today 2024-06-14, sessions 2024-03-11 .. 03-15) was chosen for what it
-trades: WFC (group A, rank 2) enters Monday; BAX (short, group B) enters Monday and is stopped
-out Wednesday; PM (short, group B) enters Wednesday.
+trades on the simulated market with real prices: NRG (group B) enters Monday; FICO (group B)
+enters Tuesday at 09:50 and is stopped out Thursday; REGN (group B) enters Tuesday at 09:50.
 """
 
 from __future__ import annotations
@@ -106,29 +106,29 @@ def test_a_rejection_a_manual_exit_and_a_veto_are_reported_as_exactly_those_caus
         assert session is not None and r.clock is not None
         clock = r.clock
 
-        async def close_bax_by_hand() -> None:
+        async def close_fico_by_hand() -> None:
             await clock.sleep_until(_at(TUE, "11:00"))
-            done["manual"] = await session.exit_position("BAX")
+            done["manual"] = await session.exit_position("FICO")
 
         def on_step(ev: StepFinished) -> None:
             if ev.session == MON and ev.step == "scan":  # Friday 20:00: the list of Monday
-                [wfc] = [c for c in session.candidates(MON) if c.symbol == "WFC"]
-                done["veto"] = session.veto(wfc.id, "earnings next week")
+                [nrg] = [c for c in session.candidates(MON) if c.symbol == "NRG"]
+                done["veto"] = session.veto(nrg.id, "earnings next week")
             elif ev.session == TUE and ev.step == "entry_cutoff":
-                asyncio.get_running_loop().create_task(close_bax_by_hand())
-            elif ev.session == WED and ev.step == "open":  # a halt before PM's 09:50 entry
-                broker.set_asset(Asset("PM", tradable=False))
-            elif ev.session == WED and ev.step == "group_b":
-                broker.set_asset(Asset("PM"))
+                asyncio.get_running_loop().create_task(close_fico_by_hand())
+            elif ev.session == TUE and ev.step == "open":  # a halt before REGN's 09:50 entry
+                broker.set_asset(Asset("REGN", tradable=False))
+            elif ev.session == TUE and ev.step == "group_b":
+                broker.set_asset(Asset("REGN"))
                 done["rejected"] = [
-                    o for o in session.store.orders_for_session(WED) if o.status == "rejected"
+                    o for o in session.store.orders_for_session(TUE) if o.status == "rejected"
                 ]
 
         r.bus.subscribe(StepFinished, on_step)
 
     _trade_week(home, bars, script)
     assert done["veto"].approval == "vetoed" and done["manual"] is not None
-    assert [o.symbol for o in done["rejected"]] == ["PM"]
+    assert [o.symbol for o in done["rejected"]] == ["REGN"]
 
     doc = _drift(home, bars)
     assert doc["drift"] is True
@@ -136,8 +136,8 @@ def test_a_rejection_a_manual_exit_and_a_veto_are_reported_as_exactly_those_caus
     assert set(causes) == {"veto", "rejection", "manual"}
     assert all(c["count"] == 1 for c in causes.values())
     by_symbol = {t["symbol"]: t for t in doc["trades"] if set(t["causes"]) - {"follow_on"}}
-    assert set(by_symbol) == {"WFC", "PM", "BAX"}
-    wfc, pm, bax = by_symbol["WFC"], by_symbol["PM"], by_symbol["BAX"]
+    assert set(by_symbol) == {"NRG", "REGN", "FICO"}
+    wfc, pm, bax = by_symbol["NRG"], by_symbol["REGN"], by_symbol["FICO"]
     assert (wfc["kind"], wfc["causes"]) == ("backtest_only", ["veto"])
     assert "earnings next week" in wfc["attributions"][0]["why"]
     assert wfc["pnl_difference"] == pytest.approx(-wfc["backtest"]["pnl"], abs=0.01)
