@@ -65,6 +65,8 @@ from workstation.engine.views import (
     ScanReportView,
     StatusView,
     TradeView,
+    VetoState,
+    VetoView,
     ViewName,
     ViewsChanged,
 )
@@ -300,6 +302,7 @@ class FakeEngine:
         self._gaps = self._make_gaps() if scenario == "session" else ()
         self._orders = self._make_orders() if scenario == "session" else ()
         self._trades = self._make_trades()
+        self._vetoes = self._make_vetoes()
         self._equity = self._make_equity()
         self._logs: list[LogEvent] = self._make_logs()
 
@@ -359,6 +362,9 @@ class FakeEngine:
 
     def trades(self) -> tuple[TradeView, ...]:
         return self._trades
+
+    def vetoes(self) -> tuple[VetoView, ...]:
+        return self._vetoes
 
     def equity_curve(self) -> pd.Series:
         return self._equity
@@ -987,6 +993,58 @@ class FakeEngine:
                 )
             )
         return tuple(sorted(out, key=lambda t: t.exit_at))
+
+    def _make_vetoes(self) -> tuple[VetoView, ...]:
+        """The closed paper outcomes of the journal, and one veto in each other state."""
+        out = [
+            VetoView(
+                candidate_id=5000 + t.id,
+                session=t.entry_at.date(),
+                symbol=t.symbol,
+                side=t.side,
+                strategy=t.strategy,
+                group=Group.A,
+                state=VetoState.CLOSED,
+                why=f"paper exit: {t.exit_reason}",
+                note=t.note,
+                qty=t.qty,
+                entry_price=t.entry_price,
+                entry_at=t.entry_at,
+                exit_price=t.exit_price,
+                exit_at=t.exit_at,
+                exit_reason=t.exit_reason,
+                pnl=t.pnl,
+                r=t.r,
+            )
+            for t in self._trades
+            if t.vetoed
+        ]
+        today = self.now.date()
+        for i, (sym, state, why) in enumerate(
+            (
+                ("NVDA", VetoState.FOLLOWING, "followed on paper from 131.20"),
+                ("TSLA", VetoState.NOT_FOLLOWED, "dropped at the gap filter: gap too large"),
+                ("AMD", VetoState.WAITING, "passed the gap filter: on paper from the open"),
+            )
+        ):
+            following = state is VetoState.FOLLOWING
+            out.append(
+                VetoView(
+                    candidate_id=9000 + i,
+                    session=today,
+                    symbol=sym,
+                    side=Side.LONG,
+                    strategy="bb_squeeze",
+                    group=Group.A,
+                    state=state,
+                    why=why,
+                    note="vetoed: earnings week",
+                    qty=38 if following else None,
+                    entry_price=131.20 if following else None,
+                    entry_at=datetime.combine(today, time(9, 30), ET) if following else None,
+                )
+            )
+        return tuple(out)
 
     def _make_equity(self) -> pd.Series:
         eq = 100_000.0

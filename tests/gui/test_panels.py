@@ -15,7 +15,7 @@ from pytestqt.qtbot import QtBot
 
 from tests.gui.fake_engine import FakeEngine
 from workstation.core.events import LogEvent
-from workstation.engine.views import Mode
+from workstation.engine.views import Mode, VetoView
 from workstation.ui.panels.gaps import GapsPanel
 from workstation.ui.panels.journal import JournalPanel
 from workstation.ui.panels.log import LogPanel
@@ -258,7 +258,8 @@ def test_mfe_mae_scatter_by_exit_reason_and_strategy(qtbot, engine: FakeEngine) 
 def test_journal_filters_and_export(qtbot, engine: FakeEngine, tmp_path: Path) -> None:
     p = shown(qtbot, JournalPanel(engine))
     trades = engine.trades()
-    assert len(p.table.visible_rows()) == len(trades)
+    unclosed = [v for v in engine.vetoes() if str(v.state) != "closed"]
+    assert len(p.table.visible_rows()) == len(trades) + len(unclosed)
     p.kind.setCurrentIndex(2)  # vetoed only
     assert p.table.visible_rows() and all(t.vetoed for t in p.table.visible_rows())
     p.kind.setCurrentIndex(1)
@@ -278,6 +279,43 @@ def test_journal_filters_and_export(qtbot, engine: FakeEngine, tmp_path: Path) -
     assert len(data) == len(p.table.visible_rows())
     assert {d["Symbol"] for d in data} == {trades[0].symbol}
     assert float(data[0]["P&L"]) == pytest.approx(p.table.visible_rows()[0].pnl)
+
+
+def test_journal_lists_every_veto_with_its_paper_outcome_or_why_not(
+    qtbot, engine: FakeEngine
+) -> None:
+    p = shown(qtbot, JournalPanel(engine))
+    closed = [t for t in engine.trades() if t.vetoed]
+    # "Vetoed only", chosen with the keyboard as a trader would
+    p.kind.setFocus()
+    qtbot.keyClick(p.kind, Qt.Key.Key_Down)
+    qtbot.keyClick(p.kind, Qt.Key.Key_Down)
+    assert p.kind.currentIndex() == 2
+    rows = p.table.visible_rows()
+    assert all(t.vetoed for t in rows)
+    by_symbol = {t.symbol: t for t in rows if isinstance(t, VetoView)}
+    assert set(by_symbol) == {"NVDA", "TSLA", "AMD"}  # the closed ones are trade rows
+    assert len(rows) == len(closed) + 3
+    cols = {c.title: c for c in p.table.source.columns}
+    texts = {
+        t.symbol: (cols["Exit reason"].text(t), cols["Kind"].text(t)) for t in by_symbol.values()
+    }
+    assert texts["TSLA"] == ("dropped at the gap filter: gap too large", "vetoed (not followed)")
+    assert texts["NVDA"] == ("followed on paper from 131.20", "vetoed (on paper)")
+    assert texts["AMD"][1] == "vetoed (waiting)"
+    # nothing is shown for what a veto without a paper exit has not got (no -0.00, no nan)
+    for col in p.table.source.columns:
+        assert "nan" not in col.text(by_symbol["TSLA"]).lower()
+    would = sum(t.pnl for t in closed)
+    assert p.summary.text() == (
+        f"0 trades, P&L +0.00 · {len(closed) + 3} vetoed: {len(closed)} closed on paper, "
+        f"would have made {would:+,.2f}, 1 still followed on paper, "
+        "1 waiting for the entry time, 1 not followed"
+    )
+    # a reason filter (words, matched on the code) leaves only closed outcomes
+    qtbot.keyClick(p.kind, Qt.Key.Key_Up)
+    qtbot.keyClick(p.kind, Qt.Key.Key_Up)
+    assert "" not in [p.reason.itemData(i) for i in range(1, p.reason.count())]
 
 
 # -------------------------------------------------------------- performance

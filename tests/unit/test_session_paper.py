@@ -12,6 +12,7 @@ from workstation.core.config import RiskConfig
 from workstation.core.events import EventBus
 from workstation.engine.paper import PaperTracker
 from workstation.engine.session_events import PaperTrackClosed, PaperTrackOpened
+from workstation.engine.store_views import StoreViews
 
 
 def test_vetoed_candidates_are_paper_tracked_with_the_same_rules(tmp_path: Path) -> None:
@@ -110,3 +111,81 @@ def test_open_paper_tracks_survive_a_restart(tmp_path: Path) -> None:
     [closed] = again.on_price("EEE", 103.0, at("10:00", DAY2))  # day 2: the short's SL
     assert (closed.exit_reason, closed.exit_price, closed.pnl) == ("STOP_LOSS", 103.0, -30.0)
     assert again.symbols() == frozenset()
+
+
+def test_every_veto_says_where_its_paper_outcome_stands(tmp_path: Path) -> None:
+    """Each vetoed candidate is in the journal's list at every moment of the session:
+    waiting for its entry time, followed on paper, closed, or not followed and why."""
+    rig = SessionRig(tmp_path)
+    ids = rig.scan(
+        [
+            new_candidate(1, "AAA", grp="A"),  # followed from the open, emergency exit
+            new_candidate(2, "EEE", grp="B"),  # confirmed at 09:50: followed
+            new_candidate(3, "FFF", grp="B"),  # not confirmed at 09:50
+            new_candidate(4, "GGG", grp="A"),  # dropped by the gap filter
+            new_candidate(5, "HHH", grp="A"),  # approved: not a veto, not listed
+        ]
+    )
+    m = rig.market
+    for sym, prints in (
+        ("AAA", [(at("11:00"), 92.99)]),
+        ("EEE", [(at("09:50"), 100.0)]),
+        ("FFF", [(at("09:50"), 99.0)]),
+    ):
+        m.tape(sym, prev_close=100.0, open=100.0, premarket=[(at("09:00"), 100.0)], prints=prints)
+    m.tape("GGG", prev_close=100.0, open=110.0, premarket=[(at("09:00"), 110.0)])
+    m.tape("HHH", prev_close=50.0, open=50.0, premarket=[(at("09:00"), 50.0)])
+    seen: dict[str, dict[str, tuple[str, str]]] = {}
+
+    def look(moment: str) -> None:
+        seen[moment] = {v.symbol: (str(v.state), v.why) for v in StoreViews(rig.session).vetoes()}
+
+    async def scenario() -> None:
+        await rig.start()
+        s = rig.session
+        for cid in ids[:4]:
+            s.veto(cid, "not convinced")
+        look("vetoed")
+        await rig.until(at("09:25"))
+        await s.premarket(DAY1)
+        await s.gap_filter(DAY1)
+        await s.enter_group_a(DAY1)
+        look("09:25")
+        await rig.until(at("09:30"))
+        await s.market_open(DAY1)
+        look("09:30")
+        await rig.until(at("09:50:01"))
+        await s.enter_group_b(DAY1)
+        await rig.until(at("12:00"))
+        look("12:00")
+        await s.stop()
+
+    run(scenario())
+    waiting = "waiting"
+    assert {k: v[0] for k, v in seen["vetoed"].items()} == dict.fromkeys(
+        ("AAA", "EEE", "FFF", "GGG"), waiting
+    )
+    assert seen["vetoed"]["AAA"][1] == (
+        "followed on paper from the open, if it passes the gap filter"
+    )
+    assert seen["09:25"]["GGG"] == ("not followed", "dropped at the gap filter: gap too large")
+    assert seen["09:25"]["AAA"] == (
+        waiting,
+        "passed the gap filter: followed on paper from the open",
+    )
+    assert seen["09:25"]["EEE"][0] == waiting
+    assert seen["09:30"]["AAA"] == ("following", "followed on paper from 100.00")
+    assert seen["09:30"]["FFF"][0] == waiting  # 09:50 has not come
+    assert seen["12:00"] == {
+        "AAA": ("closed", "paper exit: emergency exit"),
+        "EEE": ("following", "followed on paper from 100.00"),
+        "FFF": ("not followed", "not confirmed at 09:50"),
+        "GGG": ("not followed", "dropped at the gap filter: gap too large"),
+    }
+    closed = {v.symbol: v for v in StoreViews(rig.session).vetoes()}["AAA"]
+    assert (closed.exit_price, closed.exit_reason, closed.note) == (
+        92.99,
+        "EMERGENCY",
+        "not convinced",
+    )
+    assert closed.r == pytest.approx(-7.01 / 3.0)

@@ -32,6 +32,7 @@ from workstation.engine.views import (
     ScanReportView,
     StatusView,
     TradeView,
+    VetoView,
 )
 
 if TYPE_CHECKING:  # annotations only: the window opens before pandas is imported
@@ -84,6 +85,12 @@ class EngineAPI(Protocol):
 
     def trades(self) -> tuple[TradeView, ...]:
         """Closed trades and vetoed-candidate paper outcomes, oldest exit first."""
+        ...
+
+    def vetoes(self) -> tuple[VetoView, ...]:
+        """Every vetoed candidate with where its paper outcome stands: waiting for its entry
+        time, followed, closed (also in :meth:`trades`), or not followed and why. Changes with
+        the TRADES and CANDIDATES views."""
         ...
 
     def equity_curve(self) -> pd.Series:

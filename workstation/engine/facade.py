@@ -107,6 +107,7 @@ from workstation.engine.views import (
     ScanReportView,
     StatusView,
     TradeView,
+    VetoView,
     ViewName,
     ViewsChanged,
 )
@@ -300,6 +301,8 @@ class Workstation:
         self._dirty |= names
         if ViewName.CANDIDATES in names:
             self._dirty.add("regime")
+        if names & {ViewName.CANDIDATES, ViewName.TRADES}:
+            self._dirty.add("vetoes")  # a veto, a step (entry times, gap results), a paper exit
         if names & {ViewName.EQUITY, ViewName.STATUS}:
             self._dirty.add("latest_equity")
         self._pending |= names
@@ -534,6 +537,9 @@ class Workstation:
     # ------------------------------------------------------------------ trades
     def trades(self) -> tuple[TradeView, ...]:
         return self._view(ViewName.TRADES, self.views.trades)
+
+    def vetoes(self) -> tuple[VetoView, ...]:
+        return self._view("vetoes", self.views.vetoes)
 
     # ------------------------------------------------------------------ equity
     def equity_curve(self) -> pd.Series:

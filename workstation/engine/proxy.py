@@ -10,6 +10,7 @@ share ONE event bus, created first, so the window's subscriptions hold across th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from workstation.engine.views import (
     ScanReportView,
     StatusView,
     TradeView,
+    VetoView,
     ViewsChanged,
 )
 
@@ -51,6 +53,7 @@ class EngineProxy:
         self.failed = ""
         self._logs: deque[LogEvent] = deque(maxlen=200)
         self._scan_review: bool | None = None
+        self._clock: dict[str, Any] = {}
         self._unsubscribe = bus.subscribe(LogEvent, self._logs.append)
 
     # ------------------------------------------------------------------ switching
@@ -59,6 +62,11 @@ class EngineProxy:
         self.target = target
         if self._scan_review is not None:
             target.set_scan_review(self._scan_review)
+        with contextlib.suppress(CommandRefused):  # a wall clock has no speed to set
+            if "speed" in self._clock:
+                target.set_speed(self._clock["speed"])
+            if "paused" in self._clock:
+                (target.pause if self._clock["paused"] else target.resume)()
         self._unsubscribe()
         now = target.clock.now() if hasattr(target, "clock") else WallClock().now()
         self._bus.publish(ViewsChanged(now, ALL_VIEWS))
@@ -120,6 +128,9 @@ class EngineProxy:
 
     def trades(self) -> tuple[TradeView, ...]:
         return self.target.trades() if self.target is not None else ()
+
+    def vetoes(self) -> tuple[VetoView, ...]:
+        return self.target.vetoes() if self.target is not None else ()
 
     def equity_curve(self) -> pd.Series:
         if self.target is not None:
@@ -191,13 +202,24 @@ class EngineProxy:
     def run_scan_now(self, confirm: bool = False) -> None:
         self._forward("run_scan_now", confirm)
 
+    # The clock's speed and pause asked for while starting (the window restores the last
+    # ones as it opens) are kept and applied when the engines are attached.
     def set_speed(self, speed: float) -> None:
+        if self.target is None and not self.failed:
+            self._clock["speed"] = speed
+            return
         self._forward("set_speed", speed)
 
     def pause(self) -> None:
+        if self.target is None and not self.failed:
+            self._clock["paused"] = True
+            return
         self._forward("pause")
 
     def resume(self) -> None:
+        if self.target is None and not self.failed:
+            self._clock["paused"] = False
+            return
         self._forward("resume")
 
     def jump_to_next(self) -> None:

@@ -34,6 +34,7 @@ from workstation.core.models import (
 from workstation.engine.events import PositionState
 from workstation.engine.rules.approval import entry_time
 from workstation.engine.session import TradingSession
+from workstation.engine.vetoes import EntryTimes, veto_outcome
 from workstation.engine.views import (
     CandidateView,
     DecisionView,
@@ -43,8 +44,9 @@ from workstation.engine.views import (
     PositionView,
     ScanReportView,
     TradeView,
+    VetoView,
 )
-from workstation.store import CandidateRow, OrderRow, ScanRow
+from workstation.store import CandidateRow, GapResultRow, OrderRow, ScanRow
 
 
 def _nan(x: float | None) -> float:
@@ -465,6 +467,68 @@ class StoreViews:
                 )
             )
         return tuple(sorted(out, key=lambda t: (t.exit_at, t.id)))
+
+    def vetoes(self) -> tuple[VetoView, ...]:
+        """Every vetoed candidate with its paper outcome, or why it has none (§7)."""
+        now = self.clock.now()
+        cal, schedule = self.calendar, self.session.cfg.schedule
+        sectors = self.session.universe.sectors
+        tracks = {p.candidate_id: p for p in self.store.paper_tracks()}
+        gaps: dict[date, dict[int, GapResultRow]] = {}
+        seen: set[tuple[date, str, str]] = set()
+        out: list[VetoView] = []
+        # Newest scan first: a re-run's carried-over veto is the one shown (unless only the
+        # superseded run's candidate was followed on paper).
+        vetoed = self.store.vetoed_candidates(market=self.market.name)
+        for c, scan_session in sorted(vetoed, key=lambda v: (v[0].id not in tracks, -v[0].scan_id)):
+            session = cal.next_session(scan_session)
+            if (session, c.symbol, c.strategy) in seen:
+                continue
+            seen.add((session, c.symbol, c.strategy))
+            if session not in gaps:
+                gaps[session] = {g.candidate_id: g for g in self.store.gap_results(session)}
+            group, track = Group(c.grp), tracks.get(c.id)
+            conf = None
+            if group is Group.B and track is None:
+                rows = self.store.audit_log(
+                    subject=f"candidate:{c.id}", action="entry.confirmation", limit=1
+                )
+                conf = rows[-1].detail if rows else None
+            times = EntryTimes(
+                cal.at(session, schedule.gap_filter_at),
+                cal.open_time(session),
+                cal.at(session, schedule.group_b_at),
+            )
+            state, why = veto_outcome(group, track, gaps[session].get(c.id), conf, times, now)
+            followed: dict[str, Any] = {}
+            if track is not None:
+                followed = {
+                    "qty": None if track.qty is None else round(track.qty),
+                    "entry_price": track.entry_price,
+                    "entry_at": _et(track.entry_at),
+                    "exit_price": track.exit_price,
+                    "exit_at": _et(track.exit_at),
+                    "exit_reason": track.exit_reason or "",
+                    "pnl": _nan(track.pnl),
+                    "r": _nan(track.r_multiple),
+                }
+            out.append(
+                VetoView(
+                    candidate_id=c.id,
+                    session=session,
+                    symbol=c.symbol,
+                    side=Side(c.side),
+                    strategy=c.strategy,
+                    group=group,
+                    state=state,
+                    why=why,
+                    vetoed_at=_et(c.decided_at),
+                    note=_user_note(c),
+                    sector=sectors.get(c.symbol, ""),
+                    **followed,
+                )
+            )
+        return tuple(sorted(out, key=lambda v: (v.session, v.symbol, v.strategy)))
 
     def equity(self) -> pd.Series:
         rows = self.store.equity_snapshots()

@@ -378,3 +378,52 @@ class TradeView:
     @property
     def is_win(self) -> bool:
         return self.pnl > 0
+
+
+class VetoState(StrEnum):
+    """Where a vetoed candidate's paper outcome stands (trading rules §7)."""
+
+    WAITING = "waiting"  # its entry time has not come: followed from then on, if it passes
+    FOLLOWING = "following"  # followed on paper, not exited yet
+    CLOSED = "closed"  # exited on paper: its outcome is a TradeView (vetoed=True)
+    NOT_FOLLOWED = "not followed"  # a real entry would not have happened either: why says why
+
+
+@dataclass(frozen=True)
+class VetoView:
+    """A vetoed candidate and its paper outcome: followed (open or closed), waiting for its
+    entry time, or not followed and why (the journal lists every one of them)."""
+
+    candidate_id: int
+    session: date  # the session it would have traded
+    symbol: str
+    side: Side
+    strategy: str
+    group: Group
+    state: VetoState
+    why: str  # in words: what happened or will happen on paper, or why nothing did
+    vetoed_at: datetime | None = None
+    note: str = ""  # the veto's note
+    sector: str = ""
+    qty: int | None = None  # the paper size, once followed
+    entry_price: float | None = None
+    entry_at: datetime | None = None
+    exit_price: float | None = None
+    exit_at: datetime | None = None
+    exit_reason: str = ""  # an ExitReason value, once closed on paper
+    pnl: float = math.nan
+    r: float = math.nan
+    mfe_r: float = math.nan  # not measured on paper (the journal's columns read the same)
+    mae_r: float = math.nan
+    vetoed: bool = True
+
+    @property
+    def id(self) -> str:
+        """The journal's row key (trades have int ids)."""
+        return f"veto:{self.candidate_id}"
+
+    @property
+    def pnl_pct(self) -> float:
+        if self.exit_price is None or not self.entry_price:
+            return math.nan
+        return self.side.sign * (self.exit_price / self.entry_price - 1.0)

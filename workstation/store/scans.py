@@ -297,6 +297,22 @@ class ScansRepo(StoreCore):
         row = self._one("SELECT * FROM candidates WHERE id = ?", [candidate_id])
         return None if row is None else cv.from_row(CandidateRow, row)
 
+    def vetoed_candidates(self, *, market: str | None = None) -> list[tuple[CandidateRow, date]]:
+        """Every vetoed candidate of a current successful scan, and of a superseded one that
+        was followed on paper, with its scan's session; oldest scan first, by rank."""
+        sql = (
+            "SELECT c.*, s.session AS scan_session FROM candidates c "
+            "JOIN scans s ON s.id = c.scan_id WHERE c.approval = 'vetoed' AND s.status = 'ok' "
+            "AND (s.superseded_by IS NULL "
+            "OR EXISTS (SELECT 1 FROM paper_tracks p WHERE p.candidate_id = c.id))"
+        )
+        params: list[Any] = []
+        if market is not None:
+            sql += " AND s.market = ?"
+            params.append(market)
+        rows = self._rows(sql + " ORDER BY s.session, s.id, c.rank", params)
+        return [(cv.from_row(CandidateRow, r), date.fromisoformat(r["scan_session"])) for r in rows]
+
     def set_approval(
         self,
         candidate_id: int,

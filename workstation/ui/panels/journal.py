@@ -1,7 +1,10 @@
-"""Journal: closed trades with their exit reasons and vetoed-candidate outcomes."""
+"""Journal: closed trades with their exit reasons, and every vetoed candidate: its paper
+outcome once closed, still followed on paper, waiting for its entry time, or not followed and
+why (a veto the rules would have dropped anyway)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from PySide6.QtGui import QColor
@@ -18,7 +21,7 @@ from PySide6.QtWidgets import (
 from workstation.core.models import Side
 from workstation.core.numbers import signed
 from workstation.engine.api import EngineAPI
-from workstation.engine.views import TradeView, ViewName
+from workstation.engine.views import TradeView, VetoState, VetoView, ViewName
 from workstation.engine.words import exit_words
 from workstation.ui import theme
 from workstation.ui.panels.base import Panel
@@ -33,8 +36,38 @@ def _dt(v: object) -> str:
     return "" if v is None else v.strftime("%Y-%m-%d %H:%M")  # type: ignore[attr-defined]
 
 
-def _pnl_color(t: TradeView) -> QColor:
+#: A journal row: a closed trade or paper outcome, or a veto with no paper exit (yet).
+Row = TradeView | VetoView
+
+#: The Kind column of a veto without a paper exit (a closed one is a "vetoed (paper)" trade).
+VETO_KIND = {
+    VetoState.WAITING: "vetoed (waiting)",
+    VetoState.FOLLOWING: "vetoed (on paper)",
+    VetoState.NOT_FOLLOWED: "vetoed (not followed)",
+}
+
+
+def _pnl_color(t: Row) -> QColor | None:
+    if math.isnan(t.pnl):
+        return None
     return theme.color("pos" if t.pnl >= 0 else "neg")
+
+
+def _kind(t: Row) -> str:
+    if isinstance(t, VetoView):
+        return VETO_KIND.get(t.state, "vetoed")
+    return "vetoed (paper)" if t.vetoed else "trade"
+
+
+def _reason(t: Row) -> str:
+    """The exit reason in words; for a veto without a paper exit, where it stands."""
+    return t.why if isinstance(t, VetoView) else exit_words(t.exit_reason)
+
+
+def _reason_tooltip(t: Row) -> str:
+    if isinstance(t, VetoView):
+        return f"Vetoed for {t.session:%Y-%m-%d} (group {t.group}): {t.why}"
+    return t.exit_reason
 
 
 def journal_columns() -> list[Column]:
@@ -54,9 +87,10 @@ def journal_columns() -> list[Column]:
         Column("Exit price", lambda t: t.exit_price, money),
         Column(
             "Exit reason",
-            lambda t: exit_words(t.exit_reason),
+            _reason,
             sort_key=lambda t: t.exit_reason,
-            tooltip=lambda t: t.exit_reason,
+            color_fn=lambda t: theme.color("muted") if isinstance(t, VetoView) else None,
+            tooltip=_reason_tooltip,
         ),
         Column("P&L", lambda t: t.pnl, signed_money, color_fn=_pnl_color),
         Column("P&L %", lambda t: t.pnl_pct, pct, color_fn=_pnl_color),
@@ -65,10 +99,14 @@ def journal_columns() -> list[Column]:
         Column("MAE", lambda t: t.mae_r, r_mult),
         Column(
             "Kind",
-            lambda t: "vetoed (paper)" if t.vetoed else "trade",
+            _kind,
             align=CENTER,
             color_fn=lambda t: theme.color("warn") if t.vetoed else None,
-            tooltip="vetoed (paper): what a vetoed candidate would have done",
+            tooltip=(
+                "vetoed (paper): what a vetoed candidate did on paper, by the same rules; "
+                "on paper: still followed; waiting: its entry time has not come; not "
+                "followed: a real entry would not have happened either (why: Exit reason)"
+            ),
         ),
         Column("Note", lambda t: t.note, tooltip=lambda t: t.note),
     ]
@@ -77,7 +115,7 @@ def journal_columns() -> list[Column]:
 class JournalPanel(Panel):
     TITLE = "Journal"
     OBJECT_NAME = "journal"
-    VIEWS = frozenset({ViewName.TRADES})
+    VIEWS = frozenset({ViewName.TRADES, ViewName.CANDIDATES})  # vetoes change with both
 
     def __init__(self, engine: EngineAPI, parent: QWidget | None = None) -> None:
         super().__init__(engine, parent)
@@ -129,10 +167,13 @@ class JournalPanel(Panel):
         combo.blockSignals(False)
 
     def refresh(self) -> None:
-        trades = self.engine.trades()
-        self._sync(self.strategy, ALL_STRATEGIES, sorted({t.strategy for t in trades}))
-        self._sync(self.reason, ALL_REASONS, sorted({t.exit_reason for t in trades}), exit_words)
-        self.table.set_rows(trades)
+        # A closed paper outcome is already a trade row: the other vetoes are added.
+        rows: list[Row] = [*self.engine.trades()]
+        rows += [v for v in self.engine.vetoes() if v.state is not VetoState.CLOSED]
+        self._sync(self.strategy, ALL_STRATEGIES, sorted({t.strategy for t in rows}))
+        reasons = sorted({t.exit_reason for t in rows if t.exit_reason})
+        self._sync(self.reason, ALL_REASONS, reasons, exit_words)
+        self.table.set_rows(rows)
         self.apply_filter()
 
     def apply_filter(self) -> None:
@@ -141,7 +182,7 @@ class JournalPanel(Panel):
         kind = self.kind.currentIndex()
         reason = self.reason.currentData()
 
-        def keep(t: TradeView) -> bool:
+        def keep(t: Row) -> bool:
             if text and text not in t.symbol.lower() and text not in t.note.lower():
                 return False
             if strategy is not None and t.strategy != strategy:
@@ -151,10 +192,25 @@ class JournalPanel(Panel):
             return reason is None or t.exit_reason == reason
 
         self.table.set_filter(keep)
-        rows = self.table.visible_rows()
-        real = [t for t in rows if not t.vetoed]
-        vetoed = [t for t in rows if t.vetoed]
-        self.summary.setText(
-            f"{len(real)} trades, P&L {signed(sum(t.pnl for t in real))} · "
-            f"{len(vetoed)} vetoed, would have made {signed(sum(t.pnl for t in vetoed))}"
-        )
+        self.summary.setText(footer(self.table.visible_rows()))
+
+
+def footer(rows: list[Row]) -> str:
+    """The trades' P&L, and every veto counted: closed on paper (what they would have
+    made), still followed, waiting, not followed."""
+    real = [t for t in rows if not t.vetoed]
+    closed = [t for t in rows if isinstance(t, TradeView) and t.vetoed]
+    state = [t.state for t in rows if isinstance(t, VetoView)]
+    text = f"{len(real)} trades, P&L {signed(sum(t.pnl for t in real))}"
+    n = len(closed) + len(state)
+    if not n:
+        return text + " · no vetoes"
+    parts = [f"{len(closed)} closed on paper, would have made {signed(sum(t.pnl for t in closed))}"]
+    for st, words in (
+        (VetoState.FOLLOWING, "still followed on paper"),
+        (VetoState.WAITING, "waiting for the entry time"),
+        (VetoState.NOT_FOLLOWED, "not followed"),
+    ):
+        if k := state.count(st):
+            parts.append(f"{k} {words}")
+    return f"{text} · {n} vetoed: " + ", ".join(parts)
