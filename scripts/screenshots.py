@@ -462,6 +462,16 @@ def trial_dialogs(win: MainWindow, planted: Any) -> list[tuple[str, Callable[[],
             question = rescan_question(day, decided)
             out.append(("dialog-rescan", lambda: RescanDialog(question, win)))
     out.append(("dialog-settings", win.settings_dialog))
+    positions = engine.positions()
+    if positions:
+        from workstation.ui.dialogs.confirm import QuitDialog
+
+        simulated = engine.status().clock_adjustable
+        out.append(("dialog-quit", lambda: QuitDialog(positions, simulated, win)))
+    from workstation.ui.dialogs.help import ShortcutsDialog, UserGuideDialog
+
+    out.append(("dialog-shortcuts", lambda: ShortcutsDialog(win.shortcut_rows(), win)))
+    out.append(("dialog-user-guide", lambda: UserGuideDialog(win)))
     if planted is not None:
         from workstation.ui.dialogs.reconcile import ReconcileDialog
 

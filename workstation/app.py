@@ -275,17 +275,21 @@ def open_reconcile(win: MainWindow, facade: Workstation) -> ReconcileDialog:
     dlg: ReconcileDialog | None = getattr(win, "reconcile_dialog", None)
     if dlg is None:
         dlg = ReconcileDialog(facade, win)
-        dlg.resolved.connect(
-            lambda _k, _a: win.show_message(
-                "Difference resolved" + ("; trading allowed" if not facade.trading_blocked else ""),
-                "info",
-            )
-        )
+        dlg.resolved.connect(lambda _k, _a: win.show_message(resolved_text(facade), "info"))
         win.reconcile_dialog = dlg  # type: ignore[attr-defined]
     dlg.refresh()
     dlg.show()
     dlg.raise_()
     return dlg
+
+
+def resolved_text(facade: Workstation) -> str:
+    """After a difference is resolved: what that means for new entries, truthfully."""
+    if facade.trading_blocked:
+        return "Difference resolved; others remain: new entries stay blocked"
+    if facade.status().kill_switch:
+        return "Difference resolved; new entries stay blocked by the kill switch"
+    return "Difference resolved: the app and the broker agree; new entries are allowed"
 
 
 def watch_close(win: MainWindow, on_closed: Callable[[], None]) -> Any:
@@ -466,6 +470,7 @@ class DesktopApp:
             paths=paths,
             shutdown=proxy.shutdown,
             secrets=self.secrets if self.secrets is not None else KeyringStore(),
+            restore_clock=self.speed is None,
         )
         attach_reconciliation(win, proxy)  # type: ignore[arg-type]
         attach_store_problem(win)
@@ -609,7 +614,7 @@ def _interrupts(win: MainWindow) -> Any:
     previous: dict[int, Any] = {}
 
     def handler(_sig: int, _frame: object) -> None:
-        QTimer.singleShot(0, win.close)
+        QTimer.singleShot(0, win.close_now)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(ValueError, OSError):

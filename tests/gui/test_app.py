@@ -508,6 +508,9 @@ def test_the_reconciliation_dialog_resolves_a_planted_difference(
     assert dlg.button(key, "adopt").isEnabled()  # a plan was found (strategy and ATR)
     assert "adopt as long" in dlg.table.item(0, 4).text()
 
+    assert "disagree" in dlg.intro.text() and "resolved" not in dlg.banner.text()
+    if action == "ignore":  # the kill switch is engaged meanwhile: entries stay blocked
+        w.engines.facade.engage_kill_switch()
     dlg.note.setText(f"test {action}")
     qtbot.mouseClick(dlg.button(key, action), Qt.MouseButton.LeftButton)
     run(qloop, until(lambda: not session.gate.blocked))
@@ -517,7 +520,17 @@ def test_the_reconciliation_dialog_resolves_a_planted_difference(
     ]
     assert store.audit_log(action=f"reconcile.{action}")
     qtbot.waitUntil(lambda: dlg.table.rowCount() == 0, timeout=3000)
+    # Each state says one thing: resolved, never beside "disagree"; "allowed" only when
+    # nothing else blocks new entries.
     assert "All differences resolved" in dlg.banner.text()
+    assert "disagree" not in dlg.intro.text() and not dlg.table.isVisible()
+    message = win.statusBar().currentMessage()
+    if action == "ignore":
+        assert "kill switch" in dlg.banner.text() and "allowed" not in dlg.banner.text()
+        assert "kill switch" in message and "allowed" not in message
+    else:
+        assert "New entries are allowed" in dlg.banner.text()
+        assert "new entries are allowed" in message
     if action == "adopt":
         assert [p.symbol for p in store.open_positions()] == ["AAPL"]
         stops = [o for o in broker.open_orders_sync() if o.symbol == "AAPL"]

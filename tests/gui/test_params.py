@@ -141,6 +141,33 @@ def test_invalid_value_is_refused_and_nothing_is_written(
     assert editor.saved_calls == []  # type: ignore[attr-defined]
 
 
+def test_the_banner_lists_what_is_still_wrong_and_goes_once_it_is_fixed(
+    qtbot, editor: ParameterEditor, manager: ConfigManager
+) -> None:
+    rsi = editor.show_field(("scanner.yaml", "indicators", "rsi_window"))
+    rsi.widget.selectAll()
+    qtbot.keyClicks(rsi.widget, "1")
+    gap = editor.show_field(("risk.yaml", "gap", "max_abs_gap"))
+    gap.widget.selectAll()
+    qtbot.keyClicks(gap.widget, "3")
+    qtbot.mouseClick(editor.review_btn, Qt.MouseButton.LeftButton)
+    assert editor.error_box.isVisibleTo(editor) and len(editor.last_errors) == 2
+    # the gap fixed by typing: the banner now names only the RSI window
+    qtbot.keyClick(gap.widget, Qt.Key.Key_Backspace)
+    qtbot.keyClicks(gap.widget, "0.04")
+    assert editor.error_box.isVisibleTo(editor)
+    assert [e.split(" = ")[0] for e in editor.last_errors] == [
+        "scanner.yaml: indicators.rsi_window"
+    ]
+    assert "max_abs_gap" not in editor.error_box.text()
+    # the RSI window fixed too: the banner goes without another review
+    editor.show_field(("scanner.yaml", "indicators", "rsi_window"))
+    qtbot.keyClicks(rsi.widget, "4")  # "1" -> "14"
+    assert not editor.error_box.isVisibleTo(editor) and editor.last_errors == []
+    qtbot.mouseClick(editor.review_btn, Qt.MouseButton.LeftButton)
+    assert editor.main_stack.currentIndex() == 1  # the diff page: nothing is wrong
+
+
 def test_cross_field_rule_is_refused(editor: ParameterEditor, manager: ConfigManager) -> None:
     before = snapshot(manager)
     editor.field("scanner.yaml", "ranking", "w_strength").set_text("0.6")  # weights sum 1.1

@@ -195,7 +195,7 @@ def describe(ev: Event) -> tuple[str, str, str] | None:
     if isinstance(ev, ReconcileFinished):
         n = len(ev.differences)
         if not n:
-            return "INFO", "reconcile", "the store and the broker agree: trading allowed"
+            return "INFO", "reconcile", "the store and the broker agree (reconciled)"
         return None  # each difference is logged by the reconciler
     if isinstance(ev, DifferenceResolved):
         note = f" ({ev.note})" if ev.note else ""

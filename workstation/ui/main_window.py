@@ -38,6 +38,7 @@ from workstation import __version__
 from workstation.core.config import RankingConfig
 from workstation.core.config_files import ConfigManager
 from workstation.core.events import (
+    ClockChanged,
     ConfigRejected,
     ConfigReloaded,
     Event,
@@ -58,9 +59,11 @@ from workstation.ui.dialogs.confirm import (
     FlattenAllDialog,
     KillSwitchDialog,
     LiveModeDialog,
+    QuitDialog,
     ReleaseKillSwitchDialog,
     RescanDialog,
 )
+from workstation.ui.dialogs.help import ShortcutsDialog, UserGuideDialog, shortcut_rows
 from workstation.ui.dialogs.params import ParameterEditor
 from workstation.ui.dialogs.settings import SecretStore, SettingsDialog
 from workstation.ui.evidence.panel import EvidencePanel
@@ -86,6 +89,8 @@ LAYOUT_VERSION = 3  # bump when the docks change: an old saved layout is then ig
 SHARED_SELECTION = ("candidates", "gaps", "positions", "orders", "journal")
 SHUTDOWN_TIMEOUT_S = 10.0
 SCAN_REVIEW_KEY = "sim/pause_at_scan"
+CLOCK_SPEED_KEY = "sim/speed"  # the simulated clock's speed and pause, restored on relaunch
+CLOCK_PAUSED_KEY = "sim/paused"
 
 
 def versions() -> dict[str, str]:
@@ -124,6 +129,7 @@ class MainWindow(QMainWindow):
         shutdown: Callable[[], Awaitable[None] | None] | None = None,
         secrets: SecretStore | None = None,
         theme_name: str | None = None,
+        restore_clock: bool = True,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -172,7 +178,11 @@ class MainWindow(QMainWindow):
         self.alerts = AlertTray(self)  # the same alerts as the notification channels
         self._kill_seen = engine.status().kill_switch
         self._review_seen = ""
+        self.force_close = False  # the quit was asked already, or nobody is there to ask
+        self.guide: UserGuideDialog | None = None
         self._apply_scan_review()
+        if restore_clock:  # not when the clock's speed was given (--speed, the self-test)
+            self._restore_clock()
         self.statusBar().showMessage("Ready", 3000)
 
     # --------------------------------------------------------------- panels
@@ -336,6 +346,28 @@ class MainWindow(QMainWindow):
             lambda v: self.settings.setValue(SCAN_REVIEW_KEY, bool(v))
         )
 
+    def _restore_clock(self) -> None:
+        """The clock's speed and pause as they were when the app was last closed (sim)."""
+        speed = self.settings.value(CLOCK_SPEED_KEY)
+        if speed is None:
+            return
+        try:
+            value = float(str(speed))
+        except ValueError:
+            return
+        paused = str(self.settings.value(CLOCK_PAUSED_KEY, "false")).lower() in ("true", "1")
+        status = self.panels["status"]
+        status.command("Clock speed", self.engine.set_speed, value)
+        status.command(
+            "Pause" if paused else "Resume", self.engine.pause if paused else self.engine.resume
+        )
+
+    def _remember_clock(self, ev: ClockChanged) -> None:
+        if not self.engine.status().clock_adjustable:
+            return
+        self.settings.setValue(CLOCK_SPEED_KEY, str(ev.speed))
+        self.settings.setValue(CLOCK_PAUSED_KEY, bool(ev.paused))
+
     # ---------------------------------------------------------------- menus
     def _action(
         self,
@@ -363,7 +395,8 @@ class MainWindow(QMainWindow):
         )
         file.addAction(self.export_journal_action)
         file.addSeparator()
-        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        # Ctrl+Q (Cmd+Q on macOS): the platform's StandardKey.Quit is empty on some desktops.
+        self.quit_action = self._action("&Quit", self.quit_asking, "Ctrl+Q")
         file.addAction(self.quit_action)
 
         view = mb.addMenu("&View")
@@ -461,6 +494,18 @@ class MainWindow(QMainWindow):
         self.settings_action.setEnabled(self.config is not None)
 
         help_ = mb.addMenu("&Help")
+        self.guide_action = self._action(
+            "User guide",
+            self.open_user_guide,
+            QKeySequence.StandardKey.HelpContents,
+            "The user guide, panel by panel, with the keys",
+        )
+        self.shortcuts_action = self._action(
+            "Keyboard shortcuts...", self.show_shortcuts, "Ctrl+/", "Every key of the window"
+        )
+        help_.addAction(self.guide_action)
+        help_.addAction(self.shortcuts_action)
+        help_.addSeparator()
         help_.addAction(self._action("About...", self.about))
 
     # ------------------------------------------------------------ dialogs
@@ -551,6 +596,7 @@ class MainWindow(QMainWindow):
             secrets=self.secrets,
             confirm_live=self.confirm_live,
             on_theme=self.set_theme,
+            theme_in_use=theme.current().name,
             on_saved=self._settings_saved,
         )
 
@@ -568,6 +614,22 @@ class MainWindow(QMainWindow):
             f"<h3>{APP_NAME}</h3><p>Nightly S&amp;P 500 scan, human approval, rule-based "
             f"entries and exits through Alpaca.</p><table cellpadding='2'>{rows}</table>"
         )
+
+    def open_user_guide(self) -> UserGuideDialog:
+        if self.guide is None:
+            self.guide = UserGuideDialog(self)
+        self.guide.show()
+        self.guide.raise_()
+        return self.guide
+
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        actions = [*self.findChildren(QAction)]
+        for p in self.panels.values():
+            actions += p.findChildren(QAction)
+        return shortcut_rows(actions)
+
+    def show_shortcuts(self) -> None:
+        self.exec_dialog(ShortcutsDialog(self.shortcut_rows(), self))
 
     def about(self) -> None:
         box = QMessageBox(self)
@@ -605,6 +667,8 @@ class MainWindow(QMainWindow):
     def _on_event(self, ev: Event) -> None:
         for p in self.panels.values():
             p.on_event(ev)
+        if isinstance(ev, ClockChanged):
+            self._remember_clock(ev)
         if isinstance(ev, OrderFilled):
             o, f = ev.order, ev.fill
             self.notify(
@@ -679,6 +743,10 @@ class MainWindow(QMainWindow):
         event.ignore()
         if self._shutdown_state == "stopping":
             return
+        # The user's close (the title bar's button) asks like File > Quit; a close by the
+        # program (Ctrl-C, the app's own shutdown) has nobody to ask.
+        if event.spontaneous() and not self.force_close and not self.confirm_quit():
+            return
         self._shutdown_state = "stopping"
         self.save_layout()
         if self.evidence is not None:  # the backtests the window started stop with it
@@ -706,6 +774,30 @@ class MainWindow(QMainWindow):
             with contextlib.suppress(Exception):
                 asyncio.new_event_loop().run_until_complete(_bounded(result))
         self._finish_close()
+
+    def confirm_quit(self) -> bool:
+        """Quitting while positions are managed asks first (nothing to ask otherwise)."""
+        try:
+            positions = self.engine.positions()
+            simulated = self.engine.status().clock_adjustable
+        except Exception:  # the engines failed: nothing is managed
+            return True
+        if not positions:
+            return True
+        ok = self.exec_dialog(QuitDialog(positions, simulated, self)) == QDialog.DialogCode.Accepted
+        if not ok:
+            self.show_message("Not quit: the positions stay managed", "info")
+        return ok
+
+    def quit_asking(self) -> None:
+        """File > Quit: asks first while positions are managed."""
+        if self.confirm_quit():
+            self.close_now()
+
+    def close_now(self) -> None:
+        """Quit without asking (Ctrl-C, SIGTERM: nobody is there to answer)."""
+        self.force_close = True
+        self.close()
 
     def _finish_close(self) -> None:
         self._shutdown_state = "stopped"

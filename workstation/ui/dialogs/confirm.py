@@ -157,6 +157,39 @@ class RescanDialog(QDialog):
         lay.addWidget(box)
 
 
+class QuitDialog(QDialog):
+    """Quit while the app manages open positions: say what goes on, and what does not."""
+
+    def __init__(
+        self, positions: Sequence[PositionView], simulated: bool, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Quit with open positions")
+        self.setObjectName("quitDialog")
+        lay = QVBoxLayout(self)
+        n = len(positions)
+        if simulated:
+            meanwhile = (
+                "The simulated market stands still while the app is closed: the positions, "
+                "their stops and the clock are saved and go on when you start it again."
+            )
+        else:
+            meanwhile = (
+                "While the app is closed the protective stops stay at the broker and still "
+                "exit there, but nothing else is watched: no take-profit, no time exit, no "
+                "daily-loss check, no new stop levels. They resume when you start it again."
+            )
+        text = QLabel(
+            f"<h3 style='margin:0'>Quit while {n} position{'s are' if n != 1 else ' is'} "
+            f"managed?</h3>{meanwhile}"
+        )
+        text.setWordWrap(True)
+        lay.addWidget(text)
+        lay.addWidget(_positions_table(positions))
+        box, self.ok_button = _buttons(self, "Quit")
+        lay.addWidget(box)
+
+
 class LiveModeDialog(QDialog):
     """Live trading needs the user to type LIVE: a click alone is not enough."""
 

@@ -55,6 +55,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workstation.core.calendar import ET
 from workstation.core.config import SECTIONS
 from workstation.core.config_files import (
     SECTION_FIELD,
@@ -326,9 +327,12 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _stamp_of(version: Path) -> str:
+    """When a version was saved, in the app's time zone (ET, as every time the app shows).
+    The file names carry the computer's local time."""
     try:
         stamp = version.name.split(".")[1]
-        return datetime.strptime(stamp, "%Y%m%d-%H%M%S-%f").strftime("%Y-%m-%d %H:%M:%S")
+        local = datetime.strptime(stamp, "%Y%m%d-%H%M%S-%f").astimezone()
+        return local.astimezone(ET).strftime("%Y-%m-%d %H:%M:%S ET")
     except (IndexError, ValueError):
         return version.name
 
@@ -622,6 +626,7 @@ class ParameterEditor(QDialog):
             path = (filename, *prefix, f.name)
             ed = FieldEditor(path, tp, bounds_of(f), plain[f.name])
             ed.changed.connect(self._update_buttons)
+            ed.changed.connect(self._recheck_errors)
             self.fields[path] = ed
             grid.addWidget(ed.label, row, 0)
             grid.addWidget(ed, row, 1)
@@ -736,12 +741,7 @@ class ParameterEditor(QDialog):
     def review(self) -> bool:
         """Validate the edits; show the diff (True) or every problem (False). Writes nothing."""
         texts = self._new_texts()
-        errors: list[str] = []
-        for filename, text in texts.items():
-            try:
-                self.manager.validate_text(filename, text)
-            except ConfigError as exc:
-                errors.extend(exc.errors)
+        errors = self._errors(texts)
         if errors:
             self._show_errors(errors)
             self.pending = {}
@@ -784,12 +784,7 @@ class ParameterEditor(QDialog):
             self._show_errors(["app.yaml: mode live was not confirmed; nothing was saved"])
             return False
         # Validate everything first: one bad file means no file is written.
-        errors: list[str] = []
-        for filename, text in texts.items():
-            try:
-                self.manager.validate_text(filename, text)
-            except ConfigError as exc:
-                errors.extend(exc.errors)
+        errors = self._errors(texts)
         if errors:
             self._show_errors(errors)
             return False
@@ -855,6 +850,22 @@ class ParameterEditor(QDialog):
                 node = node.get(k) if isinstance(node, dict) else None
             ed.original = node
             ed.set_value(node)
+
+    def _recheck_errors(self) -> None:
+        """While the "Not saved" banner shows, every edit checks the set again: the banner
+        lists what is still wrong, and goes once it is all fixed (without reviewing)."""
+        if getattr(self, "last_errors", None):
+            self._show_errors(self._errors(self._new_texts()))
+
+    def _errors(self, texts: dict[str, str]) -> list[str]:
+        """Every problem of the edited files' new texts (the schema's messages)."""
+        errors: list[str] = []
+        for filename, text in texts.items():
+            try:
+                self.manager.validate_text(filename, text)
+            except ConfigError as exc:
+                errors.extend(exc.errors)
+        return errors
 
     def _show_errors(self, errors: list[str]) -> None:
         if errors:

@@ -79,6 +79,39 @@ def _qty(q: int | None) -> str:
     return "-" if q is None else f"{q:+d}"
 
 
+def reconcile_texts(differences: int, blocked: bool, kill_switch: bool) -> tuple[str, str]:
+    """The banner and the explanation for the state: each state says one thing only (never
+    "all resolved" beside "they disagree", never "trading allowed" under the kill switch)."""
+    neg, warn, pos = theme.hex_color("neg"), theme.hex_color("warn"), theme.hex_color("pos")
+    if differences:
+        n = differences
+        return (
+            f"<span style='color:{neg}; font-weight:700'>New trades are blocked</span>: "
+            f"{n} difference{'s' if n != 1 else ''} to resolve.",
+            "The app's records and the broker disagree. Nothing is changed until you choose, "
+            "per difference: <b>Adopt</b> the broker's side, <b>Ignore</b> it, or "
+            "<b>Flatten</b> it at the broker. Exits and protective stops keep working "
+            "meanwhile; only new entries wait.",
+        )
+    if blocked:
+        return (
+            f"<span style='color:{warn}; font-weight:700'>Not reconciled yet</span>: the "
+            "comparison with the broker is still running.",
+            "New entries wait until the app's records and the broker's have been compared.",
+        )
+    agree = (
+        f"<span style='color:{pos}; font-weight:700'>All differences resolved</span>: the "
+        "app and the broker agree."
+    )
+    if kill_switch:
+        return (
+            agree + f" <span style='color:{neg}; font-weight:700'>New entries stay blocked"
+            "</span>: the kill switch is engaged (Trading > Kill switch... releases it).",
+            "Nothing is left to reconcile.",
+        )
+    return agree + " New entries are allowed.", "Nothing is left to reconcile."
+
+
 def plan_text(plan: EntryPlan | None) -> str:
     if plan is None:
         return "no strategy/ATR found: cannot adopt"
@@ -111,14 +144,9 @@ class ReconcileDialog(QDialog):
         self.banner.setWordWrap(True)
         self.banner.setTextFormat(Qt.TextFormat.RichText)
         lay.addWidget(self.banner)
-        intro = QLabel(
-            "The app's records and the broker disagree. Nothing is changed until you choose, "
-            "per difference: <b>Adopt</b> the broker's side, <b>Ignore</b> it, or "
-            "<b>Flatten</b> it at the broker. Exits and protective stops keep working "
-            "meanwhile; only new entries wait."
-        )
-        intro.setWordWrap(True)
-        lay.addWidget(intro)
+        self.intro = QLabel()
+        self.intro.setWordWrap(True)
+        lay.addWidget(self.intro)
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
@@ -174,23 +202,17 @@ class ReconcileDialog(QDialog):
                     item.setForeground(theme.color("neg"))
                 self.table.setItem(r, c, item)
             self.table.setCellWidget(r, 5, self._actions(d))
-        blocked = self.api.trading_blocked
-        if diffs:
-            n = len(diffs)
-            self.banner.setText(
-                f"<span style='color:{theme.hex_color('neg')}; font-weight:700'>New trades "
-                f"are blocked</span>: {n} difference{'s' if n != 1 else ''} to resolve."
-            )
-        elif blocked:
-            self.banner.setText(
-                f"<span style='color:{theme.hex_color('warn')}; font-weight:700'>Not "
-                "reconciled yet</span>: the comparison with the broker is still running."
-            )
-        else:
-            self.banner.setText(
-                f"<span style='color:{theme.hex_color('pos')}; font-weight:700'>All "
-                "differences resolved</span>: the app and the broker agree; trading is allowed."
-            )
+        banner, intro = reconcile_texts(len(diffs), self.api.trading_blocked, self._kill_switch())
+        self.banner.setText(banner)
+        self.intro.setText(intro)
+        self.table.setVisible(bool(diffs))
+
+    def _kill_switch(self) -> bool:
+        status = getattr(self.api, "status", None)
+        try:
+            return bool(status().kill_switch) if callable(status) else False
+        except Exception:  # the engines are not there yet
+            return False
 
     def _details(self, d: Difference) -> str:
         if d.kind is DifferenceKind.POSITION_ONLY_AT_BROKER:

@@ -119,6 +119,7 @@ class SettingsDialog(QDialog):
         confirm_live: Callable[[], bool] | None = None,
         on_theme: Callable[[str], None] | None = None,
         on_saved: Callable[[list[str]], None] | None = None,
+        theme_in_use: str | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
@@ -167,7 +168,10 @@ class SettingsDialog(QDialog):
         a = QFormLayout(look)
         self.theme = QComboBox()
         self.theme.addItems(["dark", "light"])
-        self.theme.setCurrentText(app.theme)
+        # The theme on screen (View > Theme may have changed it since app.yaml was written).
+        self.theme_in_use = theme_in_use or app.theme
+        self.theme.setCurrentText(self.theme_in_use)
+        self.theme.setToolTip("The theme in use; saving also makes it app.yaml's default")
         a.addRow("Theme", self.theme)
 
         folders = QGroupBox("Folders")
@@ -335,6 +339,7 @@ class SettingsDialog(QDialog):
         if problems:
             self._error(problems[0])
             return False
+        new_theme = self.theme.currentText() != self.theme_in_use
         if changes.get(("mode",)) == "live" and not (
             self.confirm_live is not None and self.confirm_live()
         ):
@@ -379,7 +384,7 @@ class SettingsDialog(QDialog):
             return False
         finally:
             self.notify_urls.clear()  # never kept in the widget once handed over
-        if ("theme",) in changes and self.on_theme is not None:
+        if new_theme and self.on_theme is not None:
             self.on_theme(self.theme.currentText())
         channels_changed = bool(urls) or self.clear_urls.isChecked()
         if (changes or channels_changed) and self.on_saved is not None:
