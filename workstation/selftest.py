@@ -364,12 +364,14 @@ def check_panels(win: Any, engines: Any, session: date, scan_day: date, report: 
     journal = _rows(win, "journal")
     trades = store.trades()
     closed_paper = [p for p in store.paper_tracks() if p.status != "open"]
+    # Every other veto is listed too: followed on paper, waiting, or not followed and why.
+    other_vetoes = [v for v in win.engine.vetoes() if str(v.state) != "closed"]
     report.journal = len(journal)
     report.trades = len(trades)
     _check(
-        len(journal) == len(trades) + len(closed_paper),
-        f"the journal shows {len(journal)} rows; the store has {len(trades)} trades and "
-        f"{len(closed_paper)} closed vetoed outcomes",
+        len(journal) == len(trades) + len(closed_paper) + len(other_vetoes),
+        f"the journal shows {len(journal)} rows; the store has {len(trades)} trades, "
+        f"{len(closed_paper)} closed vetoed outcomes and {len(other_vetoes)} other vetoes",
     )
     _check(
         len(trades) >= report.positions_opened,
