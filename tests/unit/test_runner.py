@@ -64,7 +64,43 @@ def test_the_crash_hook_kills_at_the_nth_occurrence_of_its_point() -> None:
     assert not off.armed and kills == ["killed"]
 
 
-@pytest.mark.parametrize("spec", ["nowhere", "after_opg_submit@x", "after_opg_submit@0"])
+def test_the_commit_crash_point_kills_at_a_commit_by_number_or_by_time(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta
+
+    from workstation.core.calendar import ET
+    from workstation.core.clock import SimClock
+    from workstation.store import Store
+
+    t0 = datetime(2024, 3, 12, 9, 30, tzinfo=ET)
+    clock = SimClock(t0, speed=1.0)
+    clock.pause()
+    store = Store.open(tmp_path / "ws.db")
+    kills: list[str] = []
+    by_number = CrashHook("commit@3", kill=lambda: kills.append("n"))
+    by_time = CrashHook(
+        f"commit@{(t0 + timedelta(minutes=5)).isoformat()}", kill=lambda: kills.append("t")
+    )
+    by_number.attach_store(store, clock)
+    by_time.attach_store(store, clock)
+    for _ in range(3):
+        store.audit("engine", "test", at=clock.now())
+    assert kills == ["n"]
+    clock.jump_to(t0 + timedelta(minutes=5))
+    store.audit("engine", "test", at=clock.now())
+    assert kills == ["n", "t"]
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "nowhere",
+        "after_opg_submit@x",
+        "after_opg_submit@0",
+        "commit@soon",
+        "commit@2024-03-12T09:30",
+    ],
+)
 def test_a_bad_crash_point_is_refused(spec: str) -> None:
     with pytest.raises(ValueError, match="WORKSTATION_CRASH_AT"):
         CrashHook(spec)

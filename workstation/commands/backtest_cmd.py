@@ -365,11 +365,11 @@ def _list_run(
     from workstation.core.calendar import ET
     from workstation.core.param_sets import params_yaml
     from workstation.research.results import comparison_row
-    from workstation.store import Store, StoreError
+    from workstation.store.home_store import open_home_store
 
     try:
-        store = Store.open(ctx.paths.db_path)
-    except StoreError as exc:
+        store = open_home_store(ctx.paths, ctx.cfg.app.store)
+    except UserError as exc:
         raise UserError(f"the backtest is in {db}, but it could not be listed: {exc}") from None
     info = result.info
     summary = {

@@ -17,6 +17,7 @@ from workstation.context import Context, market_error, open_context
 from workstation.core.bars import DailyBars
 from workstation.errors import UserError
 from workstation.market.base import MarketData, MarketDataError
+from workstation.store.home_store import open_home_store
 
 
 def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -106,7 +107,6 @@ def run_bars(args: argparse.Namespace) -> int:
 
 def run_fetch(args: argparse.Namespace) -> int:
     from workstation.core.clock import WallClock
-    from workstation.store import Store, StoreError
 
     if not (0 < args.years <= 30):
         raise UserError(f"--years must be more than 0 and at most 30, got {args.years}", 2)
@@ -119,10 +119,7 @@ def run_fetch(args: argparse.Namespace) -> int:
             "generates its history and a replay file is read as it is)",
             2,
         )
-    try:
-        store = Store.open(ctx.paths.db_path)
-    except StoreError as exc:
-        raise UserError(str(exc)) from None
+    store = open_home_store(ctx.paths, ctx.cfg.app.store)
     try:
         clock = WallClock()
         market = ctx.make_market(clock, store=store)

@@ -19,6 +19,12 @@ The points:
   the position has been updated.)
 * ``between_stop_cancel_and_exit_submit`` - the protective stop of an exiting position was
   canceled and the exit order is not sent yet: the position is unprotected at that instant.
+* ``commit`` - right after a write transaction of the store committed: any moment of a run at
+  which something was recorded (an order's row written and not yet sent, a fill stored and not
+  yet applied to its position, a step's bookkeeping, the restart's reconciliation...).
+  ``commit@N`` is the N-th commit of this process; ``commit@<ISO time>`` the first commit at
+  or after that time of the engines' clock, so a moment of a run is the same moment however
+  often the run was restarted before it (the chaos test, tests/e2e/test_chaos.py).
 
 The simulated exchange's state is saved before the app sees any broker event (the runner
 registers its saver first), so at every point the "exchange" is at least as far as the app.
@@ -30,9 +36,12 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from datetime import datetime
 
+from workstation.core.clock import Clock
 from workstation.core.events import EventBus, OrderFilled, OrderUpdated
 from workstation.core.models import OrderIntent, OrderStatus
+from workstation.store import Store
 
 CRASH_ENV = "WORKSTATION_CRASH_AT"
 
@@ -41,6 +50,7 @@ POINTS = (
     "after_partial_fill",
     "between_exit_fill_and_stop_cancel",
     "between_stop_cancel_and_exit_submit",
+    "commit",
 )
 
 _CLOSING = (OrderIntent.EXIT, OrderIntent.FLATTEN, OrderIntent.STOP)
@@ -61,6 +71,7 @@ class CrashHook:
     def __init__(self, spec: str | None, kill: Callable[[], None] = _sigkill) -> None:
         self.point: str | None = None
         self.nth = 1
+        self.at: datetime | None = None  # commit@<time>: the first commit at or after it
         self._count = 0
         self._kill = kill
         spec = (spec or "").strip()
@@ -71,7 +82,14 @@ class CrashHook:
             raise ValueError(
                 f"{CRASH_ENV}={spec!r}: unknown point {name!r}; known: {', '.join(POINTS)}"
             )
-        if n:
+        if n and name == "commit" and not n.isdigit():
+            try:
+                self.at = datetime.fromisoformat(n)
+            except ValueError:
+                raise ValueError(f"{CRASH_ENV}={spec!r}: '@{n}' is not a time") from None
+            if self.at.tzinfo is None:
+                raise ValueError(f"{CRASH_ENV}={spec!r}: give the time with its UTC offset")
+        elif n:
             try:
                 self.nth = int(n)
             except ValueError:
@@ -94,6 +112,21 @@ class CrashHook:
         self._count += 1
         if self._count == self.nth:
             self._kill()
+
+    def attach_store(self, store: Store, clock: Clock) -> None:
+        """Watch the store's commits (the ``commit`` point)."""
+        if self.point != "commit":
+            return
+        at = self.at
+        if at is None:
+            store.after_commit(lambda: self("commit"))
+            return
+
+        def at_or_after() -> None:
+            if clock.now() >= at:
+                self._kill()
+
+        store.after_commit(at_or_after)
 
     def attach(self, bus: EventBus, is_exiting: Callable[[str], bool]) -> None:
         """Watch the bus for the points that are broker events. ``is_exiting(symbol)`` tells

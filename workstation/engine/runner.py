@@ -548,6 +548,8 @@ class HeadlessRunner:
         :meth:`_while_the_store_holds`)."""
         store = open_home_store(self.ctx.paths, self.ctx.cfg.app.store)
         self.store = store
+        assert self.clock is not None
+        self.crash.attach_store(store, self.clock)
         loop = asyncio.get_running_loop()
         lost = self._store_lost = asyncio.Event()
 

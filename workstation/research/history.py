@@ -153,12 +153,9 @@ def _sim_history(
 
 
 def _alpaca_history(ctx: Context) -> tuple[DailyBars, Universe, str]:
-    from workstation.store import Store, StoreError
+    from workstation.store.home_store import open_home_store
 
-    try:
-        store = Store.open(ctx.paths.db_path)
-    except StoreError as exc:
-        raise UserError(str(exc)) from None
+    store = open_home_store(ctx.paths, ctx.cfg.app.store)
     try:
         feed = ctx.cfg.app.alpaca.feed
         universe = ctx.universe()

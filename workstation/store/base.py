@@ -155,6 +155,7 @@ class StoreCore:
         self._watch = FileWatch(path, APPLICATION_ID)
         self._problem: StoreUnusable | None = None
         self._problem_listeners: list[Callable[[StoreUnusable], None]] = []
+        self._after_commit: list[Callable[[], None]] = []
         # WAL checkpoints (an fsync of the database) run in a background thread, never
         # inside a commit on the engine's path: a checkpoint landing in the commit of an
         # exit order made the quote-to-exit latency's tail several ms longer.
@@ -283,6 +284,11 @@ class StoreCore:
                 self._fail(problem)
         return self._problem
 
+    def after_commit(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` right after every write transaction commits (the chaos test's
+        crash hook: a kill at any write of a run)."""
+        self._after_commit.append(listener)
+
     def copy_to(self, target: Path) -> None:
         """A consistent copy of the database through this store's own connection: what it
         holds even when its file was deleted or replaced under it (see :func:`copy_database`)."""
@@ -354,6 +360,8 @@ class StoreCore:
                 if translated is None:
                     raise
                 raise translated from exc
+            for listener in self._after_commit:
+                listener()
 
     @contextmanager
     def _read(self) -> Iterator[Database]:
