@@ -106,6 +106,25 @@ def test_a_bad_crash_point_is_refused(spec: str) -> None:
         CrashHook(spec)
 
 
+def test_the_crash_hook_freezes_instead_of_dying_when_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    """WORKSTATION_CRASH_HOW=stop: SIGSTOP at the point (the test kills it when it chooses);
+    unset or empty: SIGKILL; anything else is refused."""
+    import signal
+
+    from workstation.engine import crashpoints
+
+    sent: list[int] = []
+    monkeypatch.setattr(crashpoints.os, "kill", lambda _pid, sig: sent.append(sig))
+    monkeypatch.setenv(crashpoints.CRASH_ENV, "after_opg_submit")
+    for how in ("stop", "", "kill"):
+        monkeypatch.setenv(crashpoints.HOW_ENV, how)
+        CrashHook.from_env()("after_opg_submit")
+    assert sent == [signal.SIGSTOP, signal.SIGKILL, signal.SIGKILL]
+    monkeypatch.setenv(crashpoints.HOW_ENV, "pause")
+    with pytest.raises(ValueError, match="WORKSTATION_CRASH_HOW"):
+        CrashHook.from_env()
+
+
 def test_market_hours_match_the_calendar() -> None:
     cal = get_calendar()
     hours = MarketHours(cal)

@@ -26,6 +26,11 @@ The points:
   or after that time of the engines' clock, so a moment of a run is the same moment however
   often the run was restarted before it (the chaos test, tests/e2e/test_chaos.py).
 
+``WORKSTATION_CRASH_HOW=stop`` makes the process SIGSTOP itself at the point instead: frozen
+exactly there, still holding the home, for the test to SIGKILL when it chooses (the chaos test
+first starts a second instance against the home, which must be refused while the first holds
+it, however quickly the first reaches its point).
+
 The simulated exchange's state is saved before the app sees any broker event (the runner
 registers its saver first), so at every point the "exchange" is at least as far as the app.
 """
@@ -44,6 +49,7 @@ from workstation.core.models import OrderIntent, OrderStatus
 from workstation.store import Store
 
 CRASH_ENV = "WORKSTATION_CRASH_AT"
+HOW_ENV = "WORKSTATION_CRASH_HOW"
 
 POINTS = (
     "after_opg_submit",
@@ -62,6 +68,18 @@ def _sigkill() -> None:
     if kill is None:  # not on POSIX: the closest thing to a kill
         os._exit(137)
     os.kill(os.getpid(), kill)
+
+
+def _sigstop() -> None:
+    """Freeze here (the test kills the process when it chooses); a kill where SIGSTOP is
+    unknown."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    stop = getattr(signal, "SIGSTOP", None)
+    if stop is None:
+        _sigkill()
+        return
+    os.kill(os.getpid(), stop)
 
 
 class CrashHook:
@@ -100,7 +118,10 @@ class CrashHook:
 
     @staticmethod
     def from_env() -> CrashHook:
-        return CrashHook(os.environ.get(CRASH_ENV))
+        how = os.environ.get(HOW_ENV, "kill").strip().lower() or "kill"
+        if how not in ("kill", "stop"):
+            raise ValueError(f"{HOW_ENV}={how!r}: use kill (the default) or stop")
+        return CrashHook(os.environ.get(CRASH_ENV), _sigstop if how == "stop" else _sigkill)
 
     @property
     def armed(self) -> bool:
@@ -153,4 +174,4 @@ class CrashHook:
         bus.subscribe(OrderUpdated, on_update)
 
 
-__all__ = ["CRASH_ENV", "POINTS", "CrashHook"]
+__all__ = ["CRASH_ENV", "HOW_ENV", "POINTS", "CrashHook"]
