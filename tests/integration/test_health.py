@@ -222,3 +222,17 @@ def test_a_killed_engine_fails_and_a_degraded_stream_degrades(
     rc, checks = health(home, capsys)
     assert (rc, checks["engine"]["status"]) == (2, "failed")
     assert "was killed or crashed" in checks["engine"]["message"]
+
+
+def test_an_empty_store_fails_the_check_and_says_what_to_do(home: Path, capsys) -> None:
+    """A store emptied behind the app's back is a failed check naming it, not a crash."""
+    beat(home, et(11, 16, 10))
+    db = home / "data" / "workstation.db"
+    for extra in db.parent.glob("workstation.db-*"):
+        extra.unlink()
+    db.write_bytes(b"")
+    rc, checks = health(home, capsys)
+    assert rc == 2 and checks["broker"]["status"] == "failed"
+    assert f"{db} is empty (0 bytes)" in checks["broker"]["message"]
+    assert "workstation store restore" in checks["broker"]["message"]
+    assert db.stat().st_size == 0, "health never replaces a store"

@@ -27,7 +27,7 @@ from workstation.core.models import Order
 from workstation.core.paths import Paths
 from workstation.health.checks import EngineBeat, HealthInputs, scan_due
 from workstation.health.heartbeat import FILE_NAME, read_beat
-from workstation.store import Store
+from workstation.store import Store, StoreError
 
 SIM_STATE_FILE = "sim_exchange.json"
 
@@ -200,8 +200,11 @@ def gather_for_cli(ctx: Any) -> HealthInputs:
         broker_positions, broker_orders, error = asyncio.run(_alpaca_side(ctx, clock))
     db = paths.db_path
     if not db.is_file():
-        return _no_store(ctx, now, beat, db)
-    store = Store.open(db, integrity_check=False)
+        return _no_store(ctx, now, beat, f"there is no store at {db}")
+    try:
+        store = Store.open(db, integrity_check=False)
+    except StoreError as exc:  # empty, damaged, unreadable: a failed check, not a crash
+        return _no_store(ctx, now, beat, str(exc))
     try:
         return inputs_from_store(
             store,
@@ -219,7 +222,8 @@ def gather_for_cli(ctx: Any) -> HealthInputs:
         store.close()
 
 
-def _no_store(ctx: Any, now: datetime, beat: EngineBeat | None, db: Path) -> HealthInputs:
+def _no_store(ctx: Any, now: datetime, beat: EngineBeat | None, why: str) -> HealthInputs:
+    """What health can say without a usable store (``why``: what is wrong with it)."""
     return HealthInputs(
         now=now,
         wall=time.time(),
@@ -232,10 +236,10 @@ def _no_store(ctx: Any, now: datetime, beat: EngineBeat | None, db: Path) -> Hea
         open_orders=(),
         broker_positions=None,
         broker_orders=None,
-        broker_error=f"there is no store at {db}",
+        broker_error=why,
         beat=beat,
         free_disk_mb=free_disk_mb(ctx.paths.data_dir),
-        backup_note=f"no store at {db}",
+        backup_note=why,
     )
 
 
