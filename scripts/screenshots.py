@@ -65,7 +65,7 @@ from workstation.ui.main_window import MainWindow  # noqa: E402
 #: Window sizes the desk's panels are checked at (a laptop and a full-HD screen).
 SCREEN_SIZES = ((1280, 800), (1920, 1080))
 #: The panels new or changed for the trader's desk, shot at each screen size and theme.
-DESK_PANELS = ("positions", "chart", "candidates")
+DESK_PANELS = ("positions", "chart", "candidates", "risk")
 #: The panels the trial's fixes changed (issue 13 items 1-4, 9, 10), shot the same way.
 TRIAL_PANELS = ("status", "candidates", "gaps", "orders", "journal")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 
 from tests.gui.fake_engine import FakeEngine
@@ -155,7 +155,6 @@ def test_any_symbol_from_the_box_and_unknown_ones_refused(qtbot: Any, engine: Fa
 
 def test_the_crosshair_follows_the_real_mouse(qtbot: Any, engine: FakeEngine) -> None:
     p = chart_panel(qtbot, engine)
-    p.chart_from_box() if False else None
     p.selection.select("NVDA", "test")
     chart = p.chart
     wait_drawn(qtbot, chart, "NVDA")
@@ -258,4 +257,3 @@ def test_the_theme_switch_restyles_the_chart(
     w.set_theme("light")
     light = chart.curves["sma50"].opts["pen"].color().name()
     assert dark != light
-    assert QPoint(0, 0) == QPoint(0, 0)

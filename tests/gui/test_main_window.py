@@ -50,6 +50,7 @@ PANELS = {
     "orders",
     "positions",
     "chart",
+    "risk",
     "mfe_mae",
     "journal",
     "performance",

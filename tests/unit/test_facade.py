@@ -477,3 +477,45 @@ def test_max_speed_pauses_at_the_nightly_scan_and_next_step_runs_what_the_strip_
         "eod",
     ]
     assert started[5].at == at(SESSION, "09:50:01")  # group B runs 1 s after its instant
+
+
+def test_what_became_of_each_candidate_is_in_its_view(engines: Callable[..., Engines]) -> None:
+    """The kill switch is on at group A: the approved picks show why they were not entered,
+    in words, beside the one you vetoed; the risk view has the session's figures."""
+    e = engines()
+    f = e.facade
+
+    async def scenario() -> None:
+        await e.session.start()
+        cands = f.candidates()
+        assert all(c.outcome == "" for c in cands)  # nothing has happened yet
+        group_a = [c for c in cands if c.group.value == "A"]
+        f.approve(group_a[0].id, "go")
+        f.veto(group_a[1].id, "not this one")
+        await jump(e, at(SESSION, "09:25"))
+        await e.session.premarket(SESSION)
+        await e.session.gap_filter(SESSION)
+        await e.session.engage_kill_switch()
+        await jump(e, at(SESSION, "09:26"))
+        await e.session.enter_group_a(SESSION)
+        await asyncio.sleep(0.1)
+        got = {c.id: c for c in f.candidates()}
+        approved, vetoed = got[group_a[0].id], got[group_a[1].id]
+        gaps = {g.candidate_id: g for g in f.gaps()}
+        if gaps[approved.id].passed:
+            assert approved.outcome == "KILL_SWITCH"
+            assert approved.outcome_text == "not entered: kill switch on"
+            assert "kill switch is engaged" in approved.outcome_detail
+        else:
+            assert approved.outcome_text.startswith("dropped at 09:25")
+        assert vetoed.outcome == "VETOED"
+        assert vetoed.outcome_text == "vetoed: followed on paper"
+        risk = f.risk()
+        assert risk.kill_switch and risk.kill_reason == "manual"
+        assert risk.open_positions == 0 and risk.open_risk == 0.0
+        assert risk.regime == f.status().regime
+        assert risk.equity == pytest.approx(f.status().equity)
+        assert risk.buying_power > 0 and risk.start_equity > 0
+        assert risk.kill_level == pytest.approx(risk.start_equity * 0.98)
+
+    asyncio.run(scenario())

@@ -29,6 +29,7 @@ from workstation.engine.views import (
     GapView,
     OrderView,
     PositionView,
+    RiskView,
     ScanReportView,
     StatusView,
     TradeView,
@@ -82,6 +83,11 @@ class EngineAPI(Protocol):
         ...
 
     def positions(self) -> tuple[PositionView, ...]: ...
+
+    def risk(self) -> RiskView:
+        """The portfolio's risk: account, exposure, open risk to the stops (heat), the
+        position and sector caps, the room to the daily loss limit."""
+        ...
 
     def trades(self) -> tuple[TradeView, ...]:
         """Closed trades and vetoed-candidate paper outcomes, oldest exit first."""

@@ -59,7 +59,7 @@ from workstation.core.events import (
     ScanStarted,
     TradeEvent,
 )
-from workstation.core.models import ApprovalState, Side
+from workstation.core.models import Account, ApprovalState, OrderIntent, Side
 from workstation.engine.api import CommandRefused, ConfirmationNeeded
 from workstation.engine.event_log import STEP_TEXT, describe
 from workstation.engine.events import (
@@ -76,6 +76,7 @@ from workstation.engine.events import (
 )
 from workstation.engine.positions import EntryPlan
 from workstation.engine.reconcile import Difference, DifferenceKind, Resolution
+from workstation.engine.risk_view import PendingEntry, build_risk
 from workstation.engine.rules.approval import Decided
 from workstation.engine.rules.levels import LevelCheck
 from workstation.engine.scheduler import StepName, session_to_run, step_times
@@ -104,6 +105,7 @@ from workstation.engine.views import (
     GapView,
     OrderView,
     PositionView,
+    RiskView,
     ScanReportView,
     StatusView,
     TradeView,
@@ -130,12 +132,13 @@ EVENT_VIEWS: dict[type[Event], frozenset[ViewName]] = {
     ScanFinished: frozenset({_V.CANDIDATES, _V.STATUS}),
     ScanFailed: frozenset({_V.CANDIDATES, _V.STATUS}),
     ApprovalChanged: frozenset({_V.CANDIDATES}),
-    GapChecked: frozenset({_V.GAPS}),
+    # Gap results, entries and their refusals also say what became of each candidate.
+    GapChecked: frozenset({_V.GAPS, _V.CANDIDATES}),
     ConfirmationChecked: frozenset({_V.ORDERS}),
-    EntryRejected: frozenset({_V.ORDERS}),
-    EntrySubmitted: frozenset({_V.ORDERS}),
+    EntryRejected: frozenset({_V.ORDERS, _V.CANDIDATES}),
+    EntrySubmitted: frozenset({_V.ORDERS, _V.CANDIDATES}),
     OrderUpdated: frozenset({_V.ORDERS, _V.STATUS}),
-    OrderFilled: frozenset({_V.ORDERS, _V.POSITIONS, _V.STATUS}),
+    OrderFilled: frozenset({_V.ORDERS, _V.POSITIONS, _V.STATUS, _V.CANDIDATES}),
     PositionOpened: frozenset({_V.POSITIONS, _V.STATUS}),
     PositionUpdated: frozenset({_V.POSITIONS}),
     PositionClosed: frozenset({_V.POSITIONS, _V.TRADES, _V.STATUS}),
@@ -232,7 +235,7 @@ class Workstation:
         self._fetching: set[Any] = set()
         self._warm: set[date] = set()  # sessions whose simulated minute paths are built
         self._intraday: dict[str, tuple[tuple[date, datetime], pd.DataFrame]] = {}
-        self._equity_cache: tuple[float, float] | None = None  # (equity, cash) of async brokers
+        self._account_cache: Account | None = None  # the last account of an async broker
         self._equity_task: asyncio.Task[None] | None = None
         self.sessions_done: list[date] = []
         self.error: str = ""  # why the day loop stopped, if it failed
@@ -451,8 +454,8 @@ class Workstation:
         sync = getattr(self.broker, "account_sync", None)
         if callable(sync):
             equity = float(sync().equity)
-        elif self._equity_cache is not None:
-            equity = self._equity_cache[0]
+        elif self._account_cache is not None:
+            equity = self._account_cache.equity
         else:
             self._refresh_equity_soon()
             row = self._view("latest_equity", self.store.latest_equity)
@@ -482,10 +485,51 @@ class Workstation:
             except Exception as exc:  # shown as a stale equity, never a crash
                 log.warning("account unavailable: %s", exc)
                 return
-            self._equity_cache = (float(acct.equity), float(acct.cash))
+            self._account_cache = acct
             self.changed(ViewName.STATUS)
 
         self._equity_task = loop.create_task(ask())
+
+    # ------------------------------------------------------------------ risk
+    def _account(self) -> Account | None:
+        """The account now (the simulated broker's), or as last asked (Alpaca's)."""
+        sync = getattr(self.broker, "account_sync", None)
+        if callable(sync):
+            return sync()  # type: ignore[no-any-return]
+        self._refresh_equity_soon()
+        return self._account_cache
+
+    def risk(self) -> RiskView:
+        cfg = self.session.cfg
+        acct = self._account()
+        equity, start = self._equity_and_start()
+        sectors = self.session.universe.sectors
+        pending = []
+        for row in self.store.open_orders():
+            if row.intent != OrderIntent.ENTRY:
+                continue
+            ref = row.limit_price
+            if ref is None and row.candidate_id is not None:
+                cand = self.store.get_candidate(row.candidate_id)
+                ref = cand.close if cand is not None else None
+            remaining = max(0.0, row.qty - row.filled_qty)
+            pending.append(
+                PendingEntry(row.symbol, sectors.get(row.symbol, ""), remaining * (ref or 0.0))
+            )
+        kill = self.session.kill
+        return build_risk(
+            self.positions(),
+            pending,
+            equity=equity,
+            cash=acct.cash if acct is not None else math.nan,
+            buying_power=acct.buying_power if acct is not None else math.nan,
+            start_equity=start if math.isfinite(self.session.start_equity) else math.nan,
+            regime=self._view("regime", self._latest_regime),
+            scanner=cfg.scanner,
+            risk=cfg.risk,
+            kill_switch=kill.engaged,
+            kill_reason=self.status().kill_reason if kill.engaged else "",
+        )
 
     # ------------------------------------------------------------------ candidates
     def candidates(self) -> tuple[CandidateView, ...]:

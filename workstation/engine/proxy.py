@@ -27,6 +27,7 @@ from workstation.engine.views import (
     Mode,
     OrderView,
     PositionView,
+    RiskView,
     ScanReportView,
     StatusView,
     TradeView,
@@ -125,6 +126,10 @@ class EngineProxy:
 
     def positions(self) -> tuple[PositionView, ...]:
         return self.target.positions() if self.target is not None else ()
+
+    def risk(self) -> RiskView | None:
+        """None while the engines start (the risk view says so)."""
+        return self.target.risk() if self.target is not None else None
 
     def trades(self) -> tuple[TradeView, ...]:
         return self.target.trades() if self.target is not None else ()
