@@ -34,7 +34,7 @@ import logging
 import math
 import sqlite3
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -306,6 +306,8 @@ class Workstation:
             self._dirty.add("regime")
         if names & {ViewName.CANDIDATES, ViewName.TRADES}:
             self._dirty.add("vetoes")  # a veto, a step (entry times, gap results), a paper exit
+        if ViewName.ORDERS in names:
+            self._dirty.add("pending_entries")
         if names & {ViewName.EQUITY, ViewName.STATUS}:
             self._dirty.add("latest_equity")
         self._pending |= names
@@ -499,12 +501,9 @@ class Workstation:
         self._refresh_equity_soon()
         return self._account_cache
 
-    def risk(self) -> RiskView:
-        cfg = self.session.cfg
-        acct = self._account()
-        equity, start = self._equity_and_start()
-        sectors = self.session.universe.sectors
-        pending = []
+    def _pending_entries(self, sectors: Mapping[str, str]) -> list[PendingEntry]:
+        """Entry orders still working (rebuilt when the orders change)."""
+        out = []
         for row in self.store.open_orders():
             if row.intent != OrderIntent.ENTRY:
                 continue
@@ -513,10 +512,19 @@ class Workstation:
                 cand = self.store.get_candidate(row.candidate_id)
                 ref = cand.close if cand is not None else None
             remaining = max(0.0, row.qty - row.filled_qty)
-            pending.append(
+            out.append(
                 PendingEntry(row.symbol, sectors.get(row.symbol, ""), remaining * (ref or 0.0))
             )
+        return out
+
+    def risk(self) -> RiskView:
+        cfg = self.session.cfg
+        acct = self._account()
+        equity, start = self._equity_and_start()
+        sectors = self.session.universe.sectors
+        pending = self._view("pending_entries", lambda: self._pending_entries(sectors))
         kill = self.session.kill
+        reason = KILL_REASON_TEXT.get(kill.reason, kill.reason.lower()) if kill.engaged else ""
         return build_risk(
             self.positions(),
             pending,
@@ -528,7 +536,7 @@ class Workstation:
             scanner=cfg.scanner,
             risk=cfg.risk,
             kill_switch=kill.engaged,
-            kill_reason=self.status().kill_reason if kill.engaged else "",
+            kill_reason=reason,
         )
 
     # ------------------------------------------------------------------ candidates
@@ -602,7 +610,10 @@ class Workstation:
     # ------------------------------------------------------------------ bars
     def symbols(self) -> tuple[str, ...]:
         u = self.session.universe
-        return (*sorted(u.symbols), u.benchmark)
+        cached = self._cache.get("symbols")
+        if cached is None or cached[0] is not u:
+            cached = self._cache["symbols"] = (u, (*sorted(u.symbols), u.benchmark))
+        return cached[1]  # type: ignore[no-any-return]
 
     def daily_bars(self, symbol: str, n: int) -> pd.DataFrame:
         now = self.clock.now()
