@@ -490,8 +490,11 @@ def test_what_became_of_each_candidate_is_in_its_view(engines: Callable[..., Eng
         cands = f.candidates()
         assert all(c.outcome == "" for c in cands)  # nothing has happened yet
         group_a = [c for c in cands if c.group.value == "A"]
-        f.approve(group_a[0].id, "go")
-        f.veto(group_a[1].id, "not this one")
+        assert len(group_a) >= 3
+        vetoed_id = group_a[0].id
+        f.veto(vetoed_id, "not this one")
+        for c in group_a[1:]:
+            f.approve(c.id, "go")
         await jump(e, at(SESSION, "09:25"))
         await e.session.premarket(SESSION)
         await e.session.gap_filter(SESSION)
@@ -500,14 +503,17 @@ def test_what_became_of_each_candidate_is_in_its_view(engines: Callable[..., Eng
         await e.session.enter_group_a(SESSION)
         await asyncio.sleep(0.1)
         got = {c.id: c for c in f.candidates()}
-        approved, vetoed = got[group_a[0].id], got[group_a[1].id]
         gaps = {g.candidate_id: g for g in f.gaps()}
-        if gaps[approved.id].passed:
-            assert approved.outcome == "KILL_SWITCH"
-            assert approved.outcome_text == "not entered: kill switch on"
-            assert "kill switch is engaged" in approved.outcome_detail
-        else:
-            assert approved.outcome_text.startswith("dropped at 09:25")
+        passed = [got[c.id] for c in group_a[1:] if gaps[c.id].passed]
+        dropped = [got[c.id] for c in group_a[1:] if not gaps[c.id].passed]
+        assert passed  # the kill switch, not the gap filter, kept these out
+        for c in passed:
+            assert c.outcome == "KILL_SWITCH"
+            assert c.outcome_text == "not entered: kill switch on"
+            assert "kill switch is engaged" in c.outcome_detail
+        for c in dropped:
+            assert c.outcome_text.startswith("dropped at 09:25")
+        vetoed = got[vetoed_id]
         assert vetoed.outcome == "VETOED"
         assert vetoed.outcome_text == "vetoed: followed on paper"
         risk = f.risk()
