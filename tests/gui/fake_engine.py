@@ -53,6 +53,7 @@ from workstation.core.models import (
 from workstation.core.paths import shipped_config_dir
 from workstation.engine.api import CommandRefused, ConfirmationNeeded
 from workstation.engine.outcomes import candidate_outcome
+from workstation.engine.regime_view import build_regime_view
 from workstation.engine.risk_view import build_risk
 from workstation.engine.rules.entries import StopTarget
 from workstation.engine.rules.levels import LevelCheck, check_levels
@@ -65,6 +66,7 @@ from workstation.engine.views import (
     OrderView,
     PassedOverView,
     PositionView,
+    RegimeView,
     RiskView,
     ScanReportView,
     StatusView,
@@ -76,6 +78,7 @@ from workstation.engine.views import (
 )
 from workstation.signals.ranking import RankingResult, rank_candidates
 from workstation.signals.strategy_api import StrategyInputs, evaluate_all
+from workstation.ui.chart_data import chart_data
 
 SCAN_SESSION = date(2025, 3, 11)
 TRADE_SESSION = date(2025, 3, 12)
@@ -304,6 +307,7 @@ class FakeEngine:
         self._positions = self._make_positions()
         self._positions = tuple(self._excursions_from_bars(p) for p in self._positions)
         self._gaps = self._make_gaps() if scenario == "session" else ()
+        self._regime_values: dict[str, Any] | None = None  # computed when first asked
         self._capped: int | None = None  # a candidate the position cap kept out (session)
         self._orders = self._make_orders() if scenario == "session" else ()
         if scenario == "session":
@@ -895,6 +899,27 @@ class FakeEngine:
                 c.view = replace(
                     v, outcome=out.code, outcome_text=out.text, outcome_detail=out.detail
                 )
+
+    def regime(self) -> RegimeView:
+        """The scan's regime, with the values the scanner's rule gives on SPY's bars."""
+        if self._regime_values is None:
+            spy = chart_data(
+                "SPY",
+                self._spy_bars(10_000),
+                self.config.scanner.indicators,
+                1,
+                self.config.scanner.regime,
+            )
+            last = spy.regimes[-1] if spy.regimes else None
+            self._regime_values = last.as_dict() if last is not None else {}
+        return build_regime_view(
+            SCAN_SESSION,
+            str(self.ranking.regime),
+            self._regime_values,
+            scanner=self.config.scanner,
+            risk=self.config.risk,
+            strategies=self.config.strategies,
+        )
 
     def risk(self) -> RiskView:
         st = self.status()

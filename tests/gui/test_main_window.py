@@ -51,6 +51,7 @@ PANELS = {
     "positions",
     "chart",
     "risk",
+    "regime",
     "mfe_mae",
     "journal",
     "performance",

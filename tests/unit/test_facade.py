@@ -525,3 +525,33 @@ def test_what_became_of_each_candidate_is_in_its_view(engines: Callable[..., Eng
         assert risk.kill_level == pytest.approx(risk.start_equity * 0.98)
 
     asyncio.run(scenario())
+
+
+def test_the_regime_is_the_scans_with_what_decided_it(engines: Callable[..., Engines]) -> None:
+    """The regime view is the stored scan's regime and values; the strip's regime of the scan
+    session, computed from the benchmark's bars as the window draws it, is the same."""
+    from workstation.core.models import Regime
+    from workstation.ui.chart_data import chart_data
+
+    e = engines()
+    f = e.facade
+    v = f.regime()
+    row = e.store.latest_scan(SCAN_DAY, market=e.session.market.name)
+    assert row is not None and v.session == SCAN_DAY and v.regime == row.regime
+    assert v.values["regime"] == row.regime and v.benchmark == "SPY"
+    assert {"vol", "adx14", "sma50", "sma200", "close", "stacked"} <= set(v.values)
+    assert dict(v.caps) == {"TREND": 8, "RANGING": 6, "HIGH_VOL": 4}
+    fits = {x.strategy: dict(x.fits) for x in v.fits}
+    assert set(fits) == set(e.session.cfg.strategies)
+    assert fits["regime_momentum"][v.regime] == (
+        "preferred" if v.regime == Regime.TREND else "not permitted"
+    )
+    cfg = e.session.cfg.scanner
+    bars = f.daily_bars("SPY", cfg.universe.history_sessions)
+    strip = chart_data("SPY", bars, cfg.indicators, 60, cfg.regime).regimes
+    assert bars.index[-1].date() == SCAN_DAY and strip[-1] is not None
+    assert str(strip[-1].regime) == row.regime
+    assert strip[-1].as_dict()["stacked"] == v.values["stacked"]
+    assert strip[-1].vol == pytest.approx(v.values["vol"], rel=1e-9)
+    # The same bars as the scan loaded: the Wilder smoothers start where the scanner's did.
+    assert strip[-1].adx == pytest.approx(v.values["adx14"], rel=1e-9)

@@ -76,6 +76,7 @@ from workstation.engine.events import (
 )
 from workstation.engine.positions import EntryPlan
 from workstation.engine.reconcile import Difference, DifferenceKind, Resolution
+from workstation.engine.regime_view import build_regime_view
 from workstation.engine.risk_view import PendingEntry, build_risk
 from workstation.engine.rules.approval import Decided
 from workstation.engine.rules.levels import LevelCheck
@@ -105,6 +106,7 @@ from workstation.engine.views import (
     GapView,
     OrderView,
     PositionView,
+    RegimeView,
     RiskView,
     ScanReportView,
     StatusView,
@@ -303,7 +305,7 @@ class Workstation:
         names = set(views) or set(ALL_VIEWS)
         self._dirty |= names
         if ViewName.CANDIDATES in names:
-            self._dirty.add("regime")
+            self._dirty |= {"regime", "regime_values"}
         if names & {ViewName.CANDIDATES, ViewName.TRADES}:
             self._dirty.add("vetoes")  # a veto, a step (entry times, gap results), a paper exit
         if ViewName.ORDERS in names:
@@ -537,6 +539,19 @@ class Workstation:
             risk=cfg.risk,
             kill_switch=kill.engaged,
             kill_reason=reason,
+        )
+
+    # ------------------------------------------------------------------ regime
+    def regime(self) -> RegimeView:
+        cfg = self.session.cfg
+        session, regime, values = self._view("regime_values", self.views.regime_values)
+        return build_regime_view(
+            session,
+            regime,
+            values,
+            scanner=cfg.scanner,
+            risk=cfg.risk,
+            strategies=cfg.strategies,
         )
 
     # ------------------------------------------------------------------ candidates

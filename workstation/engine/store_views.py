@@ -131,6 +131,15 @@ class StoreViews:
             error=scan.error or "",
         )
 
+    def regime_values(self) -> tuple[date | None, str | None, dict[str, Any]]:
+        """The latest scan's session, regime and the values that decided it (its JSON file
+        keeps them; empty when it did not record them)."""
+        scan = self.latest_scan()
+        if scan is None:
+            return None, None, {}
+        values = self._scan_doc(scan.session).get("regime_values") or {}
+        return scan.session, scan.regime, dict(values)
+
     def candidates(self) -> tuple[tuple[CandidateView, ...], tuple[datetime | None, ...]]:
         """The views by rank, and each one's decision deadline (None: never decidable)."""
         scan = self.latest_scan()

@@ -433,6 +433,42 @@ class RiskView:
         return self.equity - self.start_equity
 
 
+# --------------------------------------------------------------------- regime
+
+
+@dataclass(frozen=True)
+class StrategyFit:
+    """Whether a strategy may fire in each regime (trading rules §5): ``fits[regime]`` is
+    "preferred", "allowed" or "not permitted" (``signals.ranking``'s words)."""
+
+    strategy: str
+    enabled: bool
+    fits: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fits", _frozen_map(self.fits))
+
+
+@dataclass(frozen=True)
+class RegimeView:
+    """The market regime as the latest nightly scan decided it, what decided it, and which
+    strategies it lets fire."""
+
+    benchmark: str
+    session: date | None  # the latest scan's session (None before a scan)
+    regime: str  # its regime ("" before a scan)
+    # The values that decided it (``signals.regime.RegimeResult.as_dict()``; empty for a scan
+    # that did not record them).
+    values: Mapping[str, Any]
+    fits: tuple[StrategyFit, ...]  # every strategy of the configuration, in its order
+    caps: Mapping[str, int]  # regime -> its max open positions (within the cap of any regime)
+    vol_window: int  # daily log returns in the volatility
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", _frozen_map(self.values))
+        object.__setattr__(self, "caps", _frozen_map(self.caps))
+
+
 # --------------------------------------------------------------------- trades
 
 

@@ -77,6 +77,7 @@ from workstation.ui.panels.mfe_mae import MfeMaePanel
 from workstation.ui.panels.orders import OrdersPanel
 from workstation.ui.panels.performance import PerformancePanel
 from workstation.ui.panels.positions import PositionsPanel
+from workstation.ui.panels.regime import RegimePanel
 from workstation.ui.panels.risk import RiskPanel
 from workstation.ui.panels.status import StatusPanel
 from workstation.ui.selection import SymbolSelection
@@ -85,7 +86,7 @@ log = logging.getLogger(__name__)
 
 ORG_NAME = "AutoTrader"
 APP_NAME = "AutoTrader Workstation"
-LAYOUT_VERSION = 3  # bump when the docks change: an old saved layout is then ignored
+LAYOUT_VERSION = 4  # bump when the docks change: an old saved layout is then ignored
 #: The panels whose tables share the selected symbol (and the chart that follows it).
 SHARED_SELECTION = ("candidates", "gaps", "positions", "orders", "journal", "risk")
 SHUTDOWN_TIMEOUT_S = 10.0
@@ -203,6 +204,7 @@ class MainWindow(QMainWindow):
             PositionsPanel(e),
             ChartPanel(e, chart_config=self._chart_config, selection=self.selection),
             RiskPanel(e),
+            RegimePanel(e, chart_config=self._chart_config),
             MfeMaePanel(e),
             JournalPanel(e),
             PerformancePanel(e),
@@ -275,6 +277,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(right, d["positions"])
         self.splitDockWidget(d["candidates"], d["positions"], Qt.Orientation.Horizontal)
         self.tabifyDockWidget(d["candidates"], d["gaps"])
+        self.tabifyDockWidget(d["candidates"], d["regime"])
         self.tabifyDockWidget(d["positions"], d["orders"])
         self.tabifyDockWidget(d["positions"], d["chart"])
         self.tabifyDockWidget(d["positions"], d["risk"])
