@@ -124,3 +124,23 @@ def test_the_candidates_say_why_each_was_not_entered(
     assert words["NOT_CONFIRMED"].startswith("not entered: not confirmed at 09:50")
     assert words["ENTERED"].startswith("entered: ")
     assert all("_" not in t for t in words.values())  # words, never a code
+
+
+@pytest.mark.parametrize("width", [520, 613, 920])
+def test_no_figure_is_cut_at_any_dock_width(
+    qtbot: Any, session_engine: FakeEngine, width: int
+) -> None:
+    """The account's figures re-flow (four columns when wide, fewer when narrow): every figure
+    has the width it needs and the figures never scroll sideways."""
+    from workstation.ui.panels.risk import RiskPanel
+
+    panel = RiskPanel(session_engine)
+    qtbot.addWidget(panel)
+    panel.resize(width, 487)
+    panel.show()
+    qtbot.waitExposed(panel)
+    qtbot.wait(50)
+    for key, label in panel.values.items():
+        assert label.width() >= label.sizeHint().width(), (key, label.text())
+    assert not panel.upper.horizontalScrollBar().isVisible()
+    assert panel._columns == (4 if width >= 760 else 3)

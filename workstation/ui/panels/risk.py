@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPalette, QShowEvent
+from PySide6.QtGui import QPalette, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -55,7 +55,6 @@ def position_risk_columns() -> list[Column]:
             align=CENTER,
             color_fn=lambda r: theme.color("pos" if r.side is Side.LONG else "neg"),
         ),
-        Column("Sector", lambda r: r.sector),
         Column("Value", lambda r: r.notional, money, tooltip="Quantity x last price"),
         Column(
             "Stop",
@@ -73,6 +72,7 @@ def position_risk_columns() -> list[Column]:
         Column(
             "At risk (R)", lambda r: r.risk_r, "{:.2f} R", tooltip="One R = SL multiple x ATR14"
         ),
+        Column("Sector", lambda r: r.sector),  # last: it takes the width left
     ]
 
 
@@ -83,16 +83,17 @@ def sector_columns() -> list[Column]:
         return theme.color("warn") if s.used >= s.cap - 1 else None
 
     return [
-        Column("Sector", lambda s: s.sector),
-        Column("Open", lambda s: s.positions, "{:d}"),
-        Column("Pending", lambda s: s.pending, "{:d}", tooltip="Entry orders still working"),
+        Column("Sector", lambda s: s.sector, width=130, tooltip=lambda s: s.sector),
         Column(
             "Of cap",
-            lambda s: f"{s.used} / {s.cap}",
+            lambda s: f"{s.used} of {s.cap}",
             align=CENTER,
             sort_key=lambda s: s.used / s.cap if s.cap else 0,
             color_fn=load_color,
-            tooltip="Open + pending against the sector cap (risk.yaml: portfolio.max_per_sector)",
+            tooltip=lambda s: (
+                f"{s.positions} open + {s.pending} pending entries against the "
+                f"sector cap of {s.cap} (risk.yaml: portfolio.max_per_sector)"
+            ),
         ),
         Column("Value", lambda s: s.notional, money),
     ]
@@ -157,13 +158,14 @@ class RiskPanel(Panel):
             ("equity", "Equity", "Account equity"),
             ("cash", "Cash", "Cash in the account"),
             ("buying_power", "Buying power", "What the broker lets you buy now"),
+            ("pending", "Pending entries", "Entry orders still working, at their reference price"),
             ("long", "Long", "Long positions at the last price (share of equity)"),
             ("short", "Short", "Short positions at the last price (share of equity)"),
-            ("pending", "Pending entries", "Entry orders still working, at their reference price"),
             ("gross", "Gross", "Long + short (share of equity)"),
             ("net", "Net", "Long - short (share of equity)"),
         )
-        for i, (key, caption, tip) in enumerate(cells):
+        self._cells: list[tuple[QLabel, QLabel]] = []
+        for key, caption, tip in cells:
             cap = QLabel(caption)
             cap.setObjectName("muted")
             val = QLabel("-")
@@ -171,10 +173,10 @@ class RiskPanel(Panel):
             val.setTextFormat(Qt.TextFormat.RichText)
             for w in (cap, val):
                 w.setToolTip(tip)
-            row, col = divmod(i, 3)
-            grid.addWidget(cap, 2 * row, col)
-            grid.addWidget(val, 2 * row + 1, col)
+            self._cells.append((cap, val))
             self.values[key] = val
+        self._grid, self._columns = grid, 0
+        self._lay_cells(3)
 
         limits = QGroupBox("Limits")
         lg = QGridLayout(limits)
@@ -221,7 +223,9 @@ class RiskPanel(Panel):
         tables = QSplitter(Qt.Orientation.Horizontal)
         tables.addWidget(self.table)
         tables.addWidget(self.sectors)
-        tables.setSizes([620, 320])
+        tables.setSizes([640, 300])
+        tables.setStretchFactor(0, 2)
+        tables.setStretchFactor(1, 1)
         self.empty = QLabel()
         self.empty.setObjectName("muted")
         self.empty.setWordWrap(True)
@@ -311,6 +315,25 @@ class RiskPanel(Panel):
                 f"{_money(start)})"
             )
         self.kill.set(_share(lost, allowed), text)
+
+    def _lay_cells(self, columns: int) -> None:
+        """The account's figures in ``columns`` columns (four on a wide panel, fewer on a
+        narrow one: a figure is never cut)."""
+        if columns == self._columns:
+            return
+        self._columns = columns
+        for cap, val in self._cells:
+            self._grid.removeWidget(cap)
+            self._grid.removeWidget(val)
+        for i, (cap, val) in enumerate(self._cells):
+            row, col = divmod(i, columns)
+            self._grid.addWidget(cap, 2 * row, col)
+            self._grid.addWidget(val, 2 * row + 1, col)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        width = event.size().width()
+        self._lay_cells(4 if width >= 760 else 3 if width >= 480 else 2)
 
     def showEvent(self, event: QShowEvent) -> None:
         """The first time it shows: the figures get the height they need (when the panel
