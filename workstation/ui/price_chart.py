@@ -150,10 +150,16 @@ class PriceChart(QWidget):
     _tokens = itertools.count(1)
 
     def __init__(
-        self, parent: QWidget | None = None, *, strip: bool = False, compact: bool = False
+        self,
+        parent: QWidget | None = None,
+        *,
+        strip: bool = False,
+        compact: bool = False,
+        rsi: bool = True,
     ) -> None:
         """``strip``: a thin pane under the prices colours each bar (the regime strip);
-        ``compact``: no volume pane (a chart that shares its panel with other things)."""
+        ``compact``: no volume pane (a chart that shares its panel with other things);
+        ``rsi``: False leaves the RSI pane out (a chart about the trend only)."""
         super().__init__(parent)
         self.setObjectName("priceChart")
         self.title = QLabel()
@@ -191,7 +197,9 @@ class PriceChart(QWidget):
             self.panes["strip"] = self.strip
         if not compact:
             self.panes["volume"] = self.volume
-        self.panes.update(rsi=self.rsi, adx=self.adx)
+        if rsi:
+            self.panes["rsi"] = self.rsi
+        self.panes["adx"] = self.adx
         for r, plot in enumerate(self.panes.values()):
             ci.addItem(plot, row=r, col=0)
         # Short names: an axis label longer than its pane would run into the next pane's.
@@ -214,6 +222,7 @@ class PriceChart(QWidget):
         if self.strip is not None:
             self.strip.setMaximumHeight(18)  # a band of colour, whatever the chart's height
             self.strip.getAxis("left").setStyle(showValues=False)
+            self.strip.getAxis("left").setTicks([[], []])  # a band: no ticks to read
             self.strip.setYRange(0, 1, padding=0)
             self.strip.setMouseEnabled(x=True, y=False)
         for plot in (self.rsi, self.adx, self.volume):
@@ -464,6 +473,8 @@ class PriceChart(QWidget):
         self._set_lines(pane, [(t.value, f"{t.value:g}", color, True, 1.0) for t in items])
 
     def _draw_rsi(self, d: ChartData, x: np.ndarray) -> None:
+        if "rsi" not in self.panes:
+            return
         self._curve("rsi14", x, d.lines.get("rsi14"))
         self.rsi.setYRange(0, 100, padding=0.02)
         self.rsi.getAxis("left").setTicks([[(v, f"{v:g}") for v in (0, 50, 100)]])
@@ -593,7 +604,9 @@ def readout_html(d: ChartData, i: int, price: float | None = None, *, brief: boo
         return f"{x:,.{digits}f}" if math.isfinite(x) else "n/a"
 
     def colored(key: str, text: str) -> str:
-        return f"<span style='color:{theme.series_color(key)}'>{text}</span>"
+        # One value never breaks across lines: the readout wraps between values only.
+        style = f"color:{theme.series_color(key)}; white-space:nowrap"
+        return f"<span style='{style}'>{text}</span>"
 
     w = d.windows
     chg = f" ({change:+.2%})" if math.isfinite(change) else ""

@@ -320,7 +320,7 @@ class RegimePanel(Panel):
 
     def _chart(self) -> PriceChart:
         if self.chart is None:
-            self.chart = PriceChart(strip=True, compact=True)
+            self.chart = PriceChart(strip=True, compact=True, rsi=False)
             self.chart.drawn.connect(self._color_strip)
             self.chart.hovered_bar.connect(self._show_day)
             self._history.addWidget(self.chart, 1)
@@ -338,11 +338,15 @@ class RegimePanel(Panel):
         counts = {
             str(r): sum(1 for x in regimes if x is not None and x.regime is r) for r in Regime
         }
+        swatches = [
+            f"<span style='color:{theme.series_color(r)}'>&#9632;</span> {r} {n}"
+            for r, n in counts.items()
+        ]
+        short = sum(1 for x in regimes if x is None)
+        if short:  # SMA200 needs 200 sessions: the first ones have no regime
+            swatches.append(f"<span style='color:{none}'>&#9632;</span> too little history {short}")
         self.legend.setText(
-            " &nbsp; ".join(
-                f"<span style='color:{theme.series_color(r)}'>&#9632;</span> {r} {n}"
-                for r, n in counts.items()
-            )
+            " &nbsp; ".join(swatches)
             + f" <span style='color:{theme.hex_color('muted')}'>sessions shown</span>"
         )
         if data is not None and len(data):
