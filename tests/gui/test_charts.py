@@ -15,6 +15,7 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 
+from tests.gui.conftest import shown
 from tests.gui.fake_engine import FakeEngine
 from workstation.core.bars import DailyBars
 from workstation.core.config import IndicatorConfig
@@ -105,13 +106,8 @@ def test_labels_are_placed_where_they_touch_nothing(items, width, height, column
 
 # ----------------------------------------------------------------------- the widget
 def chart_panel(qtbot: Any, engine: FakeEngine, size: tuple[int, int] = (1000, 760)) -> Any:
-    p = ChartPanel(engine, chart_config=lambda: ChartConfig.of(engine.config))
-    qtbot.addWidget(p)
-    p.resize(*size)
-    p.show()
-    qtbot.waitExposed(p)
-    p.activateWindow()
-    return p
+    panel = ChartPanel(engine, chart_config=lambda: ChartConfig.of(engine.config))
+    return shown(qtbot, panel, size)
 
 
 def wait_drawn(qtbot: Any, chart: PriceChart, symbol: str) -> None:

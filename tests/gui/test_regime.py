@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 
+from tests.gui.conftest import shown
 from tests.gui.fake_engine import FakeEngine
 from workstation.core.models import Regime
 from workstation.ui import theme
@@ -22,13 +23,8 @@ pytestmark = pytest.mark.gui
 
 
 def regime_panel(qtbot: Any, engine: FakeEngine, size: tuple[int, int] = (900, 760)) -> Any:
-    p = RegimePanel(engine, chart_config=lambda: ChartConfig.of(engine.config))
-    qtbot.addWidget(p)
-    p.resize(*size)
-    p.show()
-    qtbot.waitExposed(p)
-    p.activateWindow()
-    return p
+    panel = RegimePanel(engine, chart_config=lambda: ChartConfig.of(engine.config))
+    return shown(qtbot, panel, size)
 
 
 def wait_strip(qtbot: Any, p: RegimePanel, n: int) -> None:

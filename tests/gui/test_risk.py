@@ -144,3 +144,26 @@ def test_no_figure_is_cut_at_any_dock_width(
         assert label.width() >= label.sizeHint().width(), (key, label.text())
     assert not panel.upper.horizontalScrollBar().isVisible()
     assert panel._columns == (4 if width >= 760 else 3)
+
+
+def test_the_gauges_keep_their_colours_through_a_theme_switch(
+    qtbot: Any, make_window: Callable[..., MainWindow], session_engine: FakeEngine
+) -> None:
+    """Green under 80% of a limit, red at it, in the theme in use (not the palette's blue)."""
+    from PySide6.QtGui import QPalette
+
+    from workstation.ui import theme
+
+    w = make_window(session_engine)
+    click_tab(w, "Risk")
+    panel = w.panels["risk"]
+    qtbot.waitUntil(panel.isVisible, timeout=2000)
+
+    def bar_color(g: Any) -> Any:
+        return g.bar.palette().color(QPalette.ColorRole.Highlight)
+
+    for name in ("light", "dark"):
+        w.theme_actions[name].trigger()
+        qtbot.wait(20)
+        assert panel.cap.used >= 1.0 and bar_color(panel.cap) == theme.color("neg"), name
+        assert panel.heat.used < 0.8 and bar_color(panel.heat) == theme.color("pos"), name

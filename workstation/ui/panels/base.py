@@ -29,6 +29,7 @@ class Panel(QWidget):
         super().__init__(parent)
         self.engine = engine
         self.setObjectName(f"{self.OBJECT_NAME}Panel")
+        self._stale = False  # views changed while hidden: refresh when shown
 
     def refresh(self) -> None:
         raise NotImplementedError
@@ -46,7 +47,7 @@ class Panel(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        if getattr(self, "_stale", False):
+        if self._stale:
             self._stale = False
             self.refresh()
 

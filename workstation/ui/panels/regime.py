@@ -30,12 +30,13 @@ from workstation.signals.regime import RegimeResult
 from workstation.ui import theme
 from workstation.ui.chart_data import ChartConfig, thresholds
 from workstation.ui.panels.base import Panel
+from workstation.ui.panels.chart import WARMUP
 from workstation.ui.price_chart import PriceChart
 from workstation.ui.tables import CENTER, Column, DataTable
 
-#: (text, sessions shown) of the benchmark's chart; the regime needs WARMUP sessions before.
+#: (text, sessions shown) of the benchmark's chart; the regime needs WARMUP sessions before
+#: (as the chart's indicators do).
 SPANS = (("1Y", 252), ("6M", 126), ("2Y", 504))
-WARMUP = 260  # SMA200 and the Wilder smoothers need this much history before the first bar
 
 FIT_WORDS = {PREFERRED: "preferred", ALLOWED: "allowed"}  # anything else: "off"
 

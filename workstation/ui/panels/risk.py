@@ -19,12 +19,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workstation.core.models import Side
 from workstation.engine.api import EngineAPI
 from workstation.engine.views import RiskView, SectorLoad, ViewName
 from workstation.ui import theme
 from workstation.ui.panels.base import Panel
-from workstation.ui.tables import CENTER, Column, DataTable, money
+from workstation.ui.tables import CENTER, Column, DataTable, money, side_column
 
 WARN_AT = 0.8  # a gauge turns amber from 80% of its limit, red at 100%
 
@@ -49,12 +48,7 @@ def _r(x: float) -> str:
 def position_risk_columns() -> list[Column]:
     return [
         Column("Symbol", lambda r: r.symbol),
-        Column(
-            "Side",
-            lambda r: r.side,
-            align=CENTER,
-            color_fn=lambda r: theme.color("pos" if r.side is Side.LONG else "neg"),
-        ),
+        side_column(),
         Column("Value", lambda r: r.notional, money, tooltip="Quantity x last price"),
         Column(
             "Stop",
@@ -348,4 +342,5 @@ class RiskPanel(Panel):
                 self.split.setSizes([top, total - top])
 
     def apply_theme(self) -> None:
+        self.last = None  # the same figures, in the new theme's colours
         self.refresh()
