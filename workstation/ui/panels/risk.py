@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPalette, QResizeEvent, QShowEvent
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -113,6 +113,7 @@ class Gauge(QWidget):
         lay.addWidget(self.bar)
         self.setToolTip(tooltip)
         self.used = math.nan
+        self._color = ""  # the bar's colour now
 
     def set(self, used: float, text: str) -> None:
         """``used``: the share of the limit used (0..1, more is over it)."""
@@ -122,12 +123,12 @@ class Gauge(QWidget):
         role = "pos" if not math.isfinite(used) or used < WARN_AT else "warn"
         if math.isfinite(used) and used >= 1.0:
             role = "neg"
-        color = theme.color(role)
-        if self.bar.palette().color(QPalette.ColorRole.Highlight) != color:
-            # The palette, not a style sheet: restyling a widget costs milliseconds.
-            pal = QPalette(self.bar.palette())
-            pal.setColor(QPalette.ColorRole.Highlight, color)
-            self.bar.setPalette(pal)
+        color = theme.hex_color(role)
+        if color != self._color:
+            # Restyled only when the colour changes (a style sheet costs milliseconds); not
+            # the palette: the application's style sheet repolishes it away when shown.
+            self._color = color
+            self.bar.setStyleSheet(f"QProgressBar::chunk {{ background: {color}; }}")
         muted = theme.hex_color("muted")
         html = f"<span style='color:{muted}'>{self.caption}:</span> {text}"
         if html != self.text.text():
