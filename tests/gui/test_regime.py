@@ -114,3 +114,5 @@ def test_the_regime_tab_of_the_window(
     qtbot.waitUntil(p.isVisible, timeout=2000)
     assert "RANGING" in p.head.text()
     wait_strip(qtbot, p, 252)
+    # A short dock scrolls: the panel never makes the window taller than a laptop's screen.
+    assert w.docks["regime"].minimumSizeHint().height() < 200

@@ -14,9 +14,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QScrollArea,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -233,12 +235,21 @@ class RegimePanel(Panel):
         split.setStretchFactor(1, 1)
         split.setSizes([400, 170])
         self.split = split
+        inner = QWidget()
+        il = QVBoxLayout(inner)
+        il.setContentsMargins(0, 0, 0, 0)
+        il.addWidget(self.head)
+        il.addLayout(grid)
+        il.addWidget(self.decided)
+        il.addWidget(split, 1)
+        # A short dock scrolls rather than forcing the window taller than the screen.
+        scroll = QScrollArea()
+        scroll.setWidget(inner)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(self.head)
-        lay.addLayout(grid)
-        lay.addWidget(self.decided)
-        lay.addWidget(split, 1)
+        lay.addWidget(scroll)
         self.refresh()
 
     # ------------------------------------------------------------------ today
