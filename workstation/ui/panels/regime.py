@@ -14,11 +14,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QScrollArea,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -139,12 +137,15 @@ def input_cells(r: RegimeResult, vol_window: int) -> list[tuple[str, str, str]]:
     ]
 
 
-def day_html(r: RegimeResult | None, when: Any) -> str:
-    """One line for the session under the crosshair: its regime and the rule's values."""
-    day = f"{when:%a %Y-%m-%d}" if when is not None else ""
+def day_html(r: RegimeResult | None, when: Any, close: float = math.nan) -> str:
+    """One line for the session under the crosshair: its close, its regime and the rule's
+    values."""
+    day = f"<b>{when:%a %Y-%m-%d}</b>" if when is not None else ""
+    if math.isfinite(close):
+        day += f" close {close:,.2f}"
     if r is None:
-        return f"<b>{day}</b>: not enough history for a regime (SMA200 needs 200 sessions)"
-    return f"<b>{day}</b>: {regime_badge(str(r.regime))} · {html.escape(r.explain())}"
+        return f"{day}: not enough history for a regime (SMA200 needs 200 sessions)"
+    return f"{day}: {regime_badge(str(r.regime))} · {html.escape(r.explain())}"
 
 
 class RegimePanel(Panel):
@@ -235,21 +236,12 @@ class RegimePanel(Panel):
         split.setStretchFactor(1, 1)
         split.setSizes([400, 170])
         self.split = split
-        inner = QWidget()
-        il = QVBoxLayout(inner)
-        il.setContentsMargins(0, 0, 0, 0)
-        il.addWidget(self.head)
-        il.addLayout(grid)
-        il.addWidget(self.decided)
-        il.addWidget(split, 1)
-        # A short dock scrolls rather than forcing the window taller than the screen.
-        scroll = QScrollArea()
-        scroll.setWidget(inner)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(scroll)
+        lay.addWidget(self.head)
+        lay.addLayout(grid)
+        lay.addWidget(self.decided)
+        lay.addWidget(split, 1)
         self.refresh()
 
     # ------------------------------------------------------------------ today
@@ -333,6 +325,12 @@ class RegimePanel(Panel):
     def _chart(self) -> PriceChart:
         if self.chart is None:
             self.chart = PriceChart(strip=True, compact=True, rsi=False)
+            # The line above says the session, its close and its regime; the legend line
+            # what is shown: the chart's own title and readout would only repeat them.
+            self.chart.title.hide()
+            self.chart.readout.hide()
+            self.chart.legend.hide()
+            self.chart.view.setMinimumHeight(90)
             self.chart.drawn.connect(self._color_strip)
             self.chart.hovered_bar.connect(self._show_day)
             self._history.addWidget(self.chart, 1)
@@ -357,9 +355,13 @@ class RegimePanel(Panel):
         short = sum(1 for x in regimes if x is None)
         if short:  # SMA200 needs 200 sessions: the first ones have no regime
             swatches.append(f"<span style='color:{none}'>&#9632;</span> too little history {short}")
+        muted = theme.hex_color("muted")
+        symbol = html.escape(data.symbol) if data is not None else ""
+        adx = self._config().regime.trend_adx_min
         self.legend.setText(
-            " &nbsp; ".join(swatches)
-            + f" <span style='color:{theme.hex_color('muted')}'>sessions shown</span>"
+            f"<b>{symbol}</b> daily: "
+            + " &nbsp; ".join(swatches)
+            + f" <span style='color:{muted}'>sessions · dashed: TREND needs ADX &ge; {adx:g}</span>"
         )
         if data is not None and len(data):
             self._show_day(len(data) - 1 if self.chart.hovered is None else self.chart.hovered)
@@ -368,7 +370,7 @@ class RegimePanel(Panel):
         data = self.chart.data if self.chart is not None else None
         if data is None or not 0 <= i < len(data) or not data.regimes:
             return
-        self.day.setText(day_html(data.regimes[i], data.times[i]))
+        self.day.setText(day_html(data.regimes[i], data.times[i], float(data.close[i])))
 
     def apply_theme(self) -> None:
         if self.chart is not None:
