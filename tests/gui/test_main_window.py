@@ -50,8 +50,6 @@ PANELS = {
     "orders",
     "positions",
     "chart",
-    "risk",
-    "regime",
     "mfe_mae",
     "journal",
     "performance",
