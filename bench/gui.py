@@ -60,6 +60,7 @@ from tests.gui.load_rig import (  # noqa: E402
     plant_positions,
     start_backtest,
     stop_backtest,
+    window_settled,
 )
 from workstation.app import make_window  # noqa: E402
 from workstation.ui.gc_guard import collection_on_gui_thread  # noqa: E402
@@ -93,6 +94,7 @@ async def _rounds(
         base_runs: list[LoadResult] = []
         research_runs: list[LoadResult] = []
         try:
+            await window_settled(win)
             await measure(engines, rate=rate, min_s=1.5)  # warm-up: first paints, first scan
             for i in range(n):
                 for on_loop in (False, True):

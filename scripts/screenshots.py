@@ -61,11 +61,12 @@ from workstation.ui.dialogs.position import (  # noqa: E402
     MoveLevelsDialog,
 )
 from workstation.ui.main_window import MainWindow  # noqa: E402
+from workstation.ui.price_chart import PriceChart  # noqa: E402
 
 #: Window sizes the desk's panels are checked at (a laptop and a full-HD screen).
 SCREEN_SIZES = ((1280, 800), (1920, 1080))
 #: The panels new or changed for the trader's desk, shot at each screen size and theme.
-DESK_PANELS = ("positions", "chart", "candidates")
+DESK_PANELS = ("positions", "chart", "candidates", "risk", "regime")
 #: The panels the trial's fixes changed (issue 13 items 1-4, 9, 10), shot the same way.
 TRIAL_PANELS = ("status", "candidates", "gaps", "orders", "journal")
 
@@ -362,7 +363,7 @@ def _wait_for_charts(app: QApplication, win: MainWindow, timeout_s: float = 5.0)
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        charts = [win.panels["chart"].chart, win.panels["candidates"].chart]
+        charts = win.findChildren(PriceChart)  # the chart, the candidates', the regime's
         if all(c._pending is None for c in charts):
             break
         app.processEvents()

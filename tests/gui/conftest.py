@@ -123,3 +123,13 @@ def qloop(qapp: Any) -> Iterator[qasync.QEventLoop]:
     with contextlib.suppress(RuntimeError):
         loop.close()
     asyncio.set_event_loop(None)
+
+
+def shown(qtbot: Any, widget: Any, size: tuple[int, int]) -> Any:
+    """``widget`` in a window of ``size``, shown, exposed and active (real events reach it)."""
+    qtbot.addWidget(widget)
+    widget.resize(*size)
+    widget.show()
+    qtbot.waitExposed(widget)
+    widget.activateWindow()
+    return widget

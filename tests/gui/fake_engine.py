@@ -20,6 +20,7 @@ import math
 import zlib
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,9 @@ from workstation.core.models import (
 )
 from workstation.core.paths import shipped_config_dir
 from workstation.engine.api import CommandRefused, ConfirmationNeeded
+from workstation.engine.outcomes import candidate_outcome
+from workstation.engine.regime_view import build_regime_view
+from workstation.engine.risk_view import build_risk
 from workstation.engine.rules.entries import StopTarget
 from workstation.engine.rules.levels import LevelCheck, check_levels
 from workstation.engine.views import (
@@ -62,6 +66,8 @@ from workstation.engine.views import (
     OrderView,
     PassedOverView,
     PositionView,
+    RegimeView,
+    RiskView,
     ScanReportView,
     StatusView,
     TradeView,
@@ -72,6 +78,7 @@ from workstation.engine.views import (
 )
 from workstation.signals.ranking import RankingResult, rank_candidates
 from workstation.signals.strategy_api import StrategyInputs, evaluate_all
+from workstation.ui.chart_data import chart_data
 
 SCAN_SESSION = date(2025, 3, 11)
 TRADE_SESSION = date(2025, 3, 12)
@@ -300,7 +307,11 @@ class FakeEngine:
         self._positions = self._make_positions()
         self._positions = tuple(self._excursions_from_bars(p) for p in self._positions)
         self._gaps = self._make_gaps() if scenario == "session" else ()
+        self._regime_values: dict[str, Any] | None = None  # computed when first asked
+        self._capped: int | None = None  # a candidate the position cap kept out (session)
         self._orders = self._make_orders() if scenario == "session" else ()
+        if scenario == "session":
+            self._set_outcomes()
         self._trades = self._make_trades()
         self._vetoes = self._make_vetoes()
         self._equity = self._make_equity()
@@ -754,8 +765,22 @@ class FakeEngine:
     def _make_orders(self) -> tuple[OrderView, ...]:
         gaps = {g.candidate_id: g for g in self._gaps}
         out: list[OrderView] = []
+        # The last approved group B pick finds the regime's position cap reached: no order.
+        self._capped = next(
+            (
+                c.id
+                for c in reversed(self.candidates())
+                if c.approval is ApprovalState.APPROVED
+                and gaps[c.id].passed
+                and c.group is Group.B
+                and c.rank not in (10, 12)
+            ),
+            None,
+        )
         for c in self.candidates():
             if c.approval is not ApprovalState.APPROVED or not gaps[c.id].passed:
+                continue
+            if c.id == self._capped:
                 continue
             cid = client_order_id(TRADE_SESSION, c.symbol, c.strategy, OrderIntent.ENTRY)
             qty = max(1, math.floor(100_000 * 0.005 / (c.sl_mult * c.atr14)))
@@ -839,6 +864,79 @@ class FakeEngine:
                 )
             )
         return tuple(out)
+
+    def _set_outcomes(self) -> None:
+        """What became of each candidate, in the engine's words (``engine.outcomes``)."""
+        gaps = {g.candidate_id: g for g in self._gaps}
+        entries = {o.symbol: o for o in self._orders if o.intent is OrderIntent.ENTRY}
+        cap = self.config.scanner.regime.limits(self.ranking.regime).max_positions
+        for c in self._candidates:
+            v = c.view
+            o = entries.get(v.symbol)
+            rejection = None
+            order = None
+            if v.id == self._capped:
+                rejection = {
+                    "reason": "MAX_POSITIONS",
+                    "detail": f"{cap} open + 0 pending = {cap} reaches the regime's maximum "
+                    f"of {cap}",
+                }
+            elif o is not None and o.confirmed is False:
+                rejection = {"reason": "NOT_CONFIRMED", "detail": o.reject_reason}
+            elif o is not None:
+                order = SimpleNamespace(
+                    status=str(o.status),
+                    filled_qty=o.filled_qty,
+                    avg_fill_price=o.avg_price,
+                    reject_reason=o.reject_reason,
+                )
+            g = gaps.get(v.id)
+            gap = SimpleNamespace(passed=g.passed, reason=g.reason, gap=g.gap) if g else None
+            out = candidate_outcome(
+                order=order, rejection=rejection, gap=gap, approval=str(v.approval)
+            )
+            if out is not None:
+                c.view = replace(
+                    v, outcome=out.code, outcome_text=out.text, outcome_detail=out.detail
+                )
+
+    def regime(self) -> RegimeView:
+        """The scan's regime, with the values the scanner's rule gives on SPY's bars."""
+        if self._regime_values is None:
+            spy = chart_data(
+                "SPY",
+                self._spy_bars(10_000),
+                self.config.scanner.indicators,
+                1,
+                self.config.scanner.regime,
+            )
+            last = spy.regimes[-1] if spy.regimes else None
+            self._regime_values = last.as_dict() if last is not None else {}
+        return build_regime_view(
+            SCAN_SESSION,
+            str(self.ranking.regime),
+            self._regime_values,
+            scanner=self.config.scanner,
+            risk=self.config.risk,
+            strategies=self.config.strategies,
+        )
+
+    def risk(self) -> RiskView:
+        st = self.status()
+        long_value = sum(p.qty * p.last for p in self._positions if p.side is Side.LONG)
+        return build_risk(
+            self._positions,
+            (),
+            equity=st.equity,
+            cash=st.equity - long_value,
+            buying_power=2 * (st.equity - long_value),
+            start_equity=st.equity - st.day_pnl,
+            regime=st.regime,
+            scanner=self.config.scanner,
+            risk=self.config.risk,
+            kill_switch=self.kill_switch,
+            kill_reason=self.kill_reason,
+        )
 
     def _make_positions(self) -> tuple[PositionView, ...]:
         specs: list[tuple[str, str, Side, int, float, float]] = [

@@ -263,6 +263,20 @@ def unscanned_session(engines: Any) -> date:
     return day
 
 
+async def window_settled(win: Any, timeout_s: float = 10.0) -> None:
+    """Wait until the window's charts have drawn what they were asked at start-up (their
+    indicators come back from a worker thread): the first paints are not the load."""
+    from workstation.ui.price_chart import PriceChart
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        if all(c._pending is None for c in win.findChildren(PriceChart)):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+
+
 #: The trader's desk panels that must stay responsive under the load, shown beside the others.
 DESK_DOCKS = ("chart", "risk", "regime")
 
@@ -301,4 +315,5 @@ __all__ = [
     "start_backtest",
     "stop_backtest",
     "unscanned_session",
+    "window_settled",
 ]

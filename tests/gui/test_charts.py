@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 
+from tests.gui.conftest import shown
 from tests.gui.fake_engine import FakeEngine
 from workstation.core.bars import DailyBars
 from workstation.core.config import IndicatorConfig
@@ -105,13 +106,8 @@ def test_labels_are_placed_where_they_touch_nothing(items, width, height, column
 
 # ----------------------------------------------------------------------- the widget
 def chart_panel(qtbot: Any, engine: FakeEngine, size: tuple[int, int] = (1000, 760)) -> Any:
-    p = ChartPanel(engine, chart_config=lambda: ChartConfig.of(engine.config))
-    qtbot.addWidget(p)
-    p.resize(*size)
-    p.show()
-    qtbot.waitExposed(p)
-    p.activateWindow()
-    return p
+    panel = ChartPanel(engine, chart_config=lambda: ChartConfig.of(engine.config))
+    return shown(qtbot, panel, size)
 
 
 def wait_drawn(qtbot: Any, chart: PriceChart, symbol: str) -> None:
@@ -155,7 +151,6 @@ def test_any_symbol_from_the_box_and_unknown_ones_refused(qtbot: Any, engine: Fa
 
 def test_the_crosshair_follows_the_real_mouse(qtbot: Any, engine: FakeEngine) -> None:
     p = chart_panel(qtbot, engine)
-    p.chart_from_box() if False else None
     p.selection.select("NVDA", "test")
     chart = p.chart
     wait_drawn(qtbot, chart, "NVDA")
@@ -258,4 +253,3 @@ def test_the_theme_switch_restyles_the_chart(
     w.set_theme("light")
     light = chart.curves["sma50"].opts["pen"].color().name()
     assert dark != light
-    assert QPoint(0, 0) == QPoint(0, 0)

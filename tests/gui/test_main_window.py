@@ -50,6 +50,8 @@ PANELS = {
     "orders",
     "positions",
     "chart",
+    "risk",
+    "regime",
     "mfe_mae",
     "journal",
     "performance",

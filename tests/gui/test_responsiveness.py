@@ -38,6 +38,7 @@ from tests.gui.load_rig import (
     plant_positions,
     start_backtest,
     stop_backtest,
+    window_settled,
 )
 from workstation.app import make_window
 from workstation.ui.research import close_research
@@ -70,6 +71,7 @@ def test_the_loop_never_stalls_during_a_scan_and_2000_quotes_a_second(
     win.show()
     qtbot.waitExposed(win)
     try:
+        qloop.run_until_complete(window_settled(win))
         result = qloop.run_until_complete(asyncio.wait_for(measure(engines), 90))
         baseline = qloop.run_until_complete(asyncio.wait_for(measure(engines, on_loop=True), 90))
     finally:

@@ -477,3 +477,81 @@ def test_max_speed_pauses_at_the_nightly_scan_and_next_step_runs_what_the_strip_
         "eod",
     ]
     assert started[5].at == at(SESSION, "09:50:01")  # group B runs 1 s after its instant
+
+
+def test_what_became_of_each_candidate_is_in_its_view(engines: Callable[..., Engines]) -> None:
+    """The kill switch is on at group A: the approved picks show why they were not entered,
+    in words, beside the one you vetoed; the risk view has the session's figures."""
+    e = engines()
+    f = e.facade
+
+    async def scenario() -> None:
+        await e.session.start()
+        cands = f.candidates()
+        assert all(c.outcome == "" for c in cands)  # nothing has happened yet
+        group_a = [c for c in cands if c.group.value == "A"]
+        assert len(group_a) >= 3
+        vetoed_id = group_a[0].id
+        f.veto(vetoed_id, "not this one")
+        for c in group_a[1:]:
+            f.approve(c.id, "go")
+        await jump(e, at(SESSION, "09:25"))
+        await e.session.premarket(SESSION)
+        await e.session.gap_filter(SESSION)
+        await e.session.engage_kill_switch()
+        await jump(e, at(SESSION, "09:26"))
+        await e.session.enter_group_a(SESSION)
+        await asyncio.sleep(0.1)
+        got = {c.id: c for c in f.candidates()}
+        gaps = {g.candidate_id: g for g in f.gaps()}
+        passed = [got[c.id] for c in group_a[1:] if gaps[c.id].passed]
+        dropped = [got[c.id] for c in group_a[1:] if not gaps[c.id].passed]
+        assert passed  # the kill switch, not the gap filter, kept these out
+        for c in passed:
+            assert c.outcome == "KILL_SWITCH"
+            assert c.outcome_text == "not entered: kill switch on"
+            assert "kill switch is engaged" in c.outcome_detail
+        for c in dropped:
+            assert c.outcome_text.startswith("dropped at 09:25")
+        vetoed = got[vetoed_id]
+        assert vetoed.outcome == "VETOED"
+        assert vetoed.outcome_text == "vetoed: followed on paper"
+        risk = f.risk()
+        assert risk.kill_switch and risk.kill_reason == "manual"
+        assert risk.open_positions == 0 and risk.open_risk == 0.0
+        assert risk.regime == f.status().regime
+        assert risk.equity == pytest.approx(f.status().equity)
+        assert risk.buying_power > 0 and risk.start_equity > 0
+        assert risk.kill_level == pytest.approx(risk.start_equity * 0.98)
+
+    asyncio.run(scenario())
+
+
+def test_the_regime_is_the_scans_with_what_decided_it(engines: Callable[..., Engines]) -> None:
+    """The regime view is the stored scan's regime and values; the strip's regime of the scan
+    session, computed from the benchmark's bars as the window draws it, is the same."""
+    from workstation.core.models import Regime
+    from workstation.ui.chart_data import chart_data
+
+    e = engines()
+    f = e.facade
+    v = f.regime()
+    row = e.store.latest_scan(SCAN_DAY, market=e.session.market.name)
+    assert row is not None and v.session == SCAN_DAY and v.regime == row.regime
+    assert v.values["regime"] == row.regime and v.benchmark == "SPY"
+    assert {"vol", "adx14", "sma50", "sma200", "close", "stacked"} <= set(v.values)
+    assert dict(v.caps) == {"TREND": 8, "RANGING": 6, "HIGH_VOL": 4}
+    fits = {x.strategy: dict(x.fits) for x in v.fits}
+    assert set(fits) == set(e.session.cfg.strategies)
+    assert fits["regime_momentum"][v.regime] == (
+        "preferred" if v.regime == Regime.TREND else "not permitted"
+    )
+    cfg = e.session.cfg.scanner
+    bars = f.daily_bars("SPY", cfg.universe.history_sessions)
+    strip = chart_data("SPY", bars, cfg.indicators, 60, cfg.regime).regimes
+    assert bars.index[-1].date() == SCAN_DAY and strip[-1] is not None
+    assert str(strip[-1].regime) == row.regime
+    assert strip[-1].as_dict()["stacked"] == v.values["stacked"]
+    assert strip[-1].vol == pytest.approx(v.values["vol"], rel=1e-9)
+    # The same bars as the scan loaded: the Wilder smoothers start where the scanner's did.
+    assert strip[-1].adx == pytest.approx(v.values["adx14"], rel=1e-9)

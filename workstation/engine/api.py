@@ -29,6 +29,8 @@ from workstation.engine.views import (
     GapView,
     OrderView,
     PositionView,
+    RegimeView,
+    RiskView,
     ScanReportView,
     StatusView,
     TradeView,
@@ -82,6 +84,16 @@ class EngineAPI(Protocol):
         ...
 
     def positions(self) -> tuple[PositionView, ...]: ...
+
+    def risk(self) -> RiskView:
+        """The portfolio's risk: account, exposure, open risk to the stops (heat), the
+        position and sector caps, the room to the daily loss limit."""
+        ...
+
+    def regime(self) -> RegimeView:
+        """The latest scan's regime, the values that decided it and which strategies it
+        prefers, allows or turns off."""
+        ...
 
     def trades(self) -> tuple[TradeView, ...]:
         """Closed trades and vetoed-candidate paper outcomes, oldest exit first."""

@@ -34,7 +34,7 @@ import logging
 import math
 import sqlite3
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,7 @@ from workstation.core.events import (
     ScanStarted,
     TradeEvent,
 )
-from workstation.core.models import ApprovalState, Side
+from workstation.core.models import Account, ApprovalState, OrderIntent, Side
 from workstation.engine.api import CommandRefused, ConfirmationNeeded
 from workstation.engine.event_log import STEP_TEXT, describe
 from workstation.engine.events import (
@@ -76,6 +76,8 @@ from workstation.engine.events import (
 )
 from workstation.engine.positions import EntryPlan
 from workstation.engine.reconcile import Difference, DifferenceKind, Resolution
+from workstation.engine.regime_view import build_regime_view
+from workstation.engine.risk_view import PendingEntry, build_risk
 from workstation.engine.rules.approval import Decided
 from workstation.engine.rules.levels import LevelCheck
 from workstation.engine.scheduler import StepName, session_to_run, step_times
@@ -104,6 +106,8 @@ from workstation.engine.views import (
     GapView,
     OrderView,
     PositionView,
+    RegimeView,
+    RiskView,
     ScanReportView,
     StatusView,
     TradeView,
@@ -130,12 +134,13 @@ EVENT_VIEWS: dict[type[Event], frozenset[ViewName]] = {
     ScanFinished: frozenset({_V.CANDIDATES, _V.STATUS}),
     ScanFailed: frozenset({_V.CANDIDATES, _V.STATUS}),
     ApprovalChanged: frozenset({_V.CANDIDATES}),
-    GapChecked: frozenset({_V.GAPS}),
+    # Gap results, entries and their refusals also say what became of each candidate.
+    GapChecked: frozenset({_V.GAPS, _V.CANDIDATES}),
     ConfirmationChecked: frozenset({_V.ORDERS}),
-    EntryRejected: frozenset({_V.ORDERS}),
-    EntrySubmitted: frozenset({_V.ORDERS}),
+    EntryRejected: frozenset({_V.ORDERS, _V.CANDIDATES}),
+    EntrySubmitted: frozenset({_V.ORDERS, _V.CANDIDATES}),
     OrderUpdated: frozenset({_V.ORDERS, _V.STATUS}),
-    OrderFilled: frozenset({_V.ORDERS, _V.POSITIONS, _V.STATUS}),
+    OrderFilled: frozenset({_V.ORDERS, _V.POSITIONS, _V.STATUS, _V.CANDIDATES}),
     PositionOpened: frozenset({_V.POSITIONS, _V.STATUS}),
     PositionUpdated: frozenset({_V.POSITIONS}),
     PositionClosed: frozenset({_V.POSITIONS, _V.TRADES, _V.STATUS}),
@@ -232,7 +237,7 @@ class Workstation:
         self._fetching: set[Any] = set()
         self._warm: set[date] = set()  # sessions whose simulated minute paths are built
         self._intraday: dict[str, tuple[tuple[date, datetime], pd.DataFrame]] = {}
-        self._equity_cache: tuple[float, float] | None = None  # (equity, cash) of async brokers
+        self._account_cache: Account | None = None  # the last account of an async broker
         self._equity_task: asyncio.Task[None] | None = None
         self.sessions_done: list[date] = []
         self.error: str = ""  # why the day loop stopped, if it failed
@@ -300,9 +305,11 @@ class Workstation:
         names = set(views) or set(ALL_VIEWS)
         self._dirty |= names
         if ViewName.CANDIDATES in names:
-            self._dirty.add("regime")
+            self._dirty |= {"regime", "regime_values"}
         if names & {ViewName.CANDIDATES, ViewName.TRADES}:
             self._dirty.add("vetoes")  # a veto, a step (entry times, gap results), a paper exit
+        if ViewName.ORDERS in names:
+            self._dirty.add("pending_entries")
         if names & {ViewName.EQUITY, ViewName.STATUS}:
             self._dirty.add("latest_equity")
         self._pending |= names
@@ -451,8 +458,8 @@ class Workstation:
         sync = getattr(self.broker, "account_sync", None)
         if callable(sync):
             equity = float(sync().equity)
-        elif self._equity_cache is not None:
-            equity = self._equity_cache[0]
+        elif self._account_cache is not None:
+            equity = self._account_cache.equity
         else:
             self._refresh_equity_soon()
             row = self._view("latest_equity", self.store.latest_equity)
@@ -482,10 +489,70 @@ class Workstation:
             except Exception as exc:  # shown as a stale equity, never a crash
                 log.warning("account unavailable: %s", exc)
                 return
-            self._equity_cache = (float(acct.equity), float(acct.cash))
+            self._account_cache = acct
             self.changed(ViewName.STATUS)
 
         self._equity_task = loop.create_task(ask())
+
+    # ------------------------------------------------------------------ risk
+    def _account(self) -> Account | None:
+        """The account now (the simulated broker's), or as last asked (Alpaca's)."""
+        sync = getattr(self.broker, "account_sync", None)
+        if callable(sync):
+            return sync()  # type: ignore[no-any-return]
+        self._refresh_equity_soon()
+        return self._account_cache
+
+    def _pending_entries(self, sectors: Mapping[str, str]) -> list[PendingEntry]:
+        """Entry orders still working (rebuilt when the orders change)."""
+        out = []
+        for row in self.store.open_orders():
+            if row.intent != OrderIntent.ENTRY:
+                continue
+            ref = row.limit_price
+            if ref is None and row.candidate_id is not None:
+                cand = self.store.get_candidate(row.candidate_id)
+                ref = cand.close if cand is not None else None
+            remaining = max(0.0, row.qty - row.filled_qty)
+            out.append(
+                PendingEntry(row.symbol, sectors.get(row.symbol, ""), remaining * (ref or 0.0))
+            )
+        return out
+
+    def risk(self) -> RiskView:
+        cfg = self.session.cfg
+        acct = self._account()
+        equity, start = self._equity_and_start()
+        sectors = self.session.universe.sectors
+        pending = self._view("pending_entries", lambda: self._pending_entries(sectors))
+        kill = self.session.kill
+        reason = KILL_REASON_TEXT.get(kill.reason, kill.reason.lower()) if kill.engaged else ""
+        return build_risk(
+            self.positions(),
+            pending,
+            equity=equity,
+            cash=acct.cash if acct is not None else math.nan,
+            buying_power=acct.buying_power if acct is not None else math.nan,
+            start_equity=start if math.isfinite(self.session.start_equity) else math.nan,
+            regime=self._view("regime", self._latest_regime),
+            scanner=cfg.scanner,
+            risk=cfg.risk,
+            kill_switch=kill.engaged,
+            kill_reason=reason,
+        )
+
+    # ------------------------------------------------------------------ regime
+    def regime(self) -> RegimeView:
+        cfg = self.session.cfg
+        session, regime, values = self._view("regime_values", self.views.regime_values)
+        return build_regime_view(
+            session,
+            regime,
+            values,
+            scanner=cfg.scanner,
+            risk=cfg.risk,
+            strategies=cfg.strategies,
+        )
 
     # ------------------------------------------------------------------ candidates
     def candidates(self) -> tuple[CandidateView, ...]:
@@ -558,7 +625,10 @@ class Workstation:
     # ------------------------------------------------------------------ bars
     def symbols(self) -> tuple[str, ...]:
         u = self.session.universe
-        return (*sorted(u.symbols), u.benchmark)
+        cached = self._cache.get("symbols")
+        if cached is None or cached[0] is not u:
+            cached = self._cache["symbols"] = (u, (*sorted(u.symbols), u.benchmark))
+        return cached[1]  # type: ignore[no-any-return]
 
     def daily_bars(self, symbol: str, n: int) -> pd.DataFrame:
         now = self.clock.now()

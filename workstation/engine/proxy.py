@@ -27,6 +27,8 @@ from workstation.engine.views import (
     Mode,
     OrderView,
     PositionView,
+    RegimeView,
+    RiskView,
     ScanReportView,
     StatusView,
     TradeView,
@@ -125,6 +127,14 @@ class EngineProxy:
 
     def positions(self) -> tuple[PositionView, ...]:
         return self.target.positions() if self.target is not None else ()
+
+    def risk(self) -> RiskView | None:
+        """None while the engines start (the risk view says so)."""
+        return self.target.risk() if self.target is not None else None
+
+    def regime(self) -> RegimeView | None:
+        """None while the engines start (the regime panel says so)."""
+        return self.target.regime() if self.target is not None else None
 
     def trades(self) -> tuple[TradeView, ...]:
         return self.target.trades() if self.target is not None else ()

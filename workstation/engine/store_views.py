@@ -32,6 +32,7 @@ from workstation.core.models import (
     TimeInForce,
 )
 from workstation.engine.events import PositionState
+from workstation.engine.outcomes import Outcome, candidate_outcome
 from workstation.engine.rules.approval import entry_time
 from workstation.engine.session import TradingSession
 from workstation.engine.vetoes import EntryTimes, veto_outcome
@@ -130,6 +131,15 @@ class StoreViews:
             error=scan.error or "",
         )
 
+    def regime_values(self) -> tuple[date | None, str | None, dict[str, Any]]:
+        """The latest scan's session, regime and the values that decided it (its JSON file
+        keeps them; empty when it did not record them)."""
+        scan = self.latest_scan()
+        if scan is None:
+            return None, None, {}
+        values = self._scan_doc(scan.session).get("regime_values") or {}
+        return scan.session, scan.regime, dict(values)
+
     def candidates(self) -> tuple[tuple[CandidateView, ...], tuple[datetime | None, ...]]:
         """The views by rank, and each one's decision deadline (None: never decidable)."""
         scan = self.latest_scan()
@@ -149,9 +159,11 @@ class StoreViews:
         except Exception:
             entry_session = None
         last_rank = max((r.rank for r in rows), default=0)
+        outcomes = self._outcomes(rows, entry_session) if entry_session is not None else {}
         deadlines: list[datetime | None] = []
         out = []
         for r in rows:
+            outcome = outcomes.get(r.id)
             state = ApprovalState(r.approval)
             deadline: datetime | None = None
             if entry_session is not None and state is not ApprovalState.SKIPPED:
@@ -185,11 +197,38 @@ class StoreViews:
                     decidable=decidable,
                     decide_by=deadline,
                     history=tuple(history.get(r.id, ())),
+                    outcome=outcome.code if outcome else "",
+                    outcome_text=outcome.text if outcome else "",
+                    outcome_detail=outcome.detail if outcome else "",
                 )
             )
             deadlines.append(deadline)
         order = sorted(range(len(out)), key=lambda i: out[i].rank)
         return tuple(out[i] for i in order), tuple(deadlines[i] for i in order)
+
+    def _outcomes(self, rows: list[CandidateRow], entry_session: date) -> dict[int, Outcome]:
+        """What became of each candidate at ``entry_session`` (see ``engine.outcomes``)."""
+        if self.clock.now().date() < entry_session:
+            return {}  # its session has not begun: nothing happened yet
+        ids = {r.id for r in rows}
+        orders = {
+            o.candidate_id: o
+            for o in self.store.orders_for_session(entry_session)
+            if o.intent == OrderIntent.ENTRY and o.candidate_id in ids
+        }
+        gaps = {g.candidate_id: g for g in self.store.gap_results(entry_session)}
+        rejected = self._audit_details("entry.rejected", entry_session)
+        out: dict[int, Outcome] = {}
+        for r in rows:
+            o = candidate_outcome(
+                order=orders.get(r.id),
+                rejection=rejected.get(r.id, (None, None))[0],
+                gap=gaps.get(r.id),
+                approval=r.approval,
+            )
+            if o is not None:
+                out[r.id] = o
+        return out
 
     def _scan_doc(self, session: date) -> dict[str, Any]:
         """The scan's JSON file (its ranking report: who was passed over and why)."""

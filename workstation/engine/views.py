@@ -232,6 +232,11 @@ class CandidateView:
     decidable: bool = True  # False once its entry time has passed: approve/veto are refused
     decide_by: datetime | None = None  # the entry time: decisions (and undo) until then
     history: tuple[DecisionView, ...] = ()  # every decision recorded, oldest first
+    # What became of it at its entry session (empty before): a code (MAX_POSITIONS,
+    # GAP_TOO_LARGE, ENTERED, ...), the words a trader reads, and the engine's detail.
+    outcome: str = ""
+    outcome_text: str = ""
+    outcome_detail: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "indicators", _frozen_map(self.indicators))
@@ -344,6 +349,124 @@ class PositionView:
     def active_stop(self) -> float:
         """The level that exits the position now: emergency on day 1, else the SL."""
         return self.emergency if self.day_one else self.sl
+
+
+# --------------------------------------------------------------------- risk
+
+
+@dataclass(frozen=True)
+class PositionRisk:
+    """One position's share of the portfolio's risk."""
+
+    symbol: str
+    side: Side
+    sector: str
+    notional: float  # |qty * last|
+    stop: float  # the active stop: the emergency level on day 1, the SL from day 2
+    stop_kind: str  # "emergency" or "stop loss"
+    risk: float  # $ lost from the last price if the active stop is hit (>= 0)
+    risk_r: float  # that loss in R (one R = sl_mult * atr14 per share)
+
+
+@dataclass(frozen=True)
+class SectorLoad:
+    """Open positions and pending entries of one sector against the sector cap."""
+
+    sector: str
+    positions: int
+    pending: int
+    cap: int
+    notional: float
+
+    @property
+    def used(self) -> int:
+        return self.positions + self.pending
+
+
+@dataclass(frozen=True)
+class RiskView:
+    """The portfolio's risk: exposure, open risk (heat), the caps, the daily loss limit."""
+
+    equity: float
+    cash: float
+    buying_power: float
+    long_exposure: float  # $ of long positions at the last price
+    short_exposure: float  # $ of short positions at the last price (a positive number)
+    pending_exposure: float  # $ of entry orders still working (at their reference price)
+    max_gross: float  # equity * max_gross_exposure: the sizing rule's ceiling
+    open_risk: float  # sum of the positions' risk to their active stops
+    open_risk_r: float  # the same in R
+    positions: tuple[PositionRisk, ...]
+    open_positions: int
+    pending_entries: int
+    regime: str | None  # the latest scan's regime (None before one)
+    position_cap: int  # min(the regime's max open positions, the cap of any regime)
+    any_regime_cap: int
+    sectors: tuple[SectorLoad, ...]  # every sector with a position or a pending entry
+    sector_cap: int
+    start_equity: float  # the session's starting equity (NaN before the day starts)
+    daily_loss_limit: float  # a fraction, 0.02
+    kill_level: float  # equity at which the kill switch engages
+    kill_switch: bool
+    kill_reason: str = ""
+
+    @property
+    def gross_exposure(self) -> float:
+        return self.long_exposure + self.short_exposure
+
+    @property
+    def net_exposure(self) -> float:
+        return self.long_exposure - self.short_exposure
+
+    @property
+    def heat(self) -> float:
+        """Open risk as a share of equity."""
+        return self.open_risk / self.equity if self.equity > 0 else math.nan
+
+    @property
+    def loss_room(self) -> float:
+        """$ the equity can still fall before the kill switch engages (NaN if unknown)."""
+        return self.equity - self.kill_level
+
+    @property
+    def day_change(self) -> float:
+        return self.equity - self.start_equity
+
+
+# --------------------------------------------------------------------- regime
+
+
+@dataclass(frozen=True)
+class StrategyFit:
+    """Whether a strategy may fire in each regime (trading rules §5): ``fits[regime]`` is
+    "preferred", "allowed" or "not permitted" (``signals.ranking``'s words)."""
+
+    strategy: str
+    enabled: bool
+    fits: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fits", _frozen_map(self.fits))
+
+
+@dataclass(frozen=True)
+class RegimeView:
+    """The market regime as the latest nightly scan decided it, what decided it, and which
+    strategies it lets fire."""
+
+    benchmark: str
+    session: date | None  # the latest scan's session (None before a scan)
+    regime: str  # its regime ("" before a scan)
+    # The values that decided it (``signals.regime.RegimeResult.as_dict()``; empty for a scan
+    # that did not record them).
+    values: Mapping[str, Any]
+    fits: tuple[StrategyFit, ...]  # every strategy of the configuration, in its order
+    caps: Mapping[str, int]  # regime -> its max open positions (within the cap of any regime)
+    vol_window: int  # daily log returns in the volatility
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", _frozen_map(self.values))
+        object.__setattr__(self, "caps", _frozen_map(self.caps))
 
 
 # --------------------------------------------------------------------- trades

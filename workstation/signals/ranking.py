@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workstation.core.config import RankingConfig, RegimeConfig, StrategyParams
+from workstation.core.config import RankingConfig, RegimeConfig, RegimeLimits, StrategyParams
 from workstation.core.models import Candidate, Regime, ScoreParts
 from workstation.engine.rules.numeric import REL_TOL, below
 
@@ -39,6 +39,16 @@ if TYPE_CHECKING:
 PREFERRED = "preferred"
 ALLOWED = "allowed"
 NOT_PERMITTED = "not permitted"
+
+
+def permission_in(strategy: str, limits: RegimeLimits) -> str:
+    """Whether ``strategy`` may fire in a regime (trading rules §5): PREFERRED, ALLOWED or
+    NOT_PERMITTED (it produces no candidate)."""
+    if strategy in limits.preferred:
+        return PREFERRED
+    if strategy in limits.allowed:
+        return ALLOWED
+    return NOT_PERMITTED
 
 
 def percentile_rank(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -241,14 +251,12 @@ def rank_candidates(
     for name in names:
         count = int(np.count_nonzero(results[name].fires))
         fired[name] = count
-        if name in limits.preferred:
-            permission[name] = PREFERRED
+        permission[name] = fit = permission_in(name, limits)
+        if fit == PREFERRED:
             fits.append(ranking_cfg.fit_preferred)
-        elif name in limits.allowed:
-            permission[name] = ALLOWED
+        elif fit == ALLOWED:
             fits.append(ranking_cfg.fit_allowed)
         else:
-            permission[name] = NOT_PERMITTED
             suppressed[name] = count
             continue
         rows.append(name)

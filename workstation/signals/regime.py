@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +70,27 @@ class RegimeResult:
             "sma200": self.sma200,
             "stacked": self.stacked,
         }
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> RegimeResult:
+        """The result :meth:`as_dict` wrote (a scan's JSON file); missing numbers are NaN."""
+
+        def num(key: str) -> float:
+            v = d.get(key)
+            return float(v) if isinstance(v, int | float) else math.nan
+
+        return RegimeResult(
+            regime=Regime(str(d["regime"])),
+            vol=num("vol"),
+            vol_threshold=num("vol_threshold"),
+            adx=num("adx14"),
+            adx_threshold=num("adx_threshold"),
+            close=num("close"),
+            sma50=num("sma50"),
+            sma200=num("sma200"),
+            stacked=str(d.get("stacked", "none")),
+            benchmark=str(d.get("benchmark", "SPY")),
+        )
 
 
 def annualized_vol(
@@ -148,3 +170,35 @@ def classify_regime(
         stacked=stacked,
         benchmark=benchmark,
     )
+
+
+def regime_history(
+    closes: Sequence[float] | np.ndarray,
+    adx14: Sequence[float] | np.ndarray,
+    sma50: Sequence[float] | np.ndarray,
+    sma200: Sequence[float] | np.ndarray,
+    cfg: RegimeConfig,
+    benchmark: str = "SPY",
+) -> tuple[RegimeResult | None, ...]:
+    """The regime at each session of the benchmark's history, as the nightly scan of that
+    session decides it: :func:`classify_regime` on the closes up to it and its indicator
+    values (the same rule, not a copy). None where the history is too short (the first
+    ``sma200`` sessions)."""
+    c = np.asarray(closes, dtype=np.float64)
+    out: list[RegimeResult | None] = []
+    for i in range(c.size):
+        upto = c[: i + 1]
+        try:
+            out.append(
+                classify_regime(
+                    upto[np.isfinite(upto)],  # as the scan reads the benchmark's column
+                    float(adx14[i]),
+                    float(sma50[i]),
+                    float(sma200[i]),
+                    cfg,
+                    benchmark,
+                )
+            )
+        except RegimeError:
+            out.append(None)
+    return tuple(out)

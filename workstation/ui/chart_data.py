@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from workstation.core.config import IndicatorConfig, RegimeConfig
+from workstation.signals.regime import RegimeResult, regime_history
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,6 +48,9 @@ class ChartData:
     volume: np.ndarray
     lines: Mapping[str, np.ndarray] = field(default_factory=dict)
     windows: Mapping[str, int | float] = field(default_factory=dict)
+    # The regime each session's nightly scan would decide with these bars as the benchmark
+    # (``signals.regime.regime_history``; None before enough history); empty unless asked.
+    regimes: tuple[RegimeResult | None, ...] = ()
 
     def __len__(self) -> int:
         return len(self.times)
@@ -71,10 +75,17 @@ def _params(cfg: IndicatorConfig) -> Any:
     return IndicatorParams(**dataclasses.asdict(cfg))
 
 
-def chart_data(symbol: str, bars: pd.DataFrame, cfg: IndicatorConfig, show: int) -> ChartData:
+def chart_data(
+    symbol: str,
+    bars: pd.DataFrame,
+    cfg: IndicatorConfig,
+    show: int,
+    regime: RegimeConfig | None = None,
+) -> ChartData:
     """The chart of ``symbol`` from its daily ``bars`` (columns open, high, low, close, volume;
     a DatetimeIndex of sessions, ascending): indicators over all of them, the last ``show``
-    sessions kept."""
+    sessions kept; with ``regime``, the regime of each session too (``symbol`` is then the
+    benchmark)."""
     from workstation.core.bars import DailyBars
     from workstation.signals.indicators import compute_indicators
 
@@ -95,7 +106,13 @@ def chart_data(symbol: str, bars: pd.DataFrame, cfg: IndicatorConfig, show: int)
     )
     ind = compute_indicators(daily, _params(cfg))
     keep = slice(max(0, n - show), n)
-    lines = {name: ind.series(name, symbol).to_numpy(dtype=float)[keep] for name in LINES}
+    full = {name: ind.series(name, symbol).to_numpy(dtype=float) for name in LINES}
+    lines = {name: v[keep] for name, v in full.items()}
+    regimes: tuple[RegimeResult | None, ...] = ()
+    if regime is not None:
+        regimes = regime_history(
+            cols["close"][:, 0], full["adx14"], full["sma50"], full["sma200"], regime, symbol
+        )[keep]
     return ChartData(
         symbol=symbol,
         times=tuple(t.to_pydatetime() for t in idx[keep]),
@@ -114,6 +131,7 @@ def chart_data(symbol: str, bars: pd.DataFrame, cfg: IndicatorConfig, show: int)
             "rsi_window": cfg.rsi_window,
             "adx_window": cfg.adx_window,
         },
+        regimes=regimes,
     )
 
 

@@ -77,6 +77,8 @@ from workstation.ui.panels.mfe_mae import MfeMaePanel
 from workstation.ui.panels.orders import OrdersPanel
 from workstation.ui.panels.performance import PerformancePanel
 from workstation.ui.panels.positions import PositionsPanel
+from workstation.ui.panels.regime import RegimePanel
+from workstation.ui.panels.risk import RiskPanel
 from workstation.ui.panels.status import StatusPanel
 from workstation.ui.selection import SymbolSelection
 
@@ -84,9 +86,9 @@ log = logging.getLogger(__name__)
 
 ORG_NAME = "AutoTrader"
 APP_NAME = "AutoTrader Workstation"
-LAYOUT_VERSION = 3  # bump when the docks change: an old saved layout is then ignored
+LAYOUT_VERSION = 4  # bump when the docks change: an old saved layout is then ignored
 #: The panels whose tables share the selected symbol (and the chart that follows it).
-SHARED_SELECTION = ("candidates", "gaps", "positions", "orders", "journal")
+SHARED_SELECTION = ("candidates", "gaps", "positions", "orders", "journal", "risk")
 SHUTDOWN_TIMEOUT_S = 10.0
 SCAN_REVIEW_KEY = "sim/pause_at_scan"
 CLOCK_SPEED_KEY = "sim/speed"  # the simulated clock's speed and pause, restored on relaunch
@@ -201,6 +203,8 @@ class MainWindow(QMainWindow):
             OrdersPanel(e),
             PositionsPanel(e),
             ChartPanel(e, chart_config=self._chart_config, selection=self.selection),
+            RiskPanel(e),
+            RegimePanel(e, chart_config=self._chart_config),
             MfeMaePanel(e),
             JournalPanel(e),
             PerformancePanel(e),
@@ -273,8 +277,10 @@ class MainWindow(QMainWindow):
         self.addDockWidget(right, d["positions"])
         self.splitDockWidget(d["candidates"], d["positions"], Qt.Orientation.Horizontal)
         self.tabifyDockWidget(d["candidates"], d["gaps"])
+        self.tabifyDockWidget(d["candidates"], d["regime"])
         self.tabifyDockWidget(d["positions"], d["orders"])
         self.tabifyDockWidget(d["positions"], d["chart"])
+        self.tabifyDockWidget(d["positions"], d["risk"])
         self.addDockWidget(bottom, d["journal"])
         self.tabifyDockWidget(d["journal"], d["performance"])
         self.tabifyDockWidget(d["journal"], d["mfe_mae"])

@@ -33,7 +33,7 @@ from workstation.ui.charts import CandlestickItem, IndexDateAxis
 if TYPE_CHECKING:
     import pandas as pd
 
-    from workstation.core.config import IndicatorConfig
+    from workstation.core.config import IndicatorConfig, RegimeConfig
 
 LEFT_AXIS_PX = 64  # the same width in every pane, so the bars line up
 LABEL_PX = 26  # a level label's height and a margin: closer labels go to opposite sides
@@ -146,13 +146,20 @@ class PriceChart(QWidget):
     """A daily chart of one symbol (see the module doc). ``drawn`` is emitted after each draw."""
 
     drawn = Signal()
+    hovered_bar = Signal(int)  # the bar the readout shows (the crosshair's, or the last)
     _tokens = itertools.count(1)
 
     def __init__(
-        self, parent: QWidget | None = None, *, strip: bool = False, compact: bool = False
+        self,
+        parent: QWidget | None = None,
+        *,
+        strip: bool = False,
+        compact: bool = False,
+        rsi: bool = True,
     ) -> None:
-        """``strip``: a thin pane under the others colours each bar (the regime strip);
-        ``compact``: no volume pane (a chart that shares its panel with other things)."""
+        """``strip``: a thin pane under the prices colours each bar (the regime strip);
+        ``compact``: no volume pane (a chart that shares its panel with other things);
+        ``rsi``: False leaves the RSI pane out (a chart about the trend only)."""
         super().__init__(parent)
         self.setObjectName("priceChart")
         self.title = QLabel()
@@ -186,11 +193,13 @@ class PriceChart(QWidget):
         self.adx = pg.PlotItem(axisItems={"bottom": self.axis})
         self.strip: pg.PlotItem | None = pg.PlotItem() if strip else None
         self.panes: dict[str, pg.PlotItem] = {"price": self.price}
+        if self.strip is not None:  # right under the prices it classifies
+            self.panes["strip"] = self.strip
         if not compact:
             self.panes["volume"] = self.volume
-        self.panes.update(rsi=self.rsi, adx=self.adx)
-        if self.strip is not None:
-            self.panes["strip"] = self.strip
+        if rsi:
+            self.panes["rsi"] = self.rsi
+        self.panes["adx"] = self.adx
         for r, plot in enumerate(self.panes.values()):
             ci.addItem(plot, row=r, col=0)
         # Short names: an axis label longer than its pane would run into the next pane's.
@@ -211,7 +220,9 @@ class PriceChart(QWidget):
                 plot.getAxis("bottom").setStyle(showValues=False)
                 plot.getAxis("bottom").setHeight(4)
         if self.strip is not None:
+            self.strip.setMaximumHeight(18)  # a band of colour, whatever the chart's height
             self.strip.getAxis("left").setStyle(showValues=False)
+            self.strip.getAxis("left").setTicks([[], []])  # a band: no ticks to read
             self.strip.setYRange(0, 1, padding=0)
             self.strip.setMouseEnabled(x=True, y=False)
         for plot in (self.rsi, self.adx, self.volume):
@@ -253,15 +264,17 @@ class PriceChart(QWidget):
         title: str,
         levels: Sequence[ChartLevel] = (),
         thresholds: dict[str, tuple[Threshold, ...]] | None = None,
+        regime: RegimeConfig | None = None,
     ) -> None:
-        """Draw ``symbol`` from its daily ``bars`` once its indicators are computed (in the
-        chart thread); a newer request supersedes one still computing."""
+        """Draw ``symbol`` from its daily ``bars`` once its indicators (and, with ``regime``,
+        the regime of each session) are computed in the chart thread; a newer request
+        supersedes one still computing."""
         from workstation.ui.chart_data import chart_data
 
         token = next(self._tokens)
         self._pending = (token, title, tuple(levels), dict(thresholds or {}))
         self.title.setText(f"{title} <span style='color:{theme.hex_color('muted')}'>…</span>")
-        self.worker.submit(token, chart_data, symbol, bars, indicators, show)
+        self.worker.submit(token, chart_data, symbol, bars, indicators, show, regime)
 
     def _computed(self, token: object, data: object, error: str) -> None:
         pending = self._pending
@@ -460,6 +473,8 @@ class PriceChart(QWidget):
         self._set_lines(pane, [(t.value, f"{t.value:g}", color, True, 1.0) for t in items])
 
     def _draw_rsi(self, d: ChartData, x: np.ndarray) -> None:
+        if "rsi" not in self.panes:
+            return
         self._curve("rsi14", x, d.lines.get("rsi14"))
         self.rsi.setYRange(0, 100, padding=0.02)
         self.rsi.getAxis("left").setTicks([[(v, f"{v:g}") for v in (0, 50, 100)]])
@@ -482,11 +497,15 @@ class PriceChart(QWidget):
             return
         colors = self._strip_colors or []
         n = min(len(colors), len(self.data))
+        if n == 0:  # (pyqtgraph fails on empty per-bar brush lists)
+            self.strip_bars.setOpts(x=[], height=[])
+            return
+        brush = {c: pg.mkBrush(c) for c in set(colors[:n])}  # a few colours, many bars
         self.strip_bars.setOpts(
             x=np.arange(n, dtype=float),
             height=np.ones(n),
-            brushes=[pg.mkBrush(c) for c in colors[:n]],
-            pens=[pg.mkPen(None)] * n,
+            brushes=[brush[c] for c in colors[:n]],
+            pen=pg.mkPen(None),
         )
         self.strip.setYRange(0, 1, padding=0)
 
@@ -570,6 +589,7 @@ class PriceChart(QWidget):
         self.readout.setText(readout_html(d, i, price, brief=self.compact))
         if self.compact:  # every value is still one hover away
             self.readout.setToolTip(readout_html(d, i, price))
+        self.hovered_bar.emit(i)
 
 
 def readout_html(d: ChartData, i: int, price: float | None = None, *, brief: bool = False) -> str:
@@ -584,7 +604,9 @@ def readout_html(d: ChartData, i: int, price: float | None = None, *, brief: boo
         return f"{x:,.{digits}f}" if math.isfinite(x) else "n/a"
 
     def colored(key: str, text: str) -> str:
-        return f"<span style='color:{theme.series_color(key)}'>{text}</span>"
+        # One value never breaks across lines: the readout wraps between values only.
+        style = f"color:{theme.series_color(key)}; white-space:nowrap"
+        return f"<span style='{style}'>{text}</span>"
 
     w = d.windows
     chg = f" ({change:+.2%})" if math.isfinite(change) else ""

@@ -156,6 +156,19 @@ class Column:
         return self.text(row)
 
 
+def side_column(title: str = "Side") -> Column:
+    """A row's ``side`` (long / short), centred, green for long and red for short."""
+    from workstation.core.models import Side
+    from workstation.ui import theme
+
+    return Column(
+        title,
+        lambda r: r.side,
+        align=CENTER,
+        color_fn=lambda r: theme.color("pos" if r.side is Side.LONG else "neg"),
+    )
+
+
 def _cell(col: Column, row: Row) -> tuple[Any, ...]:
     """What a cell shows (text, colours, tooltip, sort key): equal means no repaint needed."""
     try:

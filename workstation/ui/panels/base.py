@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QLabel, QWidget
 
 from workstation.core.events import Event
@@ -28,12 +29,26 @@ class Panel(QWidget):
         super().__init__(parent)
         self.engine = engine
         self.setObjectName(f"{self.OBJECT_NAME}Panel")
+        self._stale = False  # views changed while hidden: refresh when shown
 
     def refresh(self) -> None:
         raise NotImplementedError
 
     def on_views_changed(self, views: frozenset[ViewName]) -> None:
-        if views & self.VIEWS:
+        """Refresh now if shown; a panel hidden (a dock tab behind another, a closed dock)
+        refreshes when it shows again: prices change the views every second, and repainting
+        what nobody sees only steals time from the loop."""
+        if not views & self.VIEWS:
+            return
+        if self.isHidden() or (self.window().isVisible() and not self.isVisible()):
+            self._stale = True
+            return
+        self.refresh()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._stale = False
             self.refresh()
 
     def on_event(self, ev: Event) -> None:

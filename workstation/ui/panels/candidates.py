@@ -25,6 +25,7 @@ from workstation.core.config import IndicatorConfig, RankingConfig
 from workstation.core.models import ApprovalState, Side
 from workstation.core.numbers import dollars_compact
 from workstation.engine.api import EngineAPI
+from workstation.engine.outcomes import ENTERED, SKIPPED, VETOED, WORKING
 from workstation.engine.views import CandidateView, ScanReportView, ViewName
 from workstation.engine.words import words
 from workstation.ui import theme
@@ -85,8 +86,25 @@ def candidate_columns() -> list[Column]:
             color_fn=lambda c: None if c.decidable else theme.color("muted"),
             tooltip="The entry time: approve, veto or undo until then (ET)",
         ),
+        Column(
+            "Entry",
+            lambda c: c.outcome_text,
+            color_fn=_outcome_color,
+            tooltip=lambda c: c.outcome_detail or c.outcome_text or "not at its entry time yet",
+        ),
         Column("Note", lambda c: c.note, tooltip=lambda c: c.note),
     ]
+
+
+def _outcome_color(c: CandidateView) -> Any:
+    """Entered green; kept out by a rule or the market amber; your veto or skip muted."""
+    if not c.outcome:
+        return None
+    if c.outcome in (ENTERED, WORKING):
+        return theme.color("pos")
+    if c.outcome in (VETOED, SKIPPED):
+        return theme.color("muted")
+    return theme.color("warn")
 
 
 def _decide_by_text(t: Any) -> str:
@@ -190,6 +208,13 @@ def explanation_html(c: CandidateView, ranking: RankingConfig) -> str:
         + "</p>",
         history_html(c),
     ]
+    if c.outcome_text:
+        why = f" <span style='color:{muted}'>({html.escape(c.outcome_detail)})</span>"
+        parts.append(
+            f"<p style='margin:4px 0'><b>At its entry:</b> {html.escape(c.outcome_text)}"
+            + (why if c.outcome_detail else "")
+            + "</p>"
+        )
     if ex:
         fired = ex.get("fired")
         parts.append(

@@ -73,6 +73,7 @@ class ChartPanel(Panel):
         self.selection = selection or SymbolSelection(self)
         self.symbol = ""
         self._drawn_key: object = None
+        self._known: tuple[str, ...] = ()
 
         self.box = QLineEdit()
         self.box.setObjectName("symbolBox")
@@ -126,9 +127,10 @@ class ChartPanel(Panel):
 
     # ------------------------------------------------------------------ display
     def refresh(self) -> None:
-        symbols = list(self.engine.symbols())
-        if symbols != self._symbols.stringList():
-            self._symbols.setStringList(symbols)
+        symbols = self.engine.symbols()
+        if symbols is not self._known and symbols != self._known:
+            self._known = symbols
+            self._symbols.setStringList(list(symbols))
         if self.symbol:
             self.show_symbol(self.symbol)
 

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workstation.core.models import Side
 from workstation.core.numbers import signed, signed_pct
 from workstation.engine.api import EngineAPI
 from workstation.engine.views import PositionView, ViewName
@@ -31,7 +30,16 @@ from workstation.ui import theme
 from workstation.ui.charts import CandlestickItem, fit_y, hline, make_plot, style_plot
 from workstation.ui.dialogs.position import ClosePositionDialog, MoveLevelsDialog
 from workstation.ui.panels.base import Panel
-from workstation.ui.tables import CENTER, Column, DataTable, money, pct, r_mult, signed_money
+from workstation.ui.tables import (
+    CENTER,
+    Column,
+    DataTable,
+    money,
+    pct,
+    r_mult,
+    side_column,
+    signed_money,
+)
 
 if TYPE_CHECKING:  # imported where used: the window opens before pandas is loaded
     import pandas as pd
@@ -82,12 +90,7 @@ def _level_tip(p: PositionView, which: str) -> str:
 def position_columns() -> list[Column]:
     return [
         Column("Symbol", lambda p: p.symbol),
-        Column(
-            "Side",
-            lambda p: p.side,
-            align=CENTER,
-            color_fn=lambda p: theme.color("pos" if p.side is Side.LONG else "neg"),
-        ),
+        side_column(),
         Column("Qty", lambda p: p.qty, "{:,d}"),
         Column("Fill", lambda p: p.fill_price, money, tooltip="Average fill price"),
         Column("Last", lambda p: p.last, money),
