@@ -10,6 +10,7 @@ market, simulation, Alpaca endpoints; never keys).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib
 import itertools
@@ -485,9 +486,10 @@ class Config:
             "schedule": to_plain(self.schedule),
         }
 
-    @property
+    @functools.cached_property
     def param_hash(self) -> str:
-        """Stable hash of the trading parameters, recorded with every scan."""
+        """Stable hash of the trading parameters, recorded with every scan (computed once:
+        a configuration never changes; a new one is a new object)."""
         blob = json.dumps(self.trading_params(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -234,6 +234,9 @@ class Workstation:
         self.pause_reason = ""  # why the clock was paused by the engine ("" otherwise)
         self.views = StoreViews(session)
         self._bars: dict[tuple[str, int, date], pd.DataFrame] = {}
+        # The frames of before the latest scan: shown until their fresh copy (read off the
+        # loop) replaces them, so a chart neither blanks nor costs the loop a read per scan.
+        self._stale_bars: dict[tuple[str, int, date], pd.DataFrame] = {}
         self._fetching: set[Any] = set()
         self._warm: set[date] = set()  # sessions whose simulated minute paths are built
         self._intraday: dict[str, tuple[tuple[date, datetime], pd.DataFrame]] = {}
@@ -280,7 +283,7 @@ class Workstation:
         elif isinstance(ev, ScanFinished | ScanFailed):
             self._scanning = not (isinstance(ev, ScanFinished) or ev.final)
             self.views.forget_scan_files()
-            self._bars.clear()
+            self._stale_bars, self._bars = self._bars or self._stale_bars, {}
         elif isinstance(ev, ConnectionStateChanged):
             self._connections[ev.component] = ConnectionView(ev.component, ev.state, ev.detail)
         elif isinstance(ev, OrderFilled | PositionClosed):
@@ -639,13 +642,20 @@ class Workstation:
             return cached
         sync = _sync_method(self.market, "daily_bars")
         if sync is not None:
-            try:
-                df = self._frame(sync([symbol], end, int(n)), symbol)
-            except Exception as exc:
-                log.info("daily bars of %s unavailable: %s", symbol, exc)
-                df = _empty_bars()
-            self._bars[key] = df
-            return df
+
+            def read() -> pd.DataFrame:
+                try:
+                    return self._frame(sync([symbol], end, int(n)), symbol)
+                except Exception as exc:
+                    log.info("daily bars of %s unavailable: %s", symbol, exc)
+                    return _empty_bars()
+
+            stale = self._stale_bars.get(key)
+            if stale is None or not self._fetch(("daily", key), lambda: self._reread(key, read)):
+                self._stale_bars.pop(key, None)
+                df = self._bars[key] = read()
+                return df
+            return stale  # until the fresh copy, read in a worker thread, replaces it
 
         async def fetch() -> None:
             try:
@@ -668,26 +678,38 @@ class Workstation:
         df.index = idx.tz_localize(ET) if idx.tz is None else idx.tz_convert(ET)
         return df
 
-    def _fetch(self, key: Any, fetch: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Run ``fetch`` once per key; announce the charts' views when it is done."""
+    async def _reread(self, key: tuple[str, int, date], read: Callable[[], pd.DataFrame]) -> bool:
+        """A stale frame read again in a worker thread (the market's in-memory twin is safe
+        to read there: the scan reads it from its executor). False when nothing changed:
+        then the charts need not be told."""
+        df = await asyncio.to_thread(read)
+        self._bars[key] = df
+        stale = self._stale_bars.pop(key, None)
+        return stale is None or not df.equals(stale)
+
+    def _fetch(self, key: Any, fetch: Callable[[], Coroutine[Any, Any, bool | None]]) -> bool:
+        """Run ``fetch`` once per key; announce the charts' views when it is done. False
+        when there is no loop to run it on."""
         if key in self._fetching:
-            return
+            return True
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # no loop to fetch on (a script): nothing to show
-            return
+            return False
         self._fetching.add(key)
 
         async def run() -> None:
             try:
-                await fetch()
+                news = await fetch()
             finally:
                 self._fetching.discard(key)
-            self.changed(ViewName.CANDIDATES, ViewName.POSITIONS)
+            if news is not False:
+                self.changed(ViewName.CANDIDATES, ViewName.POSITIONS)
 
         task = self._spawn(run(), f"bars of {key[1][0]}")
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return True
 
     def intraday(self, symbol: str) -> pd.DataFrame:
         now = self.clock.now()

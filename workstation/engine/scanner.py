@@ -128,6 +128,14 @@ class Scanner:
         self.bus.publish(ScanStarted(started, session))
         outcome = await self._compute(session, cfg)
         finished = self.clock.now()
+        yaml_text = None
+        if cfg.param_hash not in self._recorded:
+            # Dumping the parameters as YAML takes tens of milliseconds: off the loop (the
+            # clock held), and once per parameter set, not per scan.
+            with self.clock.hold():
+                yaml_text = await asyncio.get_running_loop().run_in_executor(
+                    self.executor, params_yaml, cfg
+                )
         rep = outcome.report
         # Checked again, and the decisions read, right before the list is replaced: nothing
         # runs on the loop between here and the recording transaction.
@@ -138,10 +146,9 @@ class Scanner:
         carried, dropped = carry_decisions(
             self.decisions(session), ((r.symbol, r.strategy) for r in outcome.rows)
         )
-        if cfg.param_hash not in self._recorded:
-            # Dumping the parameters as YAML takes ~50 ms: once per parameter set, not per scan.
+        if yaml_text is not None:
             self.store.record_param_set(
-                cfg.param_hash, params_yaml(cfg), "scan", at=finished, actor="engine"
+                cfg.param_hash, yaml_text, "scan", at=finished, actor="engine"
             )
             self._recorded.add(cfg.param_hash)
         scan_id = self.store.record_scan(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QLabel, QWidget
 
@@ -21,6 +21,10 @@ class Panel(QWidget):
     TITLE: ClassVar[str] = ""
     OBJECT_NAME: ClassVar[str] = ""  # the dock's objectName: the key of the saved layout
     VIEWS: ClassVar[frozenset[ViewName]] = frozenset()
+    #: 0: refresh as soon as the views change. Otherwise at most once per this many ms, in a
+    #: turn of the loop of its own (not within the burst of panels refreshed together when
+    #: the views change): for views that change with every price and are costly to show.
+    REFRESH_MS: ClassVar[int] = 0
 
     #: (text, level) for the window's status bar; level is "info", "warning" or "error".
     message = Signal(str, str)
@@ -30,6 +34,7 @@ class Panel(QWidget):
         self.engine = engine
         self.setObjectName(f"{self.OBJECT_NAME}Panel")
         self._stale = False  # views changed while hidden: refresh when shown
+        self._soon: QTimer | None = None  # the coalescing timer (REFRESH_MS)
 
     def refresh(self) -> None:
         raise NotImplementedError
@@ -40,6 +45,18 @@ class Panel(QWidget):
         what nobody sees only steals time from the loop."""
         if not views & self.VIEWS:
             return
+        if self.REFRESH_MS > 0:
+            if self._soon is None:
+                self._soon = QTimer(self)
+                self._soon.setSingleShot(True)
+                self._soon.setInterval(self.REFRESH_MS)
+                self._soon.timeout.connect(self._refresh_due)
+            if not self._soon.isActive():
+                self._soon.start()
+            return
+        self._refresh_due()
+
+    def _refresh_due(self) -> None:
         if self.isHidden() or (self.window().isVisible() and not self.isVisible()):
             self._stale = True
             return

@@ -152,6 +152,7 @@ class RegimePanel(Panel):
     TITLE = "Regime"
     OBJECT_NAME = "regime"
     VIEWS = frozenset({ViewName.CANDIDATES})  # a scan decides the regime
+    REFRESH_MS = 250  # not within the burst of panels a new scan refreshes
 
     def __init__(
         self,

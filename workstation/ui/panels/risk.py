@@ -6,14 +6,14 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QResizeEvent, QShowEvent
+from PySide6.QtGui import QPainter, QPaintEvent, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QGroupBox,
     QLabel,
-    QProgressBar,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -93,16 +93,52 @@ def sector_columns() -> list[Column]:
     ]
 
 
+class Bar(QWidget):
+    """How much of a limit is used, as a thin bar in its role's colour.
+
+    Painted by hand rather than a ``QProgressBar``: that one repaints synchronously on every
+    ``setValue`` (flushing whatever else of the window was due to be painted, pyqtgraph's
+    charts included, inside the call), and its colour needs a style sheet that costs
+    milliseconds to apply. This one schedules a repaint only when what it shows changed, and
+    reads the theme's colour when it paints.
+    """
+
+    HEIGHT = 8
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.value = 0.0  # 0..1
+        self.role = "pos"
+        self.setFixedHeight(self.HEIGHT)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set(self, value: float, role: str) -> None:
+        if (value, role) != (self.value, self.role):
+            self.value, self.role = value, role
+            self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        p = QPainter(self)
+        r = self.rect()
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(theme.color("alt_base"))
+        p.drawRect(r)
+        p.setPen(theme.color("border"))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRect(r.adjusted(0, 0, -1, -1))
+        filled = round((r.width() - 2) * self.value)
+        if filled > 0:
+            p.fillRect(r.x() + 1, r.y() + 1, filled, r.height() - 2, theme.color(self.role))
+        p.end()
+
+
 class Gauge(QWidget):
     """One line "caption: the figures" over a bar of how much of a limit is used."""
 
     def __init__(self, caption: str, tooltip: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.caption = caption
-        self.bar = QProgressBar()
-        self.bar.setRange(0, 1000)
-        self.bar.setTextVisible(False)
-        self.bar.setMaximumHeight(8)
+        self.bar = Bar()
         self.text = QLabel()
         self.text.setWordWrap(True)
         self.text.setTextFormat(Qt.TextFormat.RichText)
@@ -113,22 +149,15 @@ class Gauge(QWidget):
         lay.addWidget(self.bar)
         self.setToolTip(tooltip)
         self.used = math.nan
-        self._color = ""  # the bar's colour now
 
     def set(self, used: float, text: str) -> None:
         """``used``: the share of the limit used (0..1, more is over it)."""
         self.used = used
-        v = 0 if not math.isfinite(used) else round(1000 * min(max(used, 0.0), 1.0))
-        self.bar.setValue(v)
+        shown = 0.0 if not math.isfinite(used) else min(max(used, 0.0), 1.0)
         role = "pos" if not math.isfinite(used) or used < WARN_AT else "warn"
         if math.isfinite(used) and used >= 1.0:
             role = "neg"
-        color = theme.hex_color(role)
-        if color != self._color:
-            # Restyled only when the colour changes (a style sheet costs milliseconds); not
-            # the palette: the application's style sheet repolishes it away when shown.
-            self._color = color
-            self.bar.setStyleSheet(f"QProgressBar::chunk {{ background: {color}; }}")
+        self.bar.set(shown, role)
         muted = theme.hex_color("muted")
         html = f"<span style='color:{muted}'>{self.caption}:</span> {text}"
         if html != self.text.text():
@@ -139,6 +168,7 @@ class RiskPanel(Panel):
     TITLE = "Risk"
     OBJECT_NAME = "risk"
     VIEWS = frozenset({ViewName.STATUS, ViewName.POSITIONS, ViewName.ORDERS, ViewName.CANDIDATES})
+    REFRESH_MS = 300  # the risk view changes with every price
 
     def __init__(self, engine: EngineAPI, parent: QWidget | None = None) -> None:
         super().__init__(engine, parent)
