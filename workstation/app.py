@@ -579,6 +579,7 @@ class DesktopApp:
             ctx.paths.data_dir,
             real_broker=engines.mode in (Mode.PAPER, Mode.LIVE),
             clock_now=engines.clock.now,
+            store=engines.store,  # the alerts a killed run recorded but never queued
         )
         if self.window is not None:
             self.window.settings_saved.connect(lambda _files: self._reload_channels(ctx))

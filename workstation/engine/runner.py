@@ -618,6 +618,7 @@ class HeadlessRunner:
             ctx.paths.data_dir,
             real_broker=real_broker,
             clock_now=clock.now,
+            store=self.store,  # the alerts a killed run recorded but never queued
         )
 
     async def _stop_alerts(self) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from workstation.core.calendar import ET, TradingCalendar
@@ -29,6 +29,7 @@ from workstation.engine.session_events import (
     StepMissed,
 )
 from workstation.notify.alert import Alert, AlertKind, Level, Panel
+from workstation.store.rows import TradeRow
 
 MAX_LINES = 12  # the top 12; longer lists are cut with "... and N more"
 
@@ -45,6 +46,10 @@ def _num(x: float | None, fmt: str = ".2f") -> str:
     return format(x, fmt)
 
 
+def _shares(q: float) -> str:
+    return str(int(q)) if float(q).is_integer() else f"{q:g}"
+
+
 def _day(d: date) -> str:
     return f"{d:%a %Y-%m-%d}"
 
@@ -53,6 +58,13 @@ def _cut(lines: Sequence[str], limit: int = MAX_LINES) -> list[str]:
     if len(lines) <= limit:
         return list(lines)
     return [*lines[:limit], f"... and {len(lines) - limit} more"]
+
+
+def instant(at: datetime) -> str:
+    """A moment as the store writes it (UTC, microseconds): a key built from an event's time
+    and one rebuilt from the stored row's time after a restart are the same text, whatever
+    time zone the clock used."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def duration_text(seconds: float) -> str:
@@ -151,37 +163,76 @@ def gap_results(session: date, checks: Sequence[GapChecked]) -> Alert:
 
 def entry(ev: PositionOpened) -> Alert:
     p = ev.position
-    risk = p.qty * p.r_per_share
+    return entry_of(
+        p.position_id,
+        p.symbol,
+        str(p.side),
+        p.qty,
+        p.fill_price,
+        p.strategy,
+        p.entry_session,
+        p.entry_at,
+        p.sl,
+        p.tp,
+        p.sl_mult,
+        p.atr14,
+        ev.at,
+    )
+
+
+def entry_of(
+    position_id: int,
+    symbol: str,
+    side: str,
+    qty: float,
+    fill_price: float,
+    strategy: str,
+    entry_session: date,
+    entry_at: datetime,
+    sl: float | None,
+    tp: float | None,
+    sl_mult: float,
+    atr14: float,
+    at: datetime,
+) -> Alert:
+    """The entry alert from its facts (the event's, or the stored position's after a
+    restart: :mod:`workstation.notify.recover`); the key is the position's id."""
+    risk = qty * sl_mult * atr14
     return Alert(
         AlertKind.ENTRY,
-        f"entry:{p.position_id}",
-        f"Entered {p.symbol}: {p.side} {p.qty} @ {_num(p.fill_price)}",
-        f"{p.strategy}, session {_day(p.entry_session)}, filled "
-        f"{p.entry_at.astimezone(ET):%H:%M:%S} ET\n"
-        f"SL {_num(p.sl)}, TP {_num(p.tp)}; 1R = {_money(risk)} "
-        f"({p.sl_mult:g} x ATR {_num(p.atr14)})",
+        f"entry:{position_id}",
+        f"Entered {symbol}: {side} {_shares(qty)} @ {_num(fill_price)}",
+        f"{strategy}, session {_day(entry_session)}, filled "
+        f"{entry_at.astimezone(ET):%H:%M:%S} ET\n"
+        f"SL {_num(sl)}, TP {_num(tp)}; 1R = {_money(risk)} "
+        f"({sl_mult:g} x ATR {_num(atr14)})",
         Level.SUCCESS,
-        ev.at,
+        at,
         Panel.POSITIONS,
-        p.symbol,
+        symbol,
     )
 
 
 def exit_(ev: PositionClosed) -> Alert:
-    t = ev.trade
+    return exit_of(ev.trade, str(ev.reason), ev.at)
+
+
+def exit_of(t: TradeRow, reason: str, at: datetime) -> Alert:
+    """The exit alert of a stored round trip (the event's, or the store's after a restart);
+    the key is the trade's id."""
     r = t.r_multiple
     r_text = "n/a" if r is None or not math.isfinite(r) else f"{r:+.2f}R"
     return Alert(
         AlertKind.EXIT,
         f"exit:{t.id}",
-        f"Exited {t.symbol} ({ev.reason}): P&L {_money(t.pnl, sign=True)}, {r_text}",
+        f"Exited {t.symbol} ({reason}): P&L {_money(t.pnl, sign=True)}, {r_text}",
         f"{t.side} {t.qty:g} {t.symbol}: entry {_num(t.entry_price)} on "
         f"{t.entry_session}, exit {_num(t.exit_price)} at "
         f"{t.exit_at.astimezone(ET):%Y-%m-%d %H:%M} ET\n"
-        f"{ev.reason}, P&L {_money(t.pnl, sign=True)} ({t.pnl_pct:+.2%}), {r_text}, "
+        f"{reason}, P&L {_money(t.pnl, sign=True)} ({t.pnl_pct:+.2%}), {r_text}, "
         f"held {t.days_held} day{'s' if t.days_held != 1 else ''} ({t.strategy})",
         Level.SUCCESS if t.pnl >= 0 else Level.WARNING,
-        ev.at,
+        at,
         Panel.JOURNAL,
         t.symbol,
     )
@@ -205,7 +256,7 @@ def kill_switch(ev: KillSwitchChanged) -> Alert:
     if ev.engaged:
         return Alert(
             AlertKind.KILL_SWITCH,
-            f"kill:on:{ev.at.isoformat()}",
+            f"kill:on:{instant(ev.at)}",
             f"KILL SWITCH engaged ({ev.reason})",
             f"{ev.detail}\nNo new entries this session; open entry orders are canceled. "
             "Positions keep their protective stops.",
@@ -215,7 +266,7 @@ def kill_switch(ev: KillSwitchChanged) -> Alert:
         )
     return Alert(
         AlertKind.KILL_SWITCH,
-        f"kill:off:{ev.at.isoformat()}",
+        f"kill:off:{instant(ev.at)}",
         "Kill switch released",
         ev.detail or "new entries allowed again",
         Level.INFO,
@@ -336,9 +387,12 @@ __all__ = [
     "connection_restored",
     "duration_text",
     "entry",
+    "entry_of",
     "eod_summary",
     "exit_",
+    "exit_of",
     "gap_results",
+    "instant",
     "kill_switch",
     "missed_step",
     "reconciliation",

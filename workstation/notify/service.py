@@ -2,7 +2,9 @@
 
 :func:`start_notifications` subscribes an :class:`AlertCenter` to the engines' bus and, when
 notification URLs are configured, a :class:`Notifier` with its outbox in the data folder;
-the outbox's leftovers from a previous run (killed before it could deliver) go out at once.
+the outbox's leftovers from a previous run (killed before it could deliver) go out at once,
+and so do the alerts of the facts that run recorded in the store without queuing their alerts
+(killed in between: :mod:`workstation.notify.recover`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workstation.core.calendar import TradingCalendar
 from workstation.core.config import Config
@@ -21,6 +24,9 @@ from workstation.notify.center import AlertCenter
 from workstation.notify.outbox import FILE_NAME, Outbox
 from workstation.notify.sender import Notifier
 from workstation.notify.urls import NotifyUrls, load_urls
+
+if TYPE_CHECKING:
+    from workstation.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +93,51 @@ def start_notifications(
     real_broker: bool,
     clock_now: Callable[[], object],
     urls: NotifyUrls | None = None,
+    store: Store | None = None,
 ) -> Notifications:
+    """Call it before the engines publish anything of this run: with ``store``, the recent
+    facts' alerts a killed run did not queue are queued first (each once, by its key)."""
     center = AlertCenter(bus, config, calendar, real_broker=real_broker)
     urls = load_urls() if urls is None else urls
     report = bus_report(bus, clock_now)
     notifier = _start_sender(bus, urls, config, data_dir, report) if urls else None
+    if notifier is not None and store is not None:
+        _recover(notifier, store, config(), calendar, clock_now(), real_broker, report)
     return Notifications(center, notifier, urls, data_dir, report)
+
+
+def _recover(
+    notifier: Notifier,
+    store: Store,
+    cfg: Config,
+    calendar: TradingCalendar,
+    now: object,
+    real_broker: bool,
+    report: Callable[[str, str], None],
+) -> None:
+    from workstation.notify.recover import recover
+
+    try:
+        keys = recover(
+            store,
+            notifier.outbox,
+            notifier.channels,
+            cfg,
+            calendar,
+            now,  # type: ignore[arg-type]
+            real_broker=real_broker,
+        )
+    except Exception as exc:  # notifications must never stop trading
+        log.exception("recovering alerts failed")
+        report("ERROR", f"alerts of facts before the restart not checked ({exc})")
+        return
+    if keys:
+        report(
+            "INFO",
+            f"notifications: {len(keys)} alert(s) recorded before the restart but never "
+            f"queued go out now ({', '.join(keys)})",
+        )
+        notifier.wake()
 
 
 def _start_sender(

@@ -214,6 +214,13 @@ class PositionsRepo(StoreCore):
         rows = self._rows("SELECT * FROM positions WHERE status = 'open' ORDER BY id")
         return [cv.from_row(PositionRow, r) for r in rows]
 
+    def positions_entered_since(self, at: datetime) -> list[PositionRow]:
+        """Positions (open or closed) whose entry was at or after ``at``, oldest first."""
+        rows = self._rows(
+            "SELECT * FROM positions WHERE entry_at >= ? ORDER BY entry_at, id", [cv.ts(at)]
+        )
+        return [cv.from_row(PositionRow, r) for r in rows]
+
     def trades(self, start: date | None = None, end: date | None = None) -> list[TradeRow]:
         """Closed trades whose exit session is within [start, end], in exit order."""
         where, params = [], []
