@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_notify import CAL, ENTRY, FAST, config
+from tests.integration.test_notify import CAL, ENTRY, FAST, config, position
 from tests.sinks import JsonSink, json_sink
 from workstation.core.calendar import ET
 from workstation.core.config import Config
@@ -57,13 +57,21 @@ def entered(store: Store, symbol: str, at: datetime, session: date = ENTRY) -> P
 
 def state(row: PositionRow) -> PositionState:
     """The book's snapshot of a stored position (what PositionOpened carries)."""
-    t = row.entry_at
-    return PositionState(
-        row.id, row.symbol, Side(row.side), int(row.qty), int(row.qty), row.avg_entry,
-        row.entry_session, t, row.strategy, row.atr14, row.sl_mult, row.tp_mult,
-        row.sl or 0.0, row.tp or 0.0, row.candidate_id, None, None, 0, False, None,
-        None, None, row.avg_entry, t, row.avg_entry, t, 0.0, 0.0, 0.0, 0.0,
-    )  # fmt: skip
+    return dataclasses.replace(
+        position(row.symbol, int(row.qty)),
+        position_id=row.id,
+        side=Side(row.side),
+        fill_price=row.avg_entry,
+        entry_session=row.entry_session,
+        entry_at=row.entry_at,
+        strategy=row.strategy,
+        atr14=row.atr14,
+        sl_mult=row.sl_mult,
+        tp_mult=row.tp_mult,
+        sl=row.sl,
+        tp=row.tp,
+        candidate_id=row.candidate_id,
+    )
 
 
 class Run:

@@ -111,7 +111,7 @@ def stored_alerts(
     )
     out: list[Alert] = []
     out.extend(_scans(store, cfg, calendar, sessions, since, real_broker))
-    out.extend(_gaps(store, calendar, since))
+    out.extend(_gaps(store, calendar, sessions, since))
     for p in store.positions_entered_since(since):
         out.append(
             messages.entry_of(
@@ -190,19 +190,27 @@ def _scans(
     return out
 
 
-def _gaps(store: Store, calendar: TradingCalendar, since: datetime) -> list[Alert]:
-    """The gap filter's alert of each session whose step finished (not missed) since."""
+def _gaps(
+    store: Store, calendar: TradingCalendar, sessions: Iterable[date], since: datetime
+) -> list[Alert]:
+    """The gap filter's alert of each session whose filter ran to its end since: every
+    candidate has its result (as the restart's own check counts it done, restart_steps), and
+    the step was not missed (a missed filter has its own alert)."""
     out = []
-    for row in store.audit_log(action="step.done", since=since, limit=None):
-        if (row.detail or {}).get("step") != StepName.GAP_FILTER:
-            continue
-        session = date.fromisoformat(row.subject.removeprefix("session:"))
+    for session in sessions:
         results = store.gap_results(session)
-        symbols = {
-            c.id: c.symbol
-            for scan in store.scans_for_session(calendar.previous_session(session))
-            for c in store.candidates_for_scan(scan.id)
-        }
+        if not results or max(g.at for g in results) < since:
+            continue
+        day = f"session:{session.isoformat()}"
+        missed = store.audit_log(subject=day, action="step.missed", limit=None)
+        if any((r.detail or {}).get("step") == StepName.GAP_FILTER for r in missed):
+            continue
+        scan = store.latest_scan(calendar.previous_session(session))
+        symbols = (
+            {} if scan is None else {c.id: c.symbol for c in store.candidates_for_scan(scan.id)}
+        )
+        if not symbols or not set(symbols) <= {g.candidate_id for g in results}:
+            continue  # killed in the middle of it: the restart runs it again, and alerts
         checks = [
             GapChecked(
                 g.at,
@@ -213,8 +221,7 @@ def _gaps(store: Store, calendar: TradingCalendar, since: datetime) -> list[Aler
             )
             for g in results
         ]
-        if checks:
-            out.append(messages.gap_results(session, checks))
+        out.append(messages.gap_results(session, checks))
     return out
 
 
