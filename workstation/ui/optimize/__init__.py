@@ -9,32 +9,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMenu
 
 from workstation.ui.optimize.launch import OptimizeLaunch
+from workstation.ui.tool_window import (
+    close_window,
+    follow_theme,
+    research_menu,
+    show_window,
+    stop_on_close,
+)
 
 if TYPE_CHECKING:
     from workstation.ui.main_window import MainWindow
     from workstation.ui.optimize.window import OptimizeWindow
 
 OPEN_KEY = "Ctrl+Shift+O"
-
-
-class _CloseWatch(QObject):
-    """Stops a search in progress when the main window has really closed."""
-
-    def __init__(self, win: MainWindow) -> None:
-        super().__init__(win)
-        self.win = win
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        if event.type() in (QEvent.Type.Hide, QEvent.Type.Close) and (
-            getattr(self.win, "_shutdown_state", "") == "stopped"
-        ):
-            close_optimize(self.win)
-        return False
 
 
 def apply_in_editor(win: MainWindow, values: dict[tuple[str, ...], Any], origin: str) -> bool:
@@ -69,37 +59,12 @@ def optimize_window(win: MainWindow) -> OptimizeWindow:
 
 
 def open_optimize(win: MainWindow) -> OptimizeWindow:
-    ow = optimize_window(win)
-    ow.show()
-    ow.raise_()
-    ow.activateWindow()
-    return ow
+    return show_window(optimize_window(win))
 
 
 def close_optimize(win: MainWindow) -> None:
     """Stop a search in progress and close the window (idempotent; safe after Qt deleted it)."""
-    import shiboken6
-
-    ow = getattr(win, "optimize_window", None)
-    if ow is not None and shiboken6.isValid(ow):
-        ow.shutdown()
-        ow.close()
-
-
-def research_menu(win: MainWindow) -> QMenu:
-    """The main window's *Research* menu (made before *Help* if it has none yet)."""
-    bar = win.menuBar()
-    for a in bar.actions():
-        if a.text().replace("&", "") == "Research" and a.menu() is not None:
-            return a.menu()
-    menu = QMenu("&Research", bar)
-    help_ = next((a for a in bar.actions() if a.text().replace("&", "") == "Help"), None)
-    if help_ is not None:
-        bar.insertMenu(help_, menu)
-    else:
-        bar.addMenu(menu)
-    win.research_menu = menu  # type: ignore[attr-defined]
-    return menu
+    close_window(win, "optimize_window")
 
 
 def attach_optimize(win: MainWindow, launch: OptimizeLaunch) -> QAction:
@@ -115,16 +80,9 @@ def attach_optimize(win: MainWindow, launch: OptimizeLaunch) -> QAction:
     research_menu(win).addAction(action)
     win.addAction(action)
     win.optimize_action = action  # type: ignore[attr-defined]
-    for theme_action in getattr(win, "theme_actions", {}).values():
-        theme_action.triggered.connect(lambda _=False: _retheme(win))
-    win.installEventFilter(_CloseWatch(win))
+    follow_theme(win, "optimize_window")
+    stop_on_close(win, close_optimize)
     return action
-
-
-def _retheme(win: Any) -> None:
-    ow = getattr(win, "optimize_window", None)
-    if ow is not None:
-        ow.apply_theme()
 
 
 __all__ = [

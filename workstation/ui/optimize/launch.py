@@ -10,14 +10,11 @@ simulated seed, which go before the command (``--seed`` after it seeds the searc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 from workstation.core.config import Config
-from workstation.core.paths import Paths
 from workstation.errors import UserError
-from workstation.launch import workstation_command
+from workstation.ui.command_launch import CommandLaunch, describe
 
 SEARCH_KINDS = ("auto", "grid", "random", "tpe")
 
@@ -67,24 +64,12 @@ def check_form(cfg: Config, form: OptimizeForm) -> None:
 
 
 @dataclass(frozen=True)
-class OptimizeLaunch:
-    """What the app was started with that a search must share (its home, market, seed)."""
-
-    paths: Paths
-    market: str | None = None
-    seed: int | None = None
-    universe_csv: str | None = None
-    extra: tuple[str, ...] = field(default_factory=tuple)
+class OptimizeLaunch(CommandLaunch):
+    """What the app was started with that a search must share (its home, market, seed, and
+    the universe file, given before the command)."""
 
     def global_args(self) -> list[str]:
-        p = self.paths
-        out: list[str] = []
-        if p.config_dir.parent == p.data_dir.parent:  # one home folder: name it
-            out += ["--home", str(p.home)]
-        if self.market:
-            out += ["--market", self.market]
-        if self.seed is not None:
-            out += ["--seed", str(self.seed)]
+        out = super().global_args()
         if self.universe_csv:
             out += ["--universe", self.universe_csv]
         return out
@@ -112,20 +97,6 @@ class OptimizeLaunch:
             args += ["--walk-forward", form.walk_forward]
         args += ["--seed", str(form.seed)]
         return [*args, *self.extra]
-
-    def command(self, form: OptimizeForm) -> tuple[str, list[str]]:
-        exe, *args = workstation_command(*self.arguments(form))
-        return exe, args
-
-    @property
-    def db_path(self) -> Path:
-        return self.paths.db_path
-
-
-def describe(args: Sequence[str]) -> str:
-    """The command as a user would type it (shown in the window and the log)."""
-    shown = ["workstation", *args]
-    return " ".join(a if a and " " not in a else repr(a) for a in shown)
 
 
 __all__ = ["SEARCH_KINDS", "OptimizeForm", "OptimizeLaunch", "check_form", "describe"]

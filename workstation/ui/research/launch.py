@@ -9,13 +9,10 @@ app's home, market and simulated seed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
-from workstation.core.paths import Paths
-from workstation.launch import workstation_command
+from workstation.ui.command_launch import CommandLaunch, describe
 
 #: Universe choices besides a CSV file: the configuration's default, or a mode word.
 UNIVERSE_DEFAULT = "default"
@@ -37,25 +34,8 @@ class RunRequest:
 
 
 @dataclass(frozen=True)
-class BacktestLaunch:
+class BacktestLaunch(CommandLaunch):
     """What the app was started with that a backtest must share (its home, market, seed)."""
-
-    paths: Paths
-    market: str | None = None
-    seed: int | None = None
-    universe_csv: str | None = None
-    extra: tuple[str, ...] = field(default_factory=tuple)
-
-    def global_args(self) -> list[str]:
-        p = self.paths
-        out: list[str] = []
-        if p.config_dir.parent == p.data_dir.parent:  # one home folder: name it
-            out += ["--home", str(p.home)]
-        if self.market:
-            out += ["--market", self.market]
-        if self.seed is not None:
-            out += ["--seed", str(self.seed)]
-        return out
 
     def arguments(self, req: RunRequest) -> list[str]:
         """The arguments of ``workstation backtest`` for ``req`` (JSON out, JSON progress)."""
@@ -76,22 +56,6 @@ class BacktestLaunch:
         if req.fill_model:
             args += ["--fill-model", req.fill_model]
         return [*args, *self.extra]
-
-    def command(self, req: RunRequest) -> tuple[str, list[str]]:
-        """The program and its arguments (the bundle's executable, or this interpreter
-        running the package: :func:`workstation.launch.workstation_command`)."""
-        exe, *args = workstation_command(*self.arguments(req))
-        return exe, args
-
-    @property
-    def db_path(self) -> Path:
-        return self.paths.db_path
-
-
-def describe(args: Sequence[str]) -> str:
-    """The command as a user would type it (shown in the window and the log)."""
-    shown = ["workstation", *args]
-    return " ".join(a if a and " " not in a else repr(a) for a in shown)
 
 
 __all__ = [
