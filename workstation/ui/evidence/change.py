@@ -23,9 +23,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
-    QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -34,6 +32,14 @@ from PySide6.QtWidgets import (
 
 from workstation.ui import theme
 from workstation.ui.charts import style_plot
+from workstation.ui.evidence.job_view import (
+    finished_doc,
+    headline,
+    job_bar,
+    job_progress,
+    session_plot,
+    show_progress,
+)
 from workstation.ui.tables import Column, DataTable, signed_money
 
 if TYPE_CHECKING:
@@ -217,29 +223,21 @@ class ChangePreview(QWidget):
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setEnabled(False)
         self.cancel_btn.clicked.connect(self.cancel)
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
-        self.progress.setMaximumWidth(280)
-        bar = QHBoxLayout()
-        bar.addWidget(QLabel("<b>What would this change do?</b> Backtest over the last"))
-        bar.addWidget(self.years)
-        bar.addWidget(QLabel("with data"))
-        bar.addWidget(self.run_btn)
-        bar.addWidget(self.cancel_btn)
-        bar.addWidget(self.progress)
-        bar.addStretch(1)
-        self.head = QLabel("")
-        self.head.setWordWrap(True)
-        self.head.setTextFormat(Qt.TextFormat.RichText)
+        self.progress = job_progress(280)
+        bar = job_bar(
+            "<b>What would this change do?</b> Backtest over the last",
+            self.years,
+            "with data",
+            self.run_btn,
+            self.cancel_btn,
+            self.progress,
+        )
+        self.head = headline()
         self.figures = QLabel("")
         self.figures.setTextFormat(Qt.TextFormat.RichText)
         self.figures.setAlignment(Qt.AlignmentFlag.AlignTop)
-        self.curves = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
-        self.curves.setMenuEnabled(False)
-        self.curves.getPlotItem().hideButtons()
+        self.curves = session_plot("Equity at each session's end: current values and edited ones")
         self.curves.addLegend(offset=(10, 10))
-        self.curves.setToolTip("Equity at each session's end: current values and edited ones")
-        style_plot(self.curves)
         self.trades = DataTable(
             diff_columns(),
             key=lambda r: (r.entry_session, r.symbol, r.strategy),
@@ -310,29 +308,24 @@ class ChangePreview(QWidget):
             self.job.cancel()
 
     def _progress(self, doc: Mapping[str, Any]) -> None:
-        total = int(doc.get("total") or 0)
         which = "current values" if doc.get("scenario") == "preview-current" else "edited values"
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(int(doc.get("done") or 0))
-        self.progress.setFormat(f"{which}: %v of %m sessions")
+        show_progress(self.progress, doc, f"{which}: %v of %m sessions")
 
     def _done(self, result: JobResult) -> None:
-        self.progress.setVisible(False)
         self.job = None
         self._enable()
-        if result.canceled:
-            self.head.setText("Preview canceled.")
+        doc = finished_doc(
+            result,
+            self.progress,
+            self.head,
+            canceled="Preview canceled.",
+            failed="The preview failed",
+        )
+        if doc is None:
             return
-        if not result.ok or result.doc is None:
-            why = result.error or f"exit code {result.returncode}"
-            self.head.setText(
-                f"<span style='color:{theme.hex_color('neg')}'>The preview failed: "
-                f"{html.escape(why)}</span>"
-            )
-            return
-        self.show_result(result.doc)
+        self.show_result(doc)
         if self.on_result is not None:
-            self.on_result(result.doc)
+            self.on_result(doc)
 
     def show_result(self, doc: dict[str, Any]) -> None:
         self.doc = doc

@@ -23,9 +23,7 @@ from PySide6.QtCore import QDate, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QDateEdit,
-    QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QTabWidget,
@@ -36,6 +34,15 @@ from PySide6.QtWidgets import (
 from workstation.engine.api import EngineAPI
 from workstation.ui import theme
 from workstation.ui.charts import style_plot
+from workstation.ui.evidence.job_view import (
+    failure,
+    finished_doc,
+    headline,
+    job_bar,
+    job_progress,
+    session_plot,
+    show_progress,
+)
 from workstation.ui.panels.base import Panel
 from workstation.ui.tables import Column, DataTable, signed_money
 
@@ -241,57 +248,40 @@ class EvidencePanel(Panel):
         self.edge_btn = QPushButton("Refresh &edge")
         self.edge_btn.setToolTip("What approvals and vetoes did in the period")
         self.edge_btn.clicked.connect(self.refresh_edge)
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
-        self.progress.setVisible(False)
-        bar = QHBoxLayout()
-        bar.addWidget(QLabel("From"))
-        bar.addWidget(self.start)
-        bar.addWidget(QLabel("to"))
-        bar.addWidget(self.end)
-        bar.addWidget(self.run_btn)
-        bar.addWidget(self.cancel_btn)
-        bar.addWidget(self.edge_btn)
-        bar.addWidget(self.progress)
-        bar.addStretch(1)
+        self.progress = job_progress(220)
+        bar = job_bar(
+            "From",
+            self.start,
+            "to",
+            self.end,
+            self.run_btn,
+            self.cancel_btn,
+            self.edge_btn,
+            self.progress,
+        )
 
         # --- drift
-        self.drift_head = QLabel("Choose a period the app traded and run the drift report.")
-        self.drift_head.setWordWrap(True)
-        self.drift_head.setTextFormat(Qt.TextFormat.RichText)
+        self.drift_head = headline("Choose a period the app traded and run the drift report.")
         self.causes = DataTable(cause_columns(), key=lambda c: c.cause, export_name="drift-causes")
         self.trades = DataTable(
             drift_columns(),
             key=lambda r: (r.entry_session, r.symbol, r.strategy),
             export_name="drift",
         )
-        self.drift_notes = QLabel("")
-        self.drift_notes.setObjectName("muted")
-        self.drift_notes.setWordWrap(True)
+        self.drift_notes = _notes()
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.causes)
         split.addWidget(self.trades)
         split.setSizes([300, 900])
-        drift = QWidget()
-        dl = QVBoxLayout(drift)
-        dl.setContentsMargins(0, 0, 0, 0)
-        dl.addWidget(self.drift_head)
-        dl.addWidget(split, 1)
-        dl.addWidget(self.drift_notes)
+        drift = _page(self.drift_head, split, self.drift_notes)
 
         # --- human edge
-        self.edge_head = QLabel("")
-        self.edge_head.setWordWrap(True)
-        self.edge_head.setTextFormat(Qt.TextFormat.RichText)
+        self.edge_head = headline()
         self.kinds = DataTable(edge_columns("Decision"), key=lambda r: r.name, export_name="edge")
         self.strategies = DataTable(
             edge_columns("Strategy"), key=lambda r: r.name, export_name="edge-strategies"
         )
-        self.curve = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
-        self.curve.setMenuEnabled(False)
-        self.curve.getPlotItem().hideButtons()
-        self.curve.setToolTip("The running total of the decisions' edge ($), by entry session")
-        style_plot(self.curve)
+        self.curve = session_plot("The running total of the decisions' edge ($), by entry session")
         tables = QWidget()
         tl = QVBoxLayout(tables)
         tl.setContentsMargins(0, 0, 0, 0)
@@ -301,15 +291,8 @@ class EvidencePanel(Panel):
         esplit.addWidget(tables)
         esplit.addWidget(self.curve)
         esplit.setSizes([700, 500])
-        self.edge_notes = QLabel("")
-        self.edge_notes.setObjectName("muted")
-        self.edge_notes.setWordWrap(True)
-        edge = QWidget()
-        el = QVBoxLayout(edge)
-        el.setContentsMargins(0, 0, 0, 0)
-        el.addWidget(self.edge_head)
-        el.addWidget(esplit, 1)
-        el.addWidget(self.edge_notes)
+        self.edge_notes = _notes()
+        edge = _page(self.edge_head, esplit, self.edge_notes)
 
         self.tabs = QTabWidget()
         self.tabs.addTab(drift, "Drift")
@@ -367,26 +350,22 @@ class EvidencePanel(Panel):
         self._enable()
 
     def _drift_progress(self, doc: dict[str, Any]) -> None:
-        total = int(doc.get("total") or 0)
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(int(doc.get("done") or 0))
-        self.progress.setFormat(f"session %v of %m ({doc.get('session', '')})")
+        show_progress(self.progress, doc, f"session %v of %m ({doc.get('session', '')})")
 
     def _drift_done(self, result: JobResult) -> None:
-        self.progress.setVisible(False)
         self._enable()
-        if result.canceled:
-            self.drift_head.setText("Drift report canceled.")
+        doc = finished_doc(
+            result,
+            self.progress,
+            self.drift_head,
+            canceled="Drift report canceled.",
+            failed="Drift report failed",
+        )
+        if doc is None:
+            if not result.canceled:
+                self.message.emit(f"Drift report failed: {failure(result)}", "error")
             return
-        if not result.ok or result.doc is None:
-            why = result.error or f"exit code {result.returncode}"
-            self.drift_head.setText(
-                f"<span style='color:{theme.hex_color('neg')}'>"
-                f"Drift report failed: {html.escape(why)}</span>"
-            )
-            self.message.emit(f"Drift report failed: {why}", "error")
-            return
-        self.show_drift(result.doc)
+        self.show_drift(doc)
         self.message.emit("Drift report ready", "info")
 
     def show_drift(self, doc: dict[str, Any]) -> None:
@@ -482,6 +461,24 @@ class EvidencePanel(Panel):
             self.show_drift(self.drift_doc)
         if self.edge_doc is not None:
             self.show_edge(self.edge_doc)
+
+
+def _notes() -> QLabel:
+    label = QLabel("")
+    label.setObjectName("muted")
+    label.setWordWrap(True)
+    return label
+
+
+def _page(head: QWidget, body: QWidget, notes: QWidget) -> QWidget:
+    """A tab: the headline, what it is about (stretched), the notes under it."""
+    page = QWidget()
+    lay = QVBoxLayout(page)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.addWidget(head)
+    lay.addWidget(body, 1)
+    lay.addWidget(notes)
+    return page
 
 
 def _qdate(d: date) -> QDate:
