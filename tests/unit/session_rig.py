@@ -220,7 +220,12 @@ class SessionRig:
         self.events: list[Event] = []
         self.bus.subscribe(Event, self.events.append)
         self.config = Config(risk=risk or RiskConfig())
-        self.session = TradingSession(
+        self.scans_dir = tmp_path / "scans"
+        self.mode = mode
+        self.session = self._trading_session()
+
+    def _trading_session(self) -> TradingSession:
+        return TradingSession(
             self.market,  # type: ignore[arg-type]
             self.broker,
             self.store,
@@ -228,10 +233,16 @@ class SessionRig:
             self.bus,
             lambda: self.config,
             CAL,
-            scans_dir=tmp_path / "scans",
-            mode=mode,
-            exchange=self.broker if mode is Mode.SIM else None,
+            scans_dir=self.scans_dir,
+            mode=self.mode,
+            exchange=self.broker if self.mode is Mode.SIM else None,
         )
+
+    def restarted(self) -> TradingSession:
+        """A new process after a kill: the exchange's saved state, the same store file (the
+        rig's ``session`` stays the killed one's)."""
+        self.broker = SimBroker.from_state(self.broker.snapshot_state(), self.clock)
+        return self._trading_session()
 
     def scan(
         self, candidates: Sequence[NewCandidate], session: date = SCAN, regime: str = "TREND"

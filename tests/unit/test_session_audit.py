@@ -16,13 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.unit.session_rig import CAL, DAY1, DAY2, SCAN, SessionRig, at, new_candidate, run
-from workstation.broker.sim import SimBroker
+from tests.unit.session_rig import DAY1, DAY2, SCAN, SessionRig, at, new_candidate, run
 from workstation.core.config import build_section
 from workstation.core.models import Side
 from workstation.engine.rules.entries import EntryCandidate, EntryContext, check_entry
 from workstation.engine.rules.sizing import drawdown, position_size
-from workstation.engine.session import TradingSession
 from workstation.store import EntryCheckRow, Store
 
 
@@ -31,22 +29,6 @@ def _tape(rig: SessionRig, symbol: str, session=DAY1, **kw) -> None:  # type: ig
     kw.setdefault("open", 100.0)
     kw.setdefault("premarket", [(at("09:00", session), 100.0)])
     rig.market.tape(symbol, session, **kw)
-
-
-def _restarted(rig: SessionRig, tmp_path: Path) -> TradingSession:
-    """A new process after a kill: the exchange's saved state, the same store file."""
-    rig.broker = SimBroker.from_state(rig.broker.snapshot_state(), rig.clock)
-    return TradingSession(
-        rig.market,  # type: ignore[arg-type]
-        rig.broker,
-        rig.store,
-        rig.clock,
-        rig.bus,
-        lambda: rig.config,
-        CAL,
-        scans_dir=tmp_path / "scans",
-        exchange=rig.broker,
-    )
 
 
 def test_a_restart_keeps_the_session_s_starting_equity(tmp_path: Path) -> None:
@@ -65,7 +47,7 @@ def test_a_restart_keeps_the_session_s_starting_equity(tmp_path: Path) -> None:
         rig.broker.on_price("AAA", 99.852, at("10:30"))  # equity 99,985.20
 
     run(first())  # ... and the process is killed: no stop(), no bookkeeping
-    s = _restarted(rig, tmp_path)
+    s = rig.restarted()
 
     async def second() -> None:
         assert await s.start() == []
@@ -243,7 +225,7 @@ def test_a_restart_after_the_close_reports_the_day_from_its_stored_start(tmp_pat
         await rig.hold("AAA", 100, 100.0)
 
     run(first())  # killed before the close
-    s = _restarted(rig, tmp_path)
+    s = rig.restarted()
     summaries: list = []  # type: ignore[type-arg]
 
     async def second() -> None:

@@ -6,27 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.unit.session_rig import CAL, DAY1, SessionRig, at, new_candidate, run
-from workstation.broker.sim import SimBroker
+from tests.unit.session_rig import DAY1, SessionRig, at, new_candidate, run
 from workstation.engine.session import TradingSession
 from workstation.engine.session_events import StepMissed
-
-
-def _restarted(rig: SessionRig, tmp_path: Path) -> TradingSession:
-    """A new process after a kill: the exchange's saved state, the same store file."""
-    rig.broker = SimBroker.from_state(rig.broker.snapshot_state(), rig.clock)
-    rig.events.clear()
-    return TradingSession(
-        rig.market,  # type: ignore[arg-type]
-        rig.broker,
-        rig.store,
-        rig.clock,
-        rig.bus,
-        lambda: rig.config,
-        CAL,
-        scans_dir=tmp_path / "scans",
-        exchange=rig.broker,
-    )
 
 
 def _candidates(rig: SessionRig) -> None:
@@ -72,7 +54,8 @@ def _killed_after_group_a(rig: SessionRig, *, orders: int) -> None:
 
 
 def _second(rig: SessionRig, tmp_path: Path, start: str) -> TradingSession:
-    s = _restarted(rig, tmp_path)
+    rig.events.clear()
+    s = rig.restarted()
 
     async def second() -> None:
         await rig.until(at(start))
