@@ -1,5 +1,6 @@
 """Helpers for the Alpaca adapter tests (tests/integration/test_alpaca_*.py): a settable clock,
-a session pointed at the fake Alpaca with short timeouts and backoffs, universe bar frames."""
+a session pointed at the fake Alpaca with short timeouts and backoffs, universe bar frames,
+the orders the tests place."""
 
 from __future__ import annotations
 
@@ -22,6 +23,14 @@ from workstation.alpaca.keys import Credentials
 from workstation.alpaca.rest import RetryPolicy
 from workstation.alpaca.session import AlpacaSession
 from workstation.core.events import ConnectionStateChanged, Event
+from workstation.core.models import (
+    OrderIntent,
+    OrderRequest,
+    OrderSide,
+    OrderType,
+    TimeInForce,
+    client_order_id,
+)
 
 T = TypeVar("T")
 
@@ -30,6 +39,32 @@ FAST_RETRY = RetryPolicy(
     attempts=4, base_delay_s=0.01, max_delay_s=0.05, multiplier=2.0, jitter=0.0, timeout_s=2.0
 )
 FAST_RECONNECT = (0.05, 0.2)
+
+#: The session the order tests place their orders in (a Monday).
+MON = date(2024, 6, 3)
+
+
+def cid(symbol: str, intent: OrderIntent = OrderIntent.ENTRY, seq: int = 0) -> str:
+    return client_order_id(MON, symbol, "test", intent, seq)
+
+
+def buy(symbol: str, qty: int, tif: TimeInForce = TimeInForce.DAY) -> OrderRequest:
+    return OrderRequest(cid(symbol), symbol, OrderSide.BUY, qty, tif=tif, strategy="test")
+
+
+def stop(symbol: str, qty: int, price: float, seq: int = 0) -> OrderRequest:
+    """A protective sell stop (GTC) of a long position."""
+    return OrderRequest(
+        cid(symbol, OrderIntent.STOP, seq),
+        symbol,
+        OrderSide.SELL,
+        qty,
+        type=OrderType.STOP,
+        tif=TimeInForce.GTC,
+        stop_price=price,
+        intent=OrderIntent.STOP,
+        strategy="test",
+    )
 
 
 class SetClock:

@@ -21,8 +21,11 @@ from tests.integration.alpaca_support import (
     Recorder,
     SetClock,
     at_ny,
+    buy,
+    cid,
     make_session,
     run,
+    stop,
     until,
 )
 from workstation.alpaca.endpoints import LIVE_TRADING_URL, resolve_endpoints
@@ -40,34 +43,9 @@ from workstation.core.models import (
     OrderStatus,
     OrderType,
     TimeInForce,
-    client_order_id,
 )
 
 pytestmark = pytest.mark.timeout(60)
-
-MON = date(2024, 6, 3)
-
-
-def cid(symbol: str, intent: OrderIntent = OrderIntent.ENTRY, seq: int = 0) -> str:
-    return client_order_id(MON, symbol, "test", intent, seq)
-
-
-def buy(symbol: str, qty: int, tif: TimeInForce = TimeInForce.DAY) -> OrderRequest:
-    return OrderRequest(cid(symbol), symbol, OrderSide.BUY, qty, tif=tif, strategy="test")
-
-
-def stop(symbol: str, qty: int, price: float, seq: int = 0) -> OrderRequest:
-    return OrderRequest(
-        cid(symbol, OrderIntent.STOP, seq),
-        symbol,
-        OrderSide.SELL,
-        qty,
-        type=OrderType.STOP,
-        tif=TimeInForce.GTC,
-        stop_price=price,
-        intent=OrderIntent.STOP,
-        strategy="test",
-    )
 
 
 def posts(fake: FakeAlpacaServer) -> int:
