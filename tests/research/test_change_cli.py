@@ -95,3 +95,64 @@ def test_both_backtests_over_the_last_years_side_by_side(
     both = [d for d in diffs if d.kind == "both"]
     assert both and all(d.edited.exit_session <= d.current.exit_session for d in both)
     assert max(t.days_held for t in tb) < max(t.days_held for t in ta)
+
+
+def _trades(path: str | Path) -> list[dict[str, object]]:
+    """A store's trades, every field exact (only the row ids left out), in entry order."""
+    import dataclasses
+
+    with Store.open(Path(path)) as s:
+        rows = [dataclasses.asdict(t) for t in s.trades()]
+    for r in rows:
+        for k in ("id", "position_id", "candidate_id"):
+            r.pop(k)
+    return sorted(rows, key=lambda r: (r["entry_at"], r["symbol"], r["strategy"]))
+
+
+def test_each_side_is_a_plain_backtest_and_an_existing_run_is_read_not_run_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ONE ENGINE: the preview's two sides are exactly ``workstation backtest`` of the same
+    parameters and period. The current side is the stored backtest of the parameters in force
+    when there is one (read, not run again); the edited side equals a plain backtest of the
+    edited files; a second preview of the same edit runs nothing."""
+    home, csv = small_home(tmp_path, n_symbols=20)
+    period = ["--from", "2024-05-07", "--to", "2024-06-13"]
+    base = ["--home", str(home), "--universe", str(csv)]
+
+    def run(*args: str) -> dict[str, object]:
+        rc = main([*base, *args, *period, "--json", "--progress", "none"])
+        out, err = capsys.readouterr()
+        assert rc == 0, err
+        return json.loads(out)
+
+    plain = run("backtest")
+    [plain_run] = plain["runs"]
+    doc = run("report", "change", "--set", "risk.exits.time_exit_day=2")
+    assert doc["reused"] == ["current"]
+    assert doc["current"]["store"] == plain_run["store"]
+    for k, v in doc["current"]["stats"].items():
+        assert plain["stats"][k] == v, k
+    # the edited side against a plain backtest of the edited files
+    risk = home / "config" / "risk.yaml"
+    text = risk.read_text(encoding="utf-8")
+    assert "time_exit_day: 5" in text
+    risk.write_text(text.replace("time_exit_day: 5", "time_exit_day: 2"), encoding="utf-8")
+    edited_plain = run("backtest")
+    assert edited_plain["param_hash"] == doc["edited"]["param_hash"]
+    for k, v in doc["edited"]["stats"].items():
+        assert edited_plain["stats"][k] == v, k
+    assert _trades(edited_plain["runs"][0]["store"]) == _trades(doc["edited"]["store"])
+    assert _trades(plain_run["store"]) != _trades(doc["edited"]["store"])
+    risk.write_text(text, encoding="utf-8")
+    # the same preview again: both sides exist, nothing runs; --rerun runs both, same result
+    again = run("report", "change", "--set", "risk.exits.time_exit_day=2")
+    assert again["reused"] == ["current", "edited"]
+    rerun = run("report", "change", "--set", "risk.exits.time_exit_day=2", "--rerun")
+    assert rerun["reused"] == []
+    for d in (again, rerun):
+        assert d["current"]["stats"] == doc["current"]["stats"]
+        assert d["edited"]["stats"] == doc["edited"]["stats"]
+        assert d["differing_trades"] == doc["differing_trades"]
+    assert rerun["current"]["store"] != doc["current"]["store"]
+    assert _trades(rerun["current"]["store"]) == _trades(plain_run["store"])

@@ -146,6 +146,7 @@ class Backtests:
     coverage: dict[str, Any]
     closes: pd.Series  # the benchmark's closes
     results: list[tuple[Scenario, BacktestRun, Any, Config]]  # (.., RunResult, its config)
+    reused: list[str] = dataclasses.field(default_factory=list)  # scenarios read, not run
 
     def info(self, ctx: Context, sc: Scenario, cfg: Config) -> Any:
         """The run information of ``sc`` over this period (what ``analyze`` reports)."""
@@ -181,17 +182,24 @@ def run_scenarios(
     *,
     use_cache: bool = True,
     progress: str = "auto",
+    reuse: bool = False,
 ) -> Backtests:
     """Backtest each scenario over the period (``--from``/``--to``, else the last ``cfg``'s
     ``backtest.years`` years), one after the other with one scan service; each run is its own
-    store (its bars kept), analysed and listed in the home's store."""
+    store (its bars kept), analysed and listed in the home's store with its run key
+    (:mod:`workstation.research.run_key`).
+
+    ``reuse``: a scenario whose run already exists (a listed backtest with the same key: the
+    same parameters, settings, data, universe, period and code) is read from its store, not
+    run again; its name goes into ``reused``."""
     import pandas as pd
 
     from workstation.research.backtest import run_backtest
     from workstation.research.history import load_history, resolve_period
     from workstation.research.results import analyze
     from workstation.research.run_bars import keep_bars
-    from workstation.research.scans import ScanCache, ScanService
+    from workstation.research.run_key import run_key
+    from workstation.research.scans import ScanCache, ScanService, data_fingerprint
     from workstation.research.scenarios import scenario_config
     from workstation.research.stats import StatsOptions
     from workstation.store import Store
@@ -210,12 +218,24 @@ def run_scenarios(
     folder = ctx.paths.data_dir / "backtests"
     cache = ScanCache(ctx.paths.data_dir / "cache" / "scans.db") if use_cache else None
     done = Backtests(history, period, coverage, closes, [])
+    fingerprint = data_fingerprint(bars)
     try:
         with ScanService(
-            bars, history.membership, workers=cfg.app.backtest.scan_workers, cache=cache
+            bars,
+            history.membership,
+            workers=cfg.app.backtest.scan_workers,
+            cache=cache,
+            fingerprint=fingerprint,
         ) as scans:
             for sc in scenarios:
                 sc_cfg = scenario_config(cfg, sc)
+                key = run_key(sc_cfg, fingerprint, history.membership, period.first, period.last)
+                if reuse:
+                    found = _reused(ctx, done, sc, sc_cfg, key, len(sessions), progress)
+                    if found is not None:
+                        done.results.append(found)
+                        done.reused.append(sc.name)
+                        continue
                 scans.prefetch(scan_days, sc_cfg)
                 db = folder / f"{_run_id(sc.name)}.db"
                 shown = _progress(sys.stderr, sc.name, progress, db, period.first, len(sessions))
@@ -239,12 +259,48 @@ def run_scenarios(
                 options = StatsOptions(risk_free_rate=sc_cfg.app.backtest.risk_free_rate)
                 info = done.info(ctx, sc, sc_cfg)
                 result = analyze(db, info, benchmark_closes=closes, options=options)
-                _list_run(ctx, db, sc, sc_cfg, period, history, result, base=cfg)
+                _list_run(ctx, db, sc, sc_cfg, period, history, result, base=cfg, key=key)
                 done.results.append((sc, run, result, sc_cfg))
     finally:
         if cache is not None:
             cache.close()
     return done
+
+
+def _reused(
+    ctx: Context,
+    done: Backtests,
+    sc: Scenario,
+    cfg: Config,
+    key: str,
+    n_sessions: int,
+    progress: str,
+) -> tuple[Scenario, BacktestRun, Any, Config] | None:
+    """``sc``'s run read from the listed backtest with the same ``key``, if there is one."""
+    from workstation.research.backtest import BacktestRun
+    from workstation.research.results import analyze
+    from workstation.research.run_key import find_run
+    from workstation.research.stats import StatsOptions
+    from workstation.store.home_store import open_home_store
+
+    try:
+        store = open_home_store(ctx.paths, ctx.cfg.app.store)
+    except UserError:
+        return None
+    try:
+        row = find_run(store, cfg.param_hash, key)
+    finally:
+        store.close()
+    if row is None:
+        return None
+    db = Path(row.path)
+    options = StatsOptions(risk_free_rate=cfg.app.backtest.risk_free_rate)
+    result = analyze(db, done.info(ctx, sc, cfg), benchmark_closes=done.closes, options=options)
+    shown = _progress(sys.stderr, sc.name, progress, db, done.period.first, n_sessions)
+    if shown is not None:
+        shown(n_sessions, n_sessions, done.period.last)
+    run = BacktestRun(done.period.first, done.period.last, n_sessions, db)
+    return sc, run, result, cfg
 
 
 def backtest_command(args: argparse.Namespace) -> int:
@@ -359,6 +415,7 @@ def _list_run(
     result: Any,
     *,
     base: Config,
+    key: str = "",
 ) -> None:
     """List the run in the home's store (the app's research views find it there), with the
     parameter set the command started from (so it can be backtested again by its hash)."""
@@ -377,6 +434,7 @@ def _list_run(
         "costs": dict(info.costs),
         "coverage": None if info.coverage is None else info.coverage.as_json(),
         "risk_free_rate": result.stats.options.risk_free_rate,
+        "run_key": key,
     }
     try:
         now = datetime.now(ET)

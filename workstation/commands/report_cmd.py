@@ -86,6 +86,13 @@ def register(sub: Any, global_options: Callable[[argparse.ArgumentParser], None]
         metavar="N",
         help="without --from: the last N years the market has data for (default: backtest.years)",
     )
+    change.add_argument(
+        "--rerun",
+        action="store_true",
+        help="run both backtests even when one of them already exists (by default a run "
+        "with the same parameters, settings, data, period and code, such as the track "
+        "record's backtest of the parameters in force, is read from its store)",
+    )
     change.add_argument("--json", action="store_true", help="one JSON object on stdout")
     cache_and_progress_options(change)
     global_options(change)
@@ -185,10 +192,12 @@ def change_command(args: argparse.Namespace) -> int:
         [current, edited],
         use_cache=not args.no_cache,
         progress=args.progress,
+        reuse=not args.rerun,
     )
     (_, run_a, a, _), (_, run_b, b, _) = done.results
     stores = {"current": str(run_a.db_path), "edited": str(run_b.db_path)}
     doc = preview_json(a, b, changes, stores=stores)
+    doc["reused"] = [n.removeprefix("preview-") for n in done.reused]
     return _emit(doc, args.json, print_change)
 
 
