@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: Listeners hear about a build's progress at most this often (seconds).
 PROGRESS_EVERY_S = 0.25
+#: While a reference is built, its trades so far are read at most this often (seconds).
+PARTIAL_EVERY_S = 2.0
 
 
 def child_args(paths: Paths, market: str, universe_csv: str | None, seed: int | None) -> list[str]:
@@ -82,6 +84,10 @@ class EvidenceService:
         self._finding_hash = ""
         self._build: ChildJob | None = None
         self._build_hash = ""
+        self._partial: Book | None = None  # the trades so far of the reference being built
+        self._partial_task: asyncio.Task[None] | None = None
+        self._partial_at = 0.0
+        self._build_first: date | None = None
         self._progress: float | None = None
         self._last_notice = 0.0
         self._built: set[str] = set()  # hashes rebuilt during this run (never twice)
@@ -117,18 +123,26 @@ class EvidenceService:
         h = self.param_hash
         self._ensure(h, needed_for)
         book = self._book if self._book is not None and self._book.param_hash == h else None
+        building = self._build is not None and self._build.running and self._build_hash == h
+        partial = self._partial
+        if book is None and building and partial is not None and partial.param_hash == h:
+            book = partial  # the reference's trades so far, its period shown
         record = (
             track_record(book, strategy, side, regime or "unknown", sector, before=needed_for)
             if book is not None
             else None
         )
-        if self._build is not None and self._build.running and self._build_hash == h:
+        if building:
             done = "" if self._progress is None else f" ({self._progress:.0%})"
-            what = (
-                "A fresher backtest of these parameters is being built"
-                if record is not None
-                else "Building a backtest of the parameters in force"
-            )
+            if record is not None and record.book.partial:
+                what = (
+                    "Building a backtest of the parameters in force: the record below is its "
+                    f"first {record.book.first} .. {record.book.last} so far"
+                )
+            elif record is not None:
+                what = "A fresher backtest of these parameters is being built"
+            else:
+                what = "Building a backtest of the parameters in force"
             return RecordStatus(
                 RecordState.WORKING, f"{what}, in the background{done}.", record, self._progress
             )
@@ -191,11 +205,18 @@ class EvidenceService:
     def _start_build(self, h: str) -> None:
         self._build_hash = h
         self._progress = 0.0
+        self._partial = None
+        self._build_first = None
         self.builds_started += 1
 
         def progress(doc: dict[str, Any]) -> None:
             total = float(doc.get("total") or 0)
-            self._progress = float(doc.get("done") or 0) / total if total else None
+            done = int(doc.get("done") or 0)
+            self._progress = done / total if total else None
+            if done == 0 and doc.get("session"):
+                self._build_first = date.fromisoformat(str(doc["session"]))
+            elif doc.get("store") and doc.get("session"):
+                self._read_partial(h, str(doc["store"]), date.fromisoformat(str(doc["session"])))
             if time.monotonic() - self._last_notice >= PROGRESS_EVERY_S:
                 self._notify()
 
@@ -203,6 +224,7 @@ class EvidenceService:
             self.jobs.discard(job)
             self._built.add(h)
             self._progress = None
+            self._partial = None
             if result.canceled:
                 return
             if not result.ok:
@@ -227,6 +249,29 @@ class EvidenceService:
         self.jobs.add(job)
         job.start()
         self._notify()
+
+    def _read_partial(self, h: str, store: str, last: date) -> None:
+        """Read the trades the build has made so far (a worker thread; at most every
+        ``PARTIAL_EVERY_S`` seconds): the track record appears while the backtest runs."""
+        first = self._build_first
+        busy = self._partial_task is not None and not self._partial_task.done()
+        if first is None or busy or time.monotonic() - self._partial_at < PARTIAL_EVERY_S:
+            return
+        self._partial_at = time.monotonic()
+
+        async def read() -> None:
+            from workstation.research.evidence.track_record import load_partial_book
+
+            book = await asyncio.to_thread(
+                load_partial_book, store, first=first, last=last, param_hash=h, market=self.market
+            )
+            building = self._build is not None and self._build.running and self._build_hash == h
+            have = self._book is not None and self._book.param_hash == h
+            if book is not None and book.trades and building and not have:
+                self._partial = book
+                self._notify()
+
+        self._partial_task = _loop().create_task(read())
 
     # ------------------------------------------------------------------ child jobs
     def run(
@@ -264,6 +309,8 @@ class EvidenceService:
             job.cancel()
         if self._finding is not None:
             self._finding.cancel()
+        if self._partial_task is not None:
+            self._partial_task.cancel()
         with contextlib.suppress(Exception):
             self._listeners.clear()
 

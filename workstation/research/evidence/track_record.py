@@ -19,6 +19,7 @@ candidate came from: the regime the decision was made in.
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -56,6 +57,22 @@ class Book:
     param_hash: str
     market: str
     trades: tuple[BookTrade, ...]
+    partial: bool = False  # a backtest still being built: its trades so far (``last``)
+
+
+_BOOK_QUERY = (
+    "SELECT t.*, s.regime AS scan_regime, c.sector AS cand_sector FROM trades t "
+    "LEFT JOIN candidates c ON c.id = t.candidate_id "
+    "LEFT JOIN scans s ON s.id = c.scan_id ORDER BY t.entry_at, t.id"
+)
+
+
+def _book_trades(rows: Sequence[dict[str, Any]]) -> tuple[BookTrade, ...]:
+    trades = []
+    for r in rows:
+        regime, sector = r.pop("scan_regime"), r.pop("cand_sector")
+        trades.append(BookTrade(cv.from_row(TradeRow, r), regime or "unknown", sector or "Unknown"))
+    return tuple(trades)
 
 
 def load_book(
@@ -70,24 +87,38 @@ def load_book(
     """The trades of the backtest store at ``path`` with their regime and sector (one query;
     for a worker thread: a few thousand rows)."""
     with Store.open(Path(path)) as store:
-        rows = list(
-            store.db.query(
-                "SELECT t.*, s.regime AS scan_regime, c.sector AS cand_sector FROM trades t "
-                "LEFT JOIN candidates c ON c.id = t.candidate_id "
-                "LEFT JOIN scans s ON s.id = c.scan_id ORDER BY t.entry_at, t.id"
-            )
-        )
+        rows = list(store.db.query(_BOOK_QUERY))
         if first is None or last is None:
             span = store.db.execute(
                 "SELECT MIN(session), MAX(session) FROM daily_performance"
             ).fetchone()
             first = first or (date.fromisoformat(span[0]) if span[0] else date.min)
             last = last or (date.fromisoformat(span[1]) if span[1] else date.min)
-    trades = []
-    for r in rows:
-        regime, sector = r.pop("scan_regime"), r.pop("cand_sector")
-        trades.append(BookTrade(cv.from_row(TradeRow, r), regime or "unknown", sector or "Unknown"))
-    return Book(backtest_id, str(path), first, last, param_hash, market, tuple(trades))
+    return Book(backtest_id, str(path), first, last, param_hash, market, _book_trades(rows))
+
+
+def load_partial_book(
+    path: str | Path, *, first: date, last: date, param_hash: str, market: str
+) -> Book | None:
+    """The trades so far of a backtest store another process is still writing (``last``: the
+    session it has reached), read-only and without waiting; None while the store has no
+    trades table yet or is busy. The writer commits each decision, so what is read is the
+    run's own record up to a session, never a half-written one."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, timeout=0.5)
+    except sqlite3.Error:
+        return None
+    try:
+        conn.row_factory = sqlite3.Row
+        rows = [dict(r) for r in conn.execute(_BOOK_QUERY)]
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return Book("", str(p), first, last, param_hash, market, _book_trades(rows), partial=True)
 
 
 @dataclass(frozen=True)
@@ -270,6 +301,7 @@ __all__ = [
     "Scope",
     "TrackRecord",
     "load_book",
+    "load_partial_book",
     "r_bins",
     "track_record",
 ]

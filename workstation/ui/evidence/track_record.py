@@ -65,9 +65,10 @@ def record_html(r: TrackRecord) -> str:
         "<p style='margin:0'><b>Track record</b> of "
         f"<b>{html.escape(r.strategy)}</b> ({r.side}) in <b>{html.escape(r.regime)}</b>, "
         f"sector {html.escape(r.sector)}</p>"
-        f"<p style='margin:0;color:{muted}'>From the backtest {b.first} .. {b.last} of the "
-        f"parameters in force ({html.escape(b.param_hash)}, {html.escape(b.market)}, "
-        f"{len(b.trades)} trades)"
+        f"<p style='margin:0;color:{muted}'>From the backtest "
+        + ("being built, so far " if b.partial else "")
+        + f"{b.first} .. {b.last} of the parameters in force ({html.escape(b.param_hash)}, "
+        f"{html.escape(b.market)}, {len(b.trades)} trades)"
         + (f"; trades that exited before {r.before}" if r.before else "")
         + "</p>"
     )
