@@ -111,7 +111,7 @@ def test_the_record_appears_while_its_backtest_is_built_then_the_finished_one_re
         book = status.record.book
         assert book.partial and (book.first, book.last) == (DAYS[0], DAYS[29])
         assert status.record.scope("regime").n == 6
-        assert f"its first {DAYS[0]} .. {DAYS[29]} so far" in status.message
+        assert status.message.startswith(f"So far {DAYS[0]} .. {DAYS[29]}: the backtest")
         # the build ends: the partial book goes, the finished backtest is looked for
         job.running = False
         job.on_done(JobResult(1, None, "stopped for the test"))

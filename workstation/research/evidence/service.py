@@ -135,9 +135,9 @@ class EvidenceService:
         if building:
             done = "" if self._progress is None else f" ({self._progress:.0%})"
             if record is not None and record.book.partial:
+                b = record.book
                 what = (
-                    "Building a backtest of the parameters in force: the record below is its "
-                    f"first {record.book.first} .. {record.book.last} so far"
+                    f"So far {b.first} .. {b.last}: the backtest of these parameters is being built"
                 )
             elif record is not None:
                 what = "A fresher backtest of these parameters is being built"

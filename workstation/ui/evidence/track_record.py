@@ -133,6 +133,14 @@ class TrackRecordView(QWidget):
         lay.addWidget(self.progress)
         lay.addWidget(self.text, 1)
         lay.addWidget(self.bars)
+        # Showing a record (while its backtest is built, then the finished one) must not move
+        # the candidate detail around it: a re-layout re-renders the chart beside it, tens of
+        # ms on the loop. The state line, the progress bar and the bars keep their place.
+        for w in (self.state, self.progress, self.bars):
+            policy = w.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            w.setSizePolicy(policy)
+        self.state.setFixedHeight(2 * self.state.fontMetrics().lineSpacing() + 2)
         self.show_candidate(None)
 
     def set_service(self, service: EvidenceService | None) -> None:
