@@ -19,6 +19,10 @@ The points:
   the position has been updated.)
 * ``between_stop_cancel_and_exit_submit`` - the protective stop of an exiting position was
   canceled and the exit order is not sent yet: the position is unprotected at that instant.
+* ``before_entry_alert`` / ``before_exit_alert`` - a position was opened / closed: its row is
+  committed to the store and its event is being published, before the alert center (which
+  subscribes after this hook) has queued its alert in the notifications' outbox: the crash
+  window of an alert (workstation.notify.recover).
 * ``commit`` - right after a write transaction of the store committed: any moment of a run at
   which something was recorded (an order's row written and not yet sent, a fill stored and not
   yet applied to its position, a step's bookkeeping, the restart's reconciliation...).
@@ -46,6 +50,7 @@ from datetime import datetime
 from workstation.core.clock import Clock
 from workstation.core.events import EventBus, OrderFilled, OrderUpdated
 from workstation.core.models import OrderIntent, OrderStatus
+from workstation.engine.events import PositionClosed, PositionOpened
 from workstation.store import Store
 
 CRASH_ENV = "WORKSTATION_CRASH_AT"
@@ -56,6 +61,8 @@ POINTS = (
     "after_partial_fill",
     "between_exit_fill_and_stop_cancel",
     "between_stop_cancel_and_exit_submit",
+    "before_entry_alert",
+    "before_exit_alert",
     "commit",
 )
 
@@ -150,8 +157,9 @@ class CrashHook:
         store.after_commit(at_or_after)
 
     def attach(self, bus: EventBus, is_exiting: Callable[[str], bool]) -> None:
-        """Watch the bus for the points that are broker events. ``is_exiting(symbol)`` tells
-        whether the position book is exiting the symbol's position."""
+        """Watch the bus for the points that are events. ``is_exiting(symbol)`` tells whether
+        the position book is exiting the symbol's position. Attached before anything else
+        subscribes (the runner does it first), so these handlers run first."""
         if not self.armed:
             return
 
@@ -172,6 +180,8 @@ class CrashHook:
 
         bus.subscribe(OrderFilled, on_fill)
         bus.subscribe(OrderUpdated, on_update)
+        bus.subscribe(PositionOpened, lambda _ev: self("before_entry_alert"))
+        bus.subscribe(PositionClosed, lambda _ev: self("before_exit_alert"))
 
 
 __all__ = ["CRASH_ENV", "HOW_ENV", "POINTS", "CrashHook"]
