@@ -339,11 +339,30 @@ def shoot_all(
 
 
 def _discard(win: MainWindow, app: QApplication) -> None:
+    evidence = win.evidence
+    if evidence is not None:
+        # Its backtest children write into the home, and its listeners paint the window's
+        # progress bars: both stopped before the window and the home go.
+        evidence.shutdown()
+        for job in list(evidence.jobs):
+            if job.proc is not None:
+                with contextlib.suppress(Exception):
+                    job.proc.wait(timeout=30)
     win.bridge.close()  # the engines run on after it (the review pause): stop listening
     win._shutdown_state = "stopped"
     win.close()
     win.deleteLater()
     settle(app)
+
+
+def at_size(app: QApplication, win: MainWindow, w: int, h: int) -> None:
+    """The window at ``w`` x ``h`` with the default split of its docks for that size (as the
+    first start on such a screen lays it out)."""
+    for _ in range(2):  # the status strip re-flows to the new width after the first
+        win.resize(w, h)
+        settle(app, 10)
+    win.size_docks()
+    settle(app, 10)
 
 
 def _select_positions(win: MainWindow) -> None:
@@ -388,8 +407,7 @@ def shoot_desk(app: QApplication, win: MainWindow, out: Path, theme_name: str) -
     """The desk's panels as they sit in a window of each screen size, and its dialogs."""
     win.show()
     for w, h in SCREEN_SIZES:
-        win.resize(w, h)
-        settle(app, 20)
+        at_size(app, win, w, h)
         _select_positions(win)
         settle(app, 20)
         grab(win, out / f"main-window-{w}x{h}-{theme_name}.png", app)
@@ -487,8 +505,7 @@ def shoot_trial(
     each screen size."""
     win.show()
     for w, h in SCREEN_SIZES:
-        win.resize(w, h)
-        settle(app, 20)
+        at_size(app, win, w, h)
         grab_docks(app, win, TRIAL_PANELS, out, f"{w}x{h}-{theme_name}")
         for name, make in trial_dialogs(win, planted):
             over_window(win, make(), out / f"{name}-{w}x{h}-{theme_name}.png", app)
@@ -499,7 +516,7 @@ def shoot_review(app: QApplication, win: MainWindow, out: Path, theme_name: str)
     win.show()
     win.refresh_all()
     for w, h in SCREEN_SIZES:
-        win.resize(w, h)
+        at_size(app, win, w, h)
         win.docks["candidates"].raise_()
         settle(app, 20)
         grab(win, out / f"main-window-review-{w}x{h}-{theme_name}.png", app)

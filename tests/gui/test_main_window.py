@@ -397,3 +397,32 @@ def test_no_stray_tab_bars_at_any_size(make_window, session_engine) -> None:
     QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(i).center())
     QApplication.processEvents()
     assert w.docks["chart"].isVisible() and bar.currentIndex() == i
+
+
+@pytest.mark.parametrize("theme_name", ["dark", "light"])
+def test_the_window_fits_a_1280x800_screen(qtbot, make_window, session_engine, theme_name) -> None:
+    """Every default dock open (the drift and edge figures, the regime's chart, the
+    candidates' story and chart): the window may still be as small as a laptop's screen, the
+    docks giving way (a panel shorter than its minimum scrolls) instead of making the window
+    taller; at that size the candidates' list shows several of its rows."""
+    from PySide6.QtWidgets import QApplication
+
+    w: MainWindow = make_window(session_engine, theme_name=theme_name)
+    assert len(w.docks) >= 13 and not any(d.isHidden() or d.isFloating() for d in w.docks.values())
+    hint = w.minimumSizeHint()
+    # Room left on the screen for the window's title bar and a desktop panel.
+    assert hint.width() <= 1280 and hint.height() <= 800 - 60, hint
+    for _ in range(2):  # the status strip re-flows to the new width after the first
+        w.resize(1280, 800)
+        for _ in range(3):
+            QApplication.processEvents()
+    w.size_docks()
+    for _ in range(3):
+        QApplication.processEvents()
+    assert (w.width(), w.height()) == (1280, 800)
+    table = w.panels["candidates"].table
+    rows = table.viewport().height() // table.verticalHeader().defaultSectionSize()
+    assert rows >= 4, rows
+    # The dock content is the whole panel width: never a sideways scroll bar.
+    for name, dock in w.docks.items():
+        assert dock.widget().width() <= dock.width(), name

@@ -66,6 +66,7 @@ from workstation.ui.dialogs.confirm import (
 from workstation.ui.dialogs.help import ShortcutsDialog, UserGuideDialog, shortcut_rows
 from workstation.ui.dialogs.params import ParameterEditor
 from workstation.ui.dialogs.settings import SecretStore, SettingsDialog
+from workstation.ui.dock_scroll import DockScroll
 from workstation.ui.evidence.panel import EvidencePanel
 from workstation.ui.panels.base import Panel
 from workstation.ui.panels.candidates import APPROVE_KEY, UNDO_KEY, VETO_KEY, CandidatesPanel
@@ -171,7 +172,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._default_layout()
         self._default_state = self.saveState(LAYOUT_VERSION)
-        self.restore_layout()
+        self._size_docks_when_shown = not self.restore_layout()
 
         self.bridge.event.connect(self._on_event)
         self.bridge.views_changed.connect(self._on_views_changed)
@@ -214,7 +215,9 @@ class MainWindow(QMainWindow):
         for p in panels:
             dock = QDockWidget(p.TITLE, self)
             dock.setObjectName(f"{p.OBJECT_NAME}Dock")
-            dock.setWidget(p)
+            # The status strip's height is its own (it wraps to the width); any other panel
+            # may be shorter than its minimum in a short window: it scrolls.
+            dock.setWidget(p if isinstance(p, StatusPanel) else DockScroll(p))
             dock.setFeatures(
                 QDockWidget.DockWidgetFeature.DockWidgetMovable
                 | QDockWidget.DockWidgetFeature.DockWidgetClosable
@@ -290,15 +293,28 @@ class MainWindow(QMainWindow):
         d["positions"].raise_()
         d["journal"].raise_()
         self.resize(1600, 1000)
-        self.resizeDocks([d["status"]], [70], Qt.Orientation.Vertical)
-        self.resizeDocks([d["candidates"], d["journal"]], [690, 210], Qt.Orientation.Vertical)
-        self.resizeDocks([d["candidates"], d["positions"]], [830, 770], Qt.Orientation.Horizontal)
+        self.size_docks()
+
+    def size_docks(self) -> None:
+        """The default split of the window between the dock groups, for its size now: under
+        the status strip, 74% of the height to the candidates' and the positions' groups,
+        the rest to the journal's; the width 52:48 between candidates and positions. (Done
+        again once the window shows: before, the docks have no geometry to share.)"""
+        d = self.docks
+        v, h = Qt.Orientation.Vertical, Qt.Orientation.Horizontal
+        rest = self.height() - self.menuBar().sizeHint().height() - d["status"].height()
+        rest -= self.statusBar().sizeHint().height()
+        top = int(rest * 0.74)
+        self.resizeDocks([d["candidates"], d["journal"]], [top, max(0, rest - top)], v)
+        left = int(self.width() * 0.52)
+        self.resizeDocks([d["candidates"], d["positions"]], [left, self.width() - left], h)
 
     def reset_layout(self) -> None:
         self.restoreState(self._default_state, LAYOUT_VERSION)
         for dock in self.docks.values():
             dock.show()
         QTimer.singleShot(0, self._hide_stale_tab_bars)
+        QTimer.singleShot(0, self.size_docks)
 
     def _hide_stale_tab_bars(self) -> None:
         """Hide the tab bars Qt leaves behind (a two-dock group's bar stays, unhidden, when a
@@ -323,6 +339,9 @@ class MainWindow(QMainWindow):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         QTimer.singleShot(0, self._hide_stale_tab_bars)  # once the docks are laid out
+        if self._size_docks_when_shown:  # no saved layout: the default one, for this size
+            self._size_docks_when_shown = False
+            QTimer.singleShot(0, self.size_docks)  # once the docks have their geometry
 
     # ------------------------------------------------------------- settings
     def restore_layout(self) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -109,6 +109,11 @@ def _outcome_color(c: CandidateView) -> Any:
 
 def _decide_by_text(t: Any) -> str:
     return "" if t is None else t.strftime("%a %H:%M")
+
+
+#: The candidates' rows a short window still shows, and a tall one (the nightly top 12).
+MIN_ROWS = 4
+MAX_ROWS = 12
 
 
 class _NoteKeys(QObject):
@@ -404,6 +409,15 @@ class CandidatesPanel(Panel):
         bar.addWidget(self.veto_btn)
         bar.addWidget(self.undo_btn)
 
+        # At least four of the twelve rows show, whatever the dock's height: the story and
+        # the chart below give way first (and in a very short window the panel scrolls).
+        t = self.table
+        t.setMinimumHeight(
+            t.horizontalHeader().sizeHint().height()
+            + MIN_ROWS * t.verticalHeader().defaultSectionSize()
+            + t.horizontalScrollBar().sizeHint().height()
+            + 2 * t.frameWidth()
+        )
         top = QWidget()
         tl = QVBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
@@ -434,8 +448,10 @@ class CandidatesPanel(Panel):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(top)
         split.addWidget(bottom)
-        split.setSizes([260, 420])
+        split.setSizes([300, 380])
         self.splitter = split
+        self._split_moved = False  # the user dragged the divider: their sizes stay
+        split.splitterMoved.connect(self._user_split)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -443,6 +459,30 @@ class CandidatesPanel(Panel):
         self.refresh()
         if self.table.proxy.rowCount():
             self.table.select_row(0)
+
+    def _user_split(self, _pos: int, _index: int) -> None:
+        self._split_moved = True
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._share_height()
+
+    def _share_height(self) -> None:
+        """Until the divider is dragged: the list gets the height that shows all twelve rows
+        when the panel has it (at most 55%), the story and the chart the rest, and neither
+        less than its minimum."""
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if self._split_moved or total <= 0:
+            return
+        top_w, bottom_w = self.splitter.widget(0), self.splitter.widget(1)
+        top_min = top_w.minimumSizeHint().height()
+        t = self.table
+        want = top_min + (MAX_ROWS - MIN_ROWS) * t.verticalHeader().defaultSectionSize()
+        top = min(want, total - bottom_w.minimumSizeHint().height(), int(total * 0.55))
+        top = max(top, top_min)
+        if sizes[0] != top:
+            self.splitter.setSizes([top, total - top])
 
     # ---------------------------------------------------------------- actions
     def _targets(self) -> list[CandidateView]:
