@@ -194,6 +194,10 @@ class _Clock:
 
 
 GAPS: dict[str, list[float]] = {}  # phase -> every heartbeat gap (ms) seen in it
+# phase -> the loop thread's own CPU time (ms, ``time.thread_time``) in each of those gaps:
+# a long gap with little of it is the loop waiting (for the GIL a worker thread holds, or for
+# the operating system to run it at all), not the loop working.
+GAP_CPU: dict[str, list[float]] = {}
 # phase -> (generation, ms) of every garbage collection that took over 5 ms in it: a
 # collection holds the GIL from start to end, in whichever thread triggered it.
 GC_PAUSES: dict[str, list[tuple[int, float]]] = {}
@@ -218,16 +222,16 @@ async def _with_heartbeat(coro: Any, phase: str = "") -> tuple[Any, float, float
     when it ends: ``coro`` may move ``_PHASE[0]`` on (the full fetch hands over to the cache
     write it leaves running in the background); the returned maximum is the first phase's."""
     loop = asyncio.get_running_loop()
-    gaps: list[tuple[str, float]] = []
+    gaps: list[tuple[str, float, float]] = []
     stop = False
 
     async def beat() -> None:
-        last = loop.time()
+        last, last_cpu = loop.time(), time.thread_time()
         while not stop:
             await asyncio.sleep(0.01)
-            now = loop.time()
-            gaps.append((_PHASE[0], max(0.0, now - last - 0.01) * 1000.0))
-            last = now
+            now, cpu = loop.time(), time.thread_time()
+            gaps.append((_PHASE[0], max(0.0, now - last - 0.01) * 1000.0, (cpu - last_cpu) * 1e3))
+            last, last_cpu = now, cpu
 
     hb = asyncio.create_task(beat())
     await asyncio.sleep(0.05)
@@ -241,10 +245,11 @@ async def _with_heartbeat(coro: Any, phase: str = "") -> tuple[Any, float, float
     seconds = time.perf_counter() - t0
     stop = True
     await hb
-    for name, gap in gaps:
+    for name, gap, cpu in gaps:
         if name:
             GAPS.setdefault(name, []).append(gap)
-    return result, seconds, max((g for name, g in gaps if name == phase), default=0.0)
+            GAP_CPU.setdefault(name, []).append(cpu)
+    return result, seconds, max((g for name, g, _ in gaps if name == phase), default=0.0)
 
 
 def _max_gap(phase: str, since: int) -> float:
@@ -460,8 +465,11 @@ def main() -> int:
             if pauses
             else ""
         )
+        cpu = GAP_CPU.get(phase, [])
+        worst = cpu[max(range(len(gaps)), key=gaps.__getitem__)] if cpu else 0.0
         print(
             f"  {phase:<16} max {max(gaps):6.1f}   p99 {_p99(gaps):6.1f}   ({len(gaps)} beats)"
+            f"   loop CPU in the longest {worst:5.1f}, most in a gap {max(cpu, default=0):5.1f}"
             + gc_note
         )
     print(

@@ -241,7 +241,11 @@ def report(
         "prices and new MFE/MAE extremes refresh the positions, the status and the chart's "
         "live point at most once a second (each in its own frame); tables repaint only the cells "
         "that changed; the position chart moves its line and marks in place instead of being "
-        "rebuilt. The wall-clock figures include the time the operating system gave to other "
+        "rebuilt. The risk view and the regime panel refresh at most every 250-300 ms, each in "
+        "a turn of the loop of its own, and the risk gauges are painted by hand (a QProgressBar "
+        "repaints the window synchronously on every new value); after a scan the charts keep "
+        "their daily bars until a worker thread has read them again. The wall-clock figures "
+        "include the time the operating system gave to other "
         "processes (a shared 2-core machine); the busy figures are the loop's own work.",
         "",
     ]

@@ -29,7 +29,14 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QAction, QBrush, QColor, QGuiApplication, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QBrush,
+    QColor,
+    QGuiApplication,
+    QKeySequence,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import QAbstractItemView, QFileDialog, QHeaderView, QMenu, QTableView
 
 from workstation.core.numbers import signed, signed_pct
@@ -480,6 +487,15 @@ class DataTable(QTableView):
     def current_row(self) -> Row | None:
         idx = self.currentIndex()
         return idx.data(ROW_ROLE) if idx.isValid() else None
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """A table made shorter (a smaller window, a dock's divider) keeps its current row
+        in sight."""
+        super().resizeEvent(event)
+        if event.size().height() < event.oldSize().height():
+            current = self.currentIndex()
+            if current.isValid():
+                self.scrollTo(current)
 
     def select_row(self, r: int) -> None:
         """Make proxy row ``r`` the current, selected row."""
