@@ -199,7 +199,12 @@ def run_scenarios(
     from workstation.research.results import analyze
     from workstation.research.run_bars import keep_bars
     from workstation.research.run_key import run_key
-    from workstation.research.scans import ScanCache, ScanService, data_fingerprint
+    from workstation.research.scans import (
+        INLINE_BELOW_SESSIONS,
+        ScanCache,
+        ScanService,
+        data_fingerprint,
+    )
     from workstation.research.scenarios import scenario_config
     from workstation.research.stats import StatsOptions
     from workstation.store import Store
@@ -226,6 +231,7 @@ def run_scenarios(
             workers=cfg.app.backtest.scan_workers,
             cache=cache,
             fingerprint=fingerprint,
+            inline=len(scan_days) < INLINE_BELOW_SESSIONS,
         ) as scans:
             for sc in scenarios:
                 sc_cfg = scenario_config(cfg, sc)

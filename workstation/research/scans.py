@@ -46,6 +46,10 @@ from workstation.research.universe import Membership
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
+#: A backtest of fewer sessions than this scans in its own process: starting a worker process
+#: (an interpreter, numpy, the scanner, the bars) costs more than the few scans it would run
+#: (~50 ms each), and the engine would wait for the worker's start before its first session.
+INLINE_BELOW_SESSIONS = 20
 
 
 def scan_params_hash(cfg: Config) -> str:
@@ -284,6 +288,7 @@ class ScanService:
 
 
 __all__ = [
+    "INLINE_BELOW_SESSIONS",
     "ScanCache",
     "ScanService",
     "compute_outcome",

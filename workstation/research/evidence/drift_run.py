@@ -37,7 +37,7 @@ from workstation.research.evidence.drift import DriftReport, compare
 from workstation.research.evidence.params import configs_in_force
 from workstation.research.evidence.records import read_records
 from workstation.research.history import load_history
-from workstation.research.scans import ScanCache, ScanService
+from workstation.research.scans import INLINE_BELOW_SESSIONS, ScanCache, ScanService
 from workstation.research.universe import Membership, fixed_membership
 from workstation.store import Store, StoreError
 
@@ -268,6 +268,7 @@ def _backtest(
             membership,
             workers=workers if workers is not None else first_cfg.app.backtest.scan_workers,
             cache=cache,
+            inline=len(inp.sessions) < INLINE_BELOW_SESSIONS,
         ) as scans:
             scan_days = [cal.previous_session(s) for s in inp.sessions]
             for day, session in zip(scan_days, inp.sessions, strict=True):
