@@ -198,6 +198,25 @@ GAPS: dict[str, list[float]] = {}  # phase -> every heartbeat gap (ms) seen in i
 # a long gap with little of it is the loop waiting (for the GIL a worker thread holds, or for
 # the operating system to run it at all), not the loop working.
 GAP_CPU: dict[str, list[float]] = {}
+# phase -> the whole process's CPU time (ms, every thread) in each gap: a long gap the
+# process filled is its worker threads holding the GIL; one it did not fill is the operating
+# system running other processes.
+GAP_PROC: dict[str, list[float]] = {}
+# phase -> how long the loop thread waited for a CPU in each gap (ms; Linux schedstat: time
+# runnable but not running). The rest of a gap the loop neither ran nor waited for a CPU it
+# slept: on the GIL (a worker thread held it) or, rarely, for I/O.
+GAP_RUNQ: dict[str, list[float]] = {}
+
+
+def _runq_ms() -> float:
+    """The calling thread's total wait for a CPU so far (ms), NaN where unknown."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[1]) / 1e6
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
 # phase -> (generation, ms) of every garbage collection that took over 5 ms in it: a
 # collection holds the GIL from start to end, in whichever thread triggered it.
 GC_PAUSES: dict[str, list[tuple[int, float]]] = {}
@@ -222,16 +241,19 @@ async def _with_heartbeat(coro: Any, phase: str = "") -> tuple[Any, float, float
     when it ends: ``coro`` may move ``_PHASE[0]`` on (the full fetch hands over to the cache
     write it leaves running in the background); the returned maximum is the first phase's."""
     loop = asyncio.get_running_loop()
-    gaps: list[tuple[str, float, float]] = []
+    gaps: list[tuple[str, float, float, float, float]] = []
     stop = False
 
     async def beat() -> None:
-        last, last_cpu = loop.time(), time.thread_time()
+        last, last_cpu, last_proc = loop.time(), time.thread_time(), time.process_time()
+        last_q = _runq_ms()
         while not stop:
             await asyncio.sleep(0.01)
-            now, cpu = loop.time(), time.thread_time()
-            gaps.append((_PHASE[0], max(0.0, now - last - 0.01) * 1000.0, (cpu - last_cpu) * 1e3))
-            last, last_cpu = now, cpu
+            now, cpu, proc, q = loop.time(), time.thread_time(), time.process_time(), _runq_ms()
+            late = max(0.0, now - last - 0.01) * 1000.0
+            used = ((cpu - last_cpu) * 1e3, (proc - last_proc) * 1e3, q - last_q)
+            gaps.append((_PHASE[0], late, *used))
+            last, last_cpu, last_proc, last_q = now, cpu, proc, q
 
     hb = asyncio.create_task(beat())
     await asyncio.sleep(0.05)
@@ -245,11 +267,13 @@ async def _with_heartbeat(coro: Any, phase: str = "") -> tuple[Any, float, float
     seconds = time.perf_counter() - t0
     stop = True
     await hb
-    for name, gap, cpu in gaps:
+    for name, gap, cpu, proc, runq in gaps:
         if name:
             GAPS.setdefault(name, []).append(gap)
             GAP_CPU.setdefault(name, []).append(cpu)
-    return result, seconds, max((g for name, g, _ in gaps if name == phase), default=0.0)
+            GAP_PROC.setdefault(name, []).append(proc)
+            GAP_RUNQ.setdefault(name, []).append(runq)
+    return result, seconds, max((g[1] for g in gaps if g[0] == phase), default=0.0)
 
 
 def _max_gap(phase: str, since: int) -> float:
@@ -465,12 +489,14 @@ def main() -> int:
             if pauses
             else ""
         )
-        cpu = GAP_CPU.get(phase, [])
-        worst = cpu[max(range(len(gaps)), key=gaps.__getitem__)] if cpu else 0.0
+        cpu, proc, runq = GAP_CPU[phase], GAP_PROC[phase], GAP_RUNQ[phase]
+        i = max(range(len(gaps)), key=gaps.__getitem__)
         print(
             f"  {phase:<16} max {max(gaps):6.1f}   p99 {_p99(gaps):6.1f}   ({len(gaps)} beats)"
-            f"   loop CPU in the longest {worst:5.1f}, most in a gap {max(cpu, default=0):5.1f}"
             + gc_note
+            + f"\n  {'':16} in the longest gap: the loop ran {cpu[i]:.1f} ms, waited for a CPU"
+            f" {runq[i]:.1f} ms; the process ran {proc[i]:.1f} ms; the loop's most CPU in any"
+            f" gap {max(cpu):.1f} ms"
         )
     print(
         f"longest loop stall in the measured phases: {stall:.1f} ms (target < {TARGET_STALL_MS:g})"
