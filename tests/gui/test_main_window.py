@@ -423,6 +423,8 @@ def test_the_window_fits_a_1280x800_screen(qtbot, make_window, session_engine, t
     table = w.panels["candidates"].table
     rows = table.viewport().height() // table.verticalHeader().defaultSectionSize()
     assert rows >= 4, rows
+    # ... and the whole panel, its story, track record and chart, without scrolling
+    assert not w.docks["candidates"].widget().verticalScrollBar().isVisible()
     # The dock content is the whole panel width: never a sideways scroll bar.
     for name, dock in w.docks.items():
         assert dock.widget().width() <= dock.width(), name

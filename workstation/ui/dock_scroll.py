@@ -4,7 +4,8 @@ A ``QDockWidget`` cannot be smaller than its widget's minimum size, and a main w
 be smaller than its docks: a few tall panels (the candidates' chart and story, the regime's
 chart, the drift and edge figures) stacked in tab groups made a 1280x800 window 840 px tall
 or more. In a :class:`DockScroll` the panel keeps its own minimum (its layout is never
-squeezed), but the dock may be shorter: then the panel scrolls vertically. Otherwise the
+squeezed), but the dock may be shorter: then the panel scrolls vertically. (The same holds
+a part of a panel that must keep its layout, such as the candidates' track record.) Otherwise the
 panel fills the dock exactly, as it would without the scroll area (no height-for-width
 growth: a scroll area that resizes its widget would grow a panel of wrapped labels to their
 preferred height and scroll for nothing).

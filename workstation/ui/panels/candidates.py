@@ -30,6 +30,7 @@ from workstation.engine.views import CandidateView, ScanReportView, ViewName
 from workstation.engine.words import words
 from workstation.ui import theme
 from workstation.ui.chart_data import ChartConfig
+from workstation.ui.dock_scroll import DockScroll
 from workstation.ui.evidence.track_record import TrackRecordView
 from workstation.ui.panels.base import Panel
 from workstation.ui.panels.chart import WARMUP, candidate_levels
@@ -439,7 +440,9 @@ class CandidatesPanel(Panel):
         self.track = TrackRecordView()
         story = QSplitter(Qt.Orientation.Vertical)
         story.addWidget(self.detail)
-        story.addWidget(self.track)
+        # The track record keeps its layout (its bars' room too): in a short panel it
+        # scrolls rather than making the panel, and the window, taller.
+        story.addWidget(DockScroll(self.track))
         story.setSizes([240, 260])
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(story)
@@ -469,7 +472,7 @@ class CandidatesPanel(Panel):
 
     def _share_height(self) -> None:
         """Until the divider is dragged: the list gets the height that shows all twelve rows
-        when the panel has it (at most 55%), the story and the chart the rest, and neither
+        when the panel has it (at most 60%), the story and the chart the rest, and neither
         less than its minimum."""
         sizes = self.splitter.sizes()
         total = sum(sizes)
@@ -478,8 +481,9 @@ class CandidatesPanel(Panel):
         top_w, bottom_w = self.splitter.widget(0), self.splitter.widget(1)
         top_min = top_w.minimumSizeHint().height()
         t = self.table
-        want = top_min + (MAX_ROWS - MIN_ROWS) * t.verticalHeader().defaultSectionSize()
-        top = min(want, total - bottom_w.minimumSizeHint().height(), int(total * 0.55))
+        # (one row more than the rows: the wrapped lines above the list may need it)
+        want = top_min + (MAX_ROWS - MIN_ROWS + 1) * t.verticalHeader().defaultSectionSize()
+        top = min(want, total - bottom_w.minimumSizeHint().height(), int(total * 0.6))
         top = max(top, top_min)
         if sizes[0] != top:
             self.splitter.setSizes([top, total - top])
