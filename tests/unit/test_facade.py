@@ -555,3 +555,45 @@ def test_the_regime_is_the_scans_with_what_decided_it(engines: Callable[..., Eng
     assert strip[-1].vol == pytest.approx(v.values["vol"], rel=1e-9)
     # The same bars as the scan loaded: the Wilder smoothers start where the scanner's did.
     assert strip[-1].adx == pytest.approx(v.values["adx14"], rel=1e-9)
+
+
+def test_after_a_scan_the_charts_keep_their_bars_until_a_worker_thread_has_read_them(
+    engines: Callable[..., Engines],
+) -> None:
+    """A scan drops the cached daily bars (a live market may have fetched more), but the
+    window's charts are not made to read them again on the loop: they get the frame they had
+    while a worker thread reads it again; nothing is announced when it did not change."""
+    import threading
+
+    from workstation.core.events import ScanFinished
+
+    e = engines()
+    f = e.facade
+    market: Any = e.market
+    reads: list[threading.Thread] = []
+    read = market.daily_bars_now
+
+    def counted(*args: Any) -> Any:
+        reads.append(threading.current_thread())
+        return read(*args)
+
+    async def scenario() -> None:
+        first = f.daily_bars("SPY", 300)
+        market.daily_bars_now = counted
+        announced: list[Any] = []
+        f.events.subscribe(ViewsChanged, announced.append)
+        f._on_event(ScanFinished(e.clock.now(), SCAN_DAY, None, "TREND"))
+        await asyncio.sleep(0.3)  # the scan's own announcement (its candidates, the status)
+        announced.clear()
+        assert f.daily_bars("SPY", 300) is first and reads == []  # nothing read on the loop
+        for _ in range(500):
+            if not f._fetching:
+                break
+            await asyncio.sleep(0.01)
+        assert reads and threading.main_thread() not in reads
+        fresh = f.daily_bars("SPY", 300)
+        assert fresh is not first and fresh.equals(first) and len(reads) == 1
+        await asyncio.sleep(0.3)  # past the coalesced announcement, had there been one
+        assert announced == []  # the same bars: the charts need not hear of it
+
+    run(scenario())
