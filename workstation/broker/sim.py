@@ -231,6 +231,11 @@ class SimBroker:
         # lazily as they finish), not at every order ever placed.
         self._maybe_open: dict[str, dict[str, _Entry]] = {}
         self._positions: dict[str, _Position] = {}
+        # The positions with shares, in the order of ``_positions`` (so sums over them add
+        # up in the same order); rebuilt after a fill changes which symbols hold shares.
+        # ``_positions`` keeps every symbol ever traded (its realized P&L), and every
+        # account read walked them all.
+        self._holding: list[tuple[str, _Position]] | None = None
         self._last: dict[str, float] = {}
         # symbol -> ET date on which its regular session has printed (on_open or a
         # regular-hours trade): only then does a market order fill on submission.
@@ -314,18 +319,22 @@ class SimBroker:
             self._maybe_open.setdefault(entry.order.symbol, {})[entry.order.client_order_id] = entry
 
     def _open_entries(self, symbol: str | None = None) -> list[_Entry]:
-        books = (
-            [self._maybe_open.get(symbol, {})]
-            if symbol is not None
-            else list(self._maybe_open.values())
-        )
+        if symbol is not None:
+            book = self._maybe_open.get(symbol)
+            books = [(symbol, book)] if book else []
+        else:
+            books = list(self._maybe_open.items())
         found: list[_Entry] = []
-        for book in books:
+        for sym, book in books:
             for cid, e in list(book.items()):
                 if e.order.status.is_open:
                     found.append(e)
                 else:
                     del book[cid]
+            if not book:
+                # A symbol without open orders leaves the index: every account read walks
+                # it, and over years of a backtest it would hold every symbol ever traded.
+                del self._maybe_open[sym]
         return sorted(found, key=lambda e: e.seq)
 
     def set_partial_fills(self, symbol: str, sizes: Sequence[int] | None) -> None:
@@ -345,15 +354,18 @@ class SimBroker:
         return self._last.get(symbol)
 
     # ------------------------------------------------------------ account views
+    def _held(self) -> list[tuple[str, _Position]]:
+        """(symbol, position) of every position with shares, in ``_positions``' order."""
+        held = self._holding
+        if held is None:
+            held = self._holding = [(s, p) for s, p in self._positions.items() if p.qty]
+        return held
+
     def _equity(self) -> float:
-        return self._cash + sum(
-            p.qty * self._last.get(s, p.avg_price) for s, p in self._positions.items() if p.qty
-        )
+        return self._cash + sum(p.qty * self._last.get(s, p.avg_price) for s, p in self._held())
 
     def _gross(self) -> float:
-        return sum(
-            abs(p.qty) * self._last.get(s, p.avg_price) for s, p in self._positions.items() if p.qty
-        )
+        return sum(abs(p.qty) * self._last.get(s, p.avg_price) for s, p in self._held())
 
     def _held_value(self, extra: OrderRequest | None = None, exclude: str | None = None) -> float:
         """Value of the exposure open orders could add (worst side per symbol)."""
@@ -396,6 +408,12 @@ class SimBroker:
     def _position(self, symbol: str) -> _Position:
         return self._positions.get(symbol) or _Position()
 
+    @property
+    def cash(self) -> float:
+        """The account's cash (what :meth:`account_sync` reports, without walking the open
+        orders for the buying power)."""
+        return self._cash
+
     def account_sync(self) -> Account:
         return Account(
             equity=self._equity(),
@@ -406,7 +424,7 @@ class SimBroker:
 
     def positions_sync(self) -> dict[str, tuple[int, float]]:
         """Open positions: symbol -> (signed qty, average entry price)."""
-        return {s: (p.qty, p.avg_price) for s, p in sorted(self._positions.items()) if p.qty}
+        return {s: (p.qty, p.avg_price) for s, p in sorted(self._held())}
 
     def realized_pnl(self, symbol: str | None = None) -> float:
         """Realized P&L, gross of commission, of one symbol or all."""
@@ -828,6 +846,8 @@ class SimBroker:
                 pos.avg_price = 0.0
             elif (new_q > 0) != (q0 > 0):
                 pos.avg_price = fill.price
+        if (new_q == 0) != (q0 == 0):
+            self._holding = None  # the symbol starts or stops holding shares
         pos.qty = new_q
         self._cash -= signed * fill.price + fill.commission
         self._commissions += fill.commission
@@ -1034,6 +1054,7 @@ class SimBroker:
                 s: _Position(int(p["qty"]), float(p["avg_price"]), float(p["realized"]))
                 for s, p in state["positions"].items()
             }
+            broker._holding = None
             broker._last = {s: float(v) for s, v in state["last_prices"].items()}
             broker._live = {s: date.fromisoformat(d) for s, d in state["live"].items()}
             broker._session_opened_at = _from_iso(state["session_opened_at"])

@@ -131,7 +131,7 @@ class EngineProbe:
         return self.session.daily_loss_watch()
 
     def account(self) -> tuple[float, dict[str, int], dict[str, float]]:
-        cash = self.broker.account_sync().cash
+        cash = self.broker.cash
         qty: dict[str, int] = {}
         marks: dict[str, float] = {}
         for sym, (q, avg) in self.broker.positions_sync().items():
