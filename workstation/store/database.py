@@ -16,6 +16,9 @@ from typing import Any
 from sqlite_utils import Database
 
 READ_ONLY_KEYWORDS = ("SELECT", "WITH")
+#: The row keys of each column list a read has returned (the engine's reads are a few dozen
+#: statements, run many thousand times).
+_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 def unique_keys(keys: Iterable[str]) -> list[str]:
@@ -46,5 +49,8 @@ class StoreDatabase(Database):
         if not head.startswith(READ_ONLY_KEYWORDS):
             return super().query(sql, params)
         cursor = self.conn.execute(sql, params if params is not None else ())
-        keys = unique_keys(d[0] for d in cursor.description)
+        names = tuple(d[0] for d in cursor.description)
+        keys = _KEYS.get(names)
+        if keys is None:
+            keys = _KEYS[names] = tuple(unique_keys(names))
         return (dict(zip(keys, row, strict=True)) for row in cursor)
