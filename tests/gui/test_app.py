@@ -309,6 +309,11 @@ def test_max_speed_pauses_at_the_nightly_scan_for_review(wired, qtbot, qloop, tm
 
     async def start() -> None:
         w.engines.facade.start()
+        # Past the start-up (the reconciliation, the health watch's first checks) before the
+        # loop stops for the click: a step of it that Qt ran outside the loop (the last events
+        # qasync processes after run_until_complete) would fail with "no running event loop".
+        await until(lambda: w.engines.facade.health is not None, timeout=30)
+        await asyncio.sleep(0.3)
 
     run(qloop, start())
     qtbot.mouseClick(status.speed_buttons[math.inf], Qt.MouseButton.LeftButton)  # Max

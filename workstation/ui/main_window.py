@@ -763,6 +763,8 @@ class MainWindow(QMainWindow):
         then closes itself. Without a running loop the hook is run to completion here.
         """
         if self._shutdown_state == "stopped":
+            for p in self.panels.values():
+                p.stop_refreshing()  # the engines stop (or have stopped) without the window
             event.accept()
             return
         event.ignore()
@@ -780,6 +782,7 @@ class MainWindow(QMainWindow):
             timer = getattr(p, "timer", None)
             if timer is not None:
                 timer.stop()
+            p.stop_refreshing()
         self.bridge.close()
         try:
             result = self._shutdown_hook()

@@ -35,6 +35,7 @@ class Panel(QWidget):
         self.setObjectName(f"{self.OBJECT_NAME}Panel")
         self._stale = False  # views changed while hidden: refresh when shown
         self._soon: QTimer | None = None  # the coalescing timer (REFRESH_MS)
+        self._stopped = False  # the window closed: views are no longer refreshed
 
     def refresh(self) -> None:
         raise NotImplementedError
@@ -56,7 +57,15 @@ class Panel(QWidget):
             return
         self._refresh_due()
 
+    def stop_refreshing(self) -> None:
+        """The window is closing and the engines stop: no refresh is due any more."""
+        self._stopped = True
+        if self._soon is not None:
+            self._soon.stop()
+
     def _refresh_due(self) -> None:
+        if self._stopped:
+            return
         if self.isHidden() or (self.window().isVisible() and not self.isVisible()):
             self._stale = True
             return
