@@ -30,7 +30,8 @@ def regime_panel(qtbot: Any, engine: FakeEngine, size: tuple[int, int] = (900, 7
 def wait_strip(qtbot: Any, p: RegimePanel, n: int) -> None:
     qtbot.waitUntil(
         lambda: (
-            p.chart.data is not None
+            p.chart is not None  # made in the turn after the panel shows
+            and p.chart.data is not None
             and len(p.chart.data) == n
             and len(p.chart._strip_colors or []) == n
         ),
@@ -81,7 +82,10 @@ def test_the_strip_is_each_sessions_regime_and_the_mouse_reads_it(
     QTest.keyClick(p.span, Qt.Key.Key_Down)
     assert p.span.currentText() == "2Y"
     n = len(engine.daily_bars("SPY", 10_000))  # all of it: fewer than 2Y + the warm-up
-    qtbot.waitUntil(lambda: p.chart.data is not None and len(p.chart.data) > 252, timeout=5000)
+    qtbot.waitUntil(
+        lambda: p.chart is not None and p.chart.data is not None and len(p.chart.data) > 252,
+        timeout=5000,
+    )
     d = p.chart.data
     assert d is not None and len(d) == min(n, 504)
     colors = p.chart._strip_colors or []

@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import Qt
+import shiboken6
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -261,7 +262,14 @@ class RegimePanel(Panel):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        self.draw_history()
+        # In a turn of its own, and only if still shown then: while the window lays out its
+        # docks at start, a tab behind another shows for an instant, and making the chart
+        # then (~100 ms) delayed the window's first appearance for nothing.
+        QTimer.singleShot(0, self._draw_if_shown)
+
+    def _draw_if_shown(self) -> None:
+        if shiboken6.isValid(self) and self.isVisible():
+            self.draw_history()
 
     def _show_today(self, view: RegimeView) -> None:
         when = f" · scan of {view.session:%a %Y-%m-%d}" if view.session else ""
