@@ -162,7 +162,7 @@ def test_open_creates_file_schema_and_pragmas(db_path: Path) -> None:
     s = Store.open(db_path, busy_timeout_s=1.25)
     try:
         assert db_path.is_file()
-        assert s.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 9
+        assert s.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 10
         assert set(s.db.table_names()) == TABLES
         conn = s.db.conn
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -368,6 +368,29 @@ def test_rerun_supersedes_but_keeps_the_old_scan(store: Store) -> None:
     attempt = store.latest_scan(S1, ok_only=False)
     assert attempt is not None and attempt.id == failed and attempt.error == "data feed timed out"
     assert [s.id for s in store.scans_for_session(S1)] == [first, second, failed]
+
+
+def test_scans_with_pending_are_the_current_ok_scans_with_a_pending_candidate(
+    store: Store,
+) -> None:
+    old = ok_scan(store, S1, symbols=("AAPL",))  # superseded below: never listed
+    s1 = ok_scan(store, S1, symbols=("AAPL", "MSFT"))
+    s2 = ok_scan(store, S2, symbols=("NVDA",))
+    assert [s.id for s in store.scans_with_pending()] == [s1, s2]
+    assert store.scans_with_pending(market="alpaca") == []
+    for c in store.candidates_for_scan(s2):
+        store.set_approval(c.id, "approved", at=T0)
+    [first, second] = store.candidates_for_scan(s1)
+    store.set_approval(first.id, "vetoed", at=T0)
+    assert [s.id for s in store.scans_with_pending(market="sim")] == [s1]  # MSFT still pending
+    store.set_approval(second.id, "skipped", "not approved", "policy", at=T0)
+    assert store.scans_with_pending() == [] and old not in (s1, s2)
+    # Read from the pending candidates' own index, not by walking every scan ever made.
+    conn = store._require_open().conn
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT c.scan_id FROM candidates c WHERE c.approval = 'pending'"
+    ).fetchall()
+    assert [row[3] for row in plan] == ["SCAN c USING INDEX candidates_pending"]
 
 
 def test_latest_scan_without_session_is_the_newest_session(store: Store) -> None:

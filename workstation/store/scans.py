@@ -271,10 +271,11 @@ class ScansRepo(StoreCore):
     def scans_with_pending(self, *, market: str | None = None) -> list[ScanRow]:
         """Current (successful, not superseded) scans with a candidate still pending, oldest
         session first."""
+        # From the pending candidates to their scans (the partial index candidates_pending
+        # holds only those), not from every scan ever made to its candidates.
         sql = (
             "SELECT * FROM scans s WHERE s.status = 'ok' AND s.superseded_by IS NULL "
-            "AND EXISTS (SELECT 1 FROM candidates c WHERE c.scan_id = s.id "
-            "AND c.approval = 'pending')"
+            "AND s.id IN (SELECT c.scan_id FROM candidates c WHERE c.approval = 'pending')"
         )
         params: list[Any] = []
         if market is not None:

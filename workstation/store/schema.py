@@ -590,6 +590,13 @@ def _v8_to_v9(db: Database) -> None:
     db.execute("ALTER TABLE orders ADD COLUMN broker_status TEXT")
 
 
+def _v9_to_v10(db: Database) -> None:
+    """The candidates still pending approval, indexed by scan: the engine asks which current
+    scans have one at every session, and over years of a backtest the question walked every
+    scan ever made (19 ms a call after five years; with this index a few microseconds)."""
+    db.execute("CREATE INDEX candidates_pending ON candidates(scan_id) WHERE approval = 'pending'")
+
+
 Migration = Callable[[Database], None]
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -602,5 +609,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v6_to_v7,
     _v7_to_v8,
     _v8_to_v9,
+    _v9_to_v10,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
