@@ -90,6 +90,14 @@ def test_the_preview_runs_off_the_loop_cancels_shows_both_runs_and_is_kept_on_sa
     page = editor.preview
     beat = Heartbeat(10)
     canceled: list[Any] = []
+    arrived: list[int] = []  # the heartbeat's gap count when each job's result arrived
+    on_done = page._done
+
+    def done(result: Any) -> None:
+        arrived.append(beat.beats)
+        on_done(result)
+
+    page._done = done  # type: ignore[method-assign]
 
     async def scenario() -> None:
         beat.start()
@@ -126,9 +134,16 @@ def test_the_preview_runs_off_the_loop_cancels_shows_both_runs_and_is_kept_on_sa
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     [job] = canceled
     assert job.result is not None and job.result.canceled and job.proc.poll() is not None
-    # The two backtests ran in a child process: the Qt loop never stalled for them.
-    assert beat.beats > 100
-    assert beat.worst_busy_ms < 50, f"the loop was busy {beat.worst_busy_ms:.0f} ms"
+    # The two backtests ran in a child process: the Qt loop never stalled for them while they
+    # ran (every gap before the result arrived under 50 ms of the loop's own CPU). Showing the
+    # result is a one-off layout of the page (its labels, curves and table: 30-50 ms at
+    # times), held to 100 ms, the bound of a reply that feels immediate.
+    assert beat.beats > 100 and len(arrived) == 2
+    busy = [c - beat.period_ms for c in beat.cpu_ms]
+    running = max(busy[: arrived[-1]])
+    assert running < 50, f"the loop was busy {running:.0f} ms while the backtests ran"
+    shown = max(busy[arrived[-1] :])
+    assert shown < 100, f"showing the result kept the loop busy {shown:.0f} ms"
 
 
 def check(qtbot: Any, editor: ParameterEditor, manager: ConfigManager) -> None:
